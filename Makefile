@@ -1,0 +1,53 @@
+# Porchlight: `make run` to try it, `make test` to check it. Both need only Python 3.11.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format install demo clean screenshots bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: export DEBUG ?= 1
+run: export SITE_URL ?= http://$(HOST):$(PORT)
+run: install
+	$(BIN)/python manage.py migrate --verbosity 0
+	$(BIN)/python manage.py demo
+	@echo
+	@echo "Porchlight is at $(SITE_URL)"
+	@echo "  Sarah (customer):  $$($(BIN)/python manage.py login_link sarah@example.com)"
+	@echo "  Mike (staff):      $$($(BIN)/python manage.py login_link mike)"
+	@echo "                     or sign in at $(SITE_URL)/staff/login/ as mike / porchlight-demo"
+	@echo "  Links work once, for 10 minutes; 'python manage.py login_link EMAIL' makes more."
+	@echo
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: export SECRET_KEY ?= test-only-not-secret
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@# pytest exits 5 when it collected no tests: that is a broken suite, not a pass.
+	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$status
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: export SECRET_KEY ?= bench-only-not-secret
+bench: install
+	$(BIN)/python -m bench.thread_page
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

@@ -1,0 +1,285 @@
+"""The only code that writes a thread.
+
+Every entry (portal reply, staff message, automated message, event card, call marker,
+internal note) is appended here, and read marks are set here. Views, webhooks, tasks, the
+admin and the CRM ingest call these functions; nothing else creates an `Entry`.
+
+Each append runs in one transaction: lock the thread row, take the next sequence number,
+insert, bump the thread's counters. Side effects (live broadcasts, notification tasks) are
+registered with `transaction.on_commit` from here and nowhere else, so a rolled-back append
+leaves no trace outside the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from messaging.models import INBOUND_KINDS, Entry, Side, Thread
+from portal.models import Customer, Project
+
+Kind = Entry.Kind
+Channel = Entry.Channel
+
+
+def clean_body(body: str) -> str:
+    """Trim and check a message body; the one rule for every channel."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError("Write a message before sending.", code="empty")
+    limit = settings.MESSAGE_MAX_LENGTH
+    if len(body) > limit:
+        raise ValidationError(
+            "Messages can be at most %(limit)s characters (this one has %(length)s).",
+            code="too_long",
+            params={"limit": f"{limit:,}", "length": f"{len(body):,}"},
+        )
+    return body
+
+
+def ensure_thread(*, customer: Customer) -> Thread:
+    """The customer's thread, created on first use."""
+    thread, _ = Thread.objects.get_or_create(customer=customer)
+    return thread
+
+
+@dataclass(frozen=True)
+class _NewEntry:
+    kind: str
+    channel: str
+    body: str = ""
+    author: AbstractBaseUser | None = None
+    project: Project | None = None
+    urgent: bool = False
+    card_kind: str = ""
+    link_url: str = ""
+    call_started_at: dt.datetime | None = None
+    call_duration_seconds: int | None = None
+    transcript: str = ""
+
+
+@transaction.atomic
+def _append(
+    *, thread: Thread, new: _NewEntry, idempotency_key: str | None, at: dt.datetime | None
+) -> Entry:
+    # The row lock serialises appends to one thread: sequence numbers are gap-free and
+    # increasing, and the idempotency check below cannot race with its own insert.
+    locked = Thread.objects.select_for_update().get(pk=thread.pk)
+    if idempotency_key:
+        existing = Entry.objects.filter(thread=locked, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+
+    if new.project is not None and new.project.customer_id != locked.customer_id:
+        raise ValidationError("That project belongs to another customer.", code="wrong_project")
+
+    created_at = at or timezone.now()
+    seq = locked.last_seq + 1
+    entry = Entry.objects.create(
+        thread=locked,
+        seq=seq,
+        kind=new.kind,
+        channel=new.channel,
+        author=new.author,
+        body=new.body,
+        project=new.project,
+        urgent=new.urgent,
+        card_kind=new.card_kind,
+        link_url=new.link_url,
+        call_started_at=new.call_started_at,
+        call_duration_seconds=new.call_duration_seconds,
+        transcript=new.transcript,
+        idempotency_key=idempotency_key or None,
+        created_at=created_at,
+    )
+    counters = {"last_seq": seq, "last_entry_at": created_at}
+    if new.kind in INBOUND_KINDS[Side.CUSTOMER]:
+        counters["customer_inbound"] = F("customer_inbound") + 1
+    if new.kind in INBOUND_KINDS[Side.STAFF]:
+        counters["staff_inbound"] = F("staff_inbound") + 1
+    Thread.objects.filter(pk=locked.pk).update(**counters)
+    _after_append(entry)
+    return entry
+
+
+def _after_append(entry: Entry) -> None:
+    """Register what happens once the append commits (live updates, notifications)."""
+    from messaging import live
+
+    live.broadcast_entry_on_commit(entry)
+
+
+# -- the verbs -------------------------------------------------------------------------------
+
+
+def post_customer_reply(
+    *,
+    customer: Customer,
+    body: str,
+    channel: str = Channel.PORTAL,
+    project: Project | None = None,
+    idempotency_key: str | None = None,
+    at: dt.datetime | None = None,
+) -> Entry:
+    """The customer writes to the business (portal, or an inbound SMS or email)."""
+    body = clean_body(body)
+    thread = ensure_thread(customer=customer)
+    new = _NewEntry(
+        kind=Kind.CUSTOMER_REPLY, channel=channel, body=body, author=customer.user, project=project
+    )
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+
+
+def post_staff_message(
+    *,
+    thread: Thread,
+    author: AbstractBaseUser,
+    body: str,
+    channel: str = Channel.PORTAL,
+    project: Project | None = None,
+    urgent: bool = False,
+    idempotency_key: str | None = None,
+    at: dt.datetime | None = None,
+) -> Entry:
+    """A person at the business writes to the customer."""
+    new = _NewEntry(
+        kind=Kind.STAFF_MESSAGE,
+        channel=channel,
+        body=clean_body(body),
+        author=author,
+        project=project,
+        urgent=urgent,
+    )
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+
+
+def post_automated_message(
+    *,
+    thread: Thread,
+    body: str,
+    channel: str = Channel.SMS,
+    project: Project | None = None,
+    urgent: bool = False,
+    idempotency_key: str | None = None,
+    at: dt.datetime | None = None,
+) -> Entry:
+    """A CRM automation writes to the customer; shown labelled "Automated"."""
+    new = _NewEntry(
+        kind=Kind.AUTOMATED, channel=channel, body=clean_body(body), project=project, urgent=urgent
+    )
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+
+
+def post_event_card(
+    *,
+    thread: Thread,
+    card_kind: str,
+    title: str,
+    link_url: str,
+    project: Project | None = None,
+    idempotency_key: str | None = None,
+    at: dt.datetime | None = None,
+) -> Entry:
+    """A CRM event ("Invoice #2041 sent — $4,200") shown as a chip linking to its document."""
+    if not link_url.startswith(("/", "https://", "http://")) or link_url.startswith("//"):
+        raise ValidationError("A card links to a page of ours or an http(s) address.")
+    new = _NewEntry(
+        kind=Kind.EVENT_CARD,
+        channel=Channel.SYSTEM,
+        body=clean_body(title),
+        project=project,
+        card_kind=card_kind,
+        link_url=link_url,
+    )
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+
+
+def log_call(
+    *,
+    thread: Thread,
+    started_at: dt.datetime,
+    duration_seconds: int,
+    transcript: str = "",
+    author: AbstractBaseUser | None = None,
+    project: Project | None = None,
+    idempotency_key: str | None = None,
+) -> Entry:
+    """A phone call marker; the transcript is for staff only."""
+    if duration_seconds < 0:
+        raise ValidationError("A call cannot last less than nothing.", code="negative_duration")
+    new = _NewEntry(
+        kind=Kind.CALL,
+        channel=Channel.SYSTEM,
+        author=author,
+        project=project,
+        call_started_at=started_at,
+        call_duration_seconds=duration_seconds,
+        transcript=(transcript or "").strip(),
+    )
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=started_at)
+
+
+def add_internal_note(
+    *,
+    thread: Thread,
+    author: AbstractBaseUser,
+    body: str,
+    project: Project | None = None,
+    idempotency_key: str | None = None,
+    at: dt.datetime | None = None,
+) -> Entry:
+    """A note for staff only; never reaches the customer in any form."""
+    new = _NewEntry(
+        kind=Kind.INTERNAL_NOTE,
+        channel=Channel.SYSTEM,
+        body=clean_body(body),
+        author=author,
+        project=project,
+    )
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+
+
+@transaction.atomic
+def mark_read(
+    *, thread: Thread, side: Side, up_to_seq: int | None = None, at: dt.datetime | None = None
+) -> int:
+    """`side` has read the thread up to `up_to_seq` (default: everything). Returns how many
+    entries became read. Stamps each newly read entry's read_at and moves the watermark."""
+    locked = Thread.objects.select_for_update().get(pk=thread.pk)
+    read_seq_field = f"{side}_read_seq"
+    already = getattr(locked, read_seq_field)
+    target = locked.last_seq if up_to_seq is None else min(up_to_seq, locked.last_seq)
+    if target <= already:
+        return 0
+    now = at or timezone.now()
+    # Each inbound entry's read_at goes from NULL to a time exactly once, so the number of
+    # rows stamped is exactly how many more the side has read.
+    newly_read = Entry.objects.filter(
+        thread=locked,
+        seq__gt=already,
+        seq__lte=target,
+        kind__in=INBOUND_KINDS[side],
+        read_at__isnull=True,
+    ).update(read_at=now)
+    Thread.objects.filter(pk=locked.pk).update(
+        **{
+            read_seq_field: target,
+            f"{side}_read": F(f"{side}_read") + newly_read,
+            f"{side}_read_at": now,
+        }
+    )
+    # Keep the caller's instance current without another query.
+    setattr(thread, read_seq_field, target)
+    setattr(thread, f"{side}_read", getattr(locked, f"{side}_read") + newly_read)
+    setattr(thread, f"{side}_read_at", now)
+    from messaging import live
+
+    live.broadcast_read_on_commit(thread=thread, side=side, up_to_seq=target)
+    return newly_read

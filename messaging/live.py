@@ -1,0 +1,58 @@
+"""Live updates: after an append or a read commits, tell the Channels groups that care.
+
+A broadcast carries ids, never rendered HTML: each consumer renders the entry for its own
+viewer, so staff-only content cannot leak through a shared frame. The channel layer delivers
+at most once; pages resume from their last sequence number, so a lost frame costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+STAFF_INBOX_GROUP = "staff-inbox"
+
+
+def thread_group(thread_id: int, audience: str) -> str:
+    """Group name for one thread and one audience ("customer" or "staff")."""
+    return f"thread-{thread_id}-{audience}"
+
+
+def _send(groups: list[str], message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for group in groups:
+        try:
+            async_to_sync(layer.group_send)(group, message)
+        except Exception:
+            # Redis down must not fail a committed message: the page catches up on reconnect.
+            logger.exception("live broadcast to %s failed; clients will resume on reconnect", group)
+
+
+def broadcast_entry_on_commit(entry) -> None:
+    groups = [thread_group(entry.thread_id, "staff"), STAFF_INBOX_GROUP]
+    if not entry.staff_only:
+        groups.insert(0, thread_group(entry.thread_id, "customer"))
+    message = {
+        "type": "entry.appended",
+        "thread_id": entry.thread_id,
+        "entry_id": entry.pk,
+        "seq": entry.seq,
+    }
+    transaction.on_commit(lambda: _send(groups, message))
+
+
+def broadcast_read_on_commit(*, thread, side: str, up_to_seq: int) -> None:
+    groups = [
+        thread_group(thread.pk, "customer"),
+        thread_group(thread.pk, "staff"),
+        STAFF_INBOX_GROUP,
+    ]
+    message = {"type": "thread.read", "thread_id": thread.pk, "side": side, "seq": up_to_seq}
+    transaction.on_commit(lambda: _send(groups, message))

@@ -1,0 +1,178 @@
+"""The thread: one append-only history per customer.
+
+Entries are written only by `messaging.actions`. Their content never changes after the
+insert; on PostgreSQL a trigger (migration 0002) refuses it, and here the model layer
+refuses it on every database. Only bookkeeping columns (`BOOKKEEPING_FIELDS`) may change.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from portal.models import Customer, Project
+
+# Columns an UPDATE may touch. Everything else is content and is frozen at insert.
+BOOKKEEPING_FIELDS = frozenset({"read_at"})
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or delete an entry's content."""
+
+
+class Side(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    STAFF = "staff", "Staff"
+
+
+class Thread(models.Model):
+    customer = models.OneToOneField(Customer, on_delete=models.PROTECT, related_name="thread")
+    # Highest sequence number handed out; bumped under a row lock in the append transaction.
+    last_seq = models.PositiveIntegerField(default=0)
+    last_entry_at = models.DateTimeField(null=True, blank=True)
+
+    # Unread counts are counter differences, never COUNT(*) over entries:
+    # `*_inbound` counts entries that the side should read, `*_read` how many of them it has.
+    customer_inbound = models.PositiveIntegerField(default=0)
+    customer_read = models.PositiveIntegerField(default=0)
+    customer_read_seq = models.PositiveIntegerField(default=0)
+    customer_read_at = models.DateTimeField(null=True, blank=True)
+    staff_inbound = models.PositiveIntegerField(default=0)
+    staff_read = models.PositiveIntegerField(default=0)
+    staff_read_seq = models.PositiveIntegerField(default=0)
+    staff_read_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Thread with {self.customer}"
+
+    @property
+    def customer_unread(self) -> int:
+        return self.customer_inbound - self.customer_read
+
+    @property
+    def staff_unread(self) -> int:
+        return self.staff_inbound - self.staff_read
+
+
+class EntryQuerySet(models.QuerySet):
+    def for_customer(self) -> EntryQuerySet:
+        """What a customer may see: no internal notes, and call transcripts never loaded."""
+        return self.exclude(kind=Entry.Kind.INTERNAL_NOTE).defer("transcript")
+
+    def delete(self):
+        raise AppendOnlyError("Thread entries cannot be deleted.")
+
+    def update(self, **kwargs):
+        content = set(kwargs) - BOOKKEEPING_FIELDS
+        if content:
+            raise AppendOnlyError(
+                f"Thread entries are append-only: cannot update {sorted(content)}"
+            )
+        return super().update(**kwargs)
+
+    update.queryset_only = True  # type: ignore[attr-defined]
+
+
+class Entry(models.Model):
+    class Kind(models.TextChoices):
+        STAFF_MESSAGE = "staff_message", "Message from the business"
+        AUTOMATED = "automated", "Automated message"
+        CUSTOMER_REPLY = "customer_reply", "Customer reply"
+        EVENT_CARD = "event_card", "Event card"
+        CALL = "call", "Phone call"
+        INTERNAL_NOTE = "internal_note", "Internal note"
+
+    class Channel(models.TextChoices):
+        PORTAL = "portal", "Portal"
+        SMS = "sms", "SMS"
+        EMAIL = "email", "Email"
+        SYSTEM = "system", "System"
+
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="entries")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    body = models.TextField(blank=True)
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    urgent = models.BooleanField(default=False)
+
+    class CardKind(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        ESTIMATE = "estimate", "Estimate"
+        CONTRACT = "contract", "Contract"
+        APPOINTMENT = "appointment", "Appointment"
+        OPT_OUT = "opt_out", "SMS preference"
+
+    # Event cards: what the card is about, and the document it links to.
+    card_kind = models.CharField(max_length=20, choices=CardKind.choices, blank=True)
+    link_url = models.CharField(max_length=300, blank=True)
+    # Call markers.
+    call_started_at = models.DateTimeField(null=True, blank=True)
+    call_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    transcript = models.TextField(blank=True, help_text="Staff only; never shown to customers.")
+    # Provider id (Twilio MessageSid, email Message-ID, CRM key) or the page's send key.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField()
+    # Bookkeeping: when the other side read it.
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["thread", "seq"]
+        verbose_name_plural = "entries"
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "seq"], name="entry_seq_unique"),
+            models.UniqueConstraint(
+                fields=["thread", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="entry_idempotency_key_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.get_kind_display()}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            fields = set(kwargs.get("update_fields") or ())
+            if not fields or fields - BOOKKEEPING_FIELDS:
+                raise AppendOnlyError("Thread entries are append-only; only read_at may change.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Thread entries cannot be deleted.")
+
+    # -- what the entry is, for templates and routing --------------------------------------
+
+    @property
+    def sender_side(self) -> Side | None:
+        if self.kind == self.Kind.CUSTOMER_REPLY:
+            return Side.CUSTOMER
+        if self.kind in (self.Kind.STAFF_MESSAGE, self.Kind.AUTOMATED):
+            return Side.STAFF
+        return None
+
+    @property
+    def is_message(self) -> bool:
+        return self.sender_side is not None
+
+    @property
+    def staff_only(self) -> bool:
+        return self.kind == self.Kind.INTERNAL_NOTE
+
+
+# Which kinds count as unread for a side (and get their read_at stamped when it reads).
+INBOUND_KINDS = {
+    Side.CUSTOMER: (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.EVENT_CARD),
+    Side.STAFF: (Entry.Kind.CUSTOMER_REPLY,),
+}

@@ -1,0 +1,124 @@
+"""Reads of threads: timeline pages, search, unread counts. Every function here runs a fixed
+number of queries whatever the thread's length (see tests/test_query_counts.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from messaging.models import Entry, Side, Thread
+from portal.models import Customer
+
+PAGE_SIZE = 50
+
+# The same expression is GIN-indexed on PostgreSQL (migration 0003), so searches use the index.
+BODY_SEARCH_VECTOR = SearchVector("body", config="english")
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    entries: list[Entry]
+    has_earlier: bool
+    has_later: bool
+
+    @property
+    def first_seq(self) -> int:
+        return self.entries[0].seq if self.entries else 0
+
+    @property
+    def last_seq(self) -> int:
+        return self.entries[-1].seq if self.entries else 0
+
+
+def entries_for(*, thread: Thread, audience: Side) -> QuerySet[Entry]:
+    """The entries `audience` may see, with what rendering them needs."""
+    entries = Entry.objects.filter(thread=thread).select_related("author", "project")
+    return entries.for_customer() if audience == Side.CUSTOMER else entries
+
+
+def _mark_day_starts(entries: list[Entry], previous: Entry | None) -> None:
+    # A day header goes above the first entry of each local day; `previous` is the entry just
+    # before this page, so a page boundary inside a day adds no second header.
+    last_day = timezone.localtime(previous.created_at).date() if previous else None
+    for entry in entries:
+        day = timezone.localtime(entry.created_at).date()
+        entry.starts_day = day != last_day
+        last_day = day
+
+
+def timeline_page(
+    *,
+    thread: Thread,
+    audience: Side,
+    before_seq: int | None = None,
+    after_seq: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> TimelinePage:
+    """Up to `limit` entries in order: the newest, or those just before `before_seq`, or just
+    after `after_seq`. Keyset on seq, never OFFSET, so page 200 costs what page 1 does."""
+    visible = entries_for(thread=thread, audience=audience)
+    if after_seq is not None:
+        # One entry before the page, for its day header, then the page, then one to spare.
+        rows = list(visible.filter(seq__gt=after_seq).order_by("seq")[: limit + 1])
+        previous = visible.filter(seq__lte=after_seq).order_by("-seq").first()
+        has_later = len(rows) > limit
+        entries = rows[:limit]
+        _mark_day_starts(entries, previous)
+        return TimelinePage(entries=entries, has_earlier=previous is not None, has_later=has_later)
+
+    if before_seq is not None:
+        visible = visible.filter(seq__lt=before_seq)
+    # limit + 1: the extra row says whether there is more and dates the first day header.
+    rows = list(visible.order_by("-seq")[: limit + 1])
+    has_earlier = len(rows) > limit
+    previous = rows[limit] if has_earlier else None
+    entries = list(reversed(rows[:limit]))
+    _mark_day_starts(entries, previous)
+    return TimelinePage(entries=entries, has_earlier=has_earlier, has_later=before_seq is not None)
+
+
+def page_around(
+    *, thread: Thread, audience: Side, seq: int, limit: int = PAGE_SIZE
+) -> TimelinePage:
+    """A page that ends a few entries after `seq`, for opening a search hit in context."""
+    later = list(
+        entries_for(thread=thread, audience=audience)
+        .filter(seq__gt=seq)
+        .order_by("seq")
+        .values_list("seq", flat=True)[:5]
+    )
+    end = later[-1] if later else seq
+    page = timeline_page(thread=thread, audience=audience, before_seq=end + 1, limit=limit)
+    has_later = len(later) == 5  # there may be more after the ones shown
+    return TimelinePage(entries=page.entries, has_earlier=page.has_earlier, has_later=has_later)
+
+
+def search_entries(*, thread: Thread, audience: Side, query: str, limit: int = 30) -> list[Entry]:
+    """Entries matching `query`, newest first. PostgreSQL full-text search (GIN-indexed, see
+    the entry search index migration); a plain substring match elsewhere."""
+    query = (query or "").strip()
+    if not query:
+        return []
+    visible = entries_for(thread=thread, audience=audience)
+    if connection.vendor == "postgresql":
+        matches = visible.annotate(document=BODY_SEARCH_VECTOR).filter(
+            document=SearchQuery(query, search_type="websearch", config="english")
+        )
+    else:
+        matches = visible.filter(body__icontains=query)
+    return list(matches.order_by("-seq")[:limit])
+
+
+def event_cards(*, customer: Customer, card_kind: str) -> list[Entry]:
+    """The customer's event cards of one kind, newest first (Invoices and Schedule tabs)."""
+    return list(
+        Entry.objects.filter(
+            thread__customer=customer, kind=Entry.Kind.EVENT_CARD, card_kind=card_kind
+        )
+        .select_related("project")
+        .order_by("-seq")
+    )

@@ -1,0 +1,77 @@
+"""Presentation of thread entries: times, day headers, linkified message text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django import template
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+
+@register.filter
+def clock(value: dt.datetime | None) -> str:
+    """8:02am, in the active (viewer's) time zone."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return f"{local.strftime('%I').lstrip('0')}:{local:%M}{local.strftime('%p').lower()}"
+
+
+@register.filter
+def day_label(value: dt.datetime) -> str:
+    """'Today — Thu May 15', 'Yesterday — Wed May 14', '3 days ago — Tue May 13'."""
+    day = timezone.localtime(value).date()
+    today = timezone.localdate()
+    stamp = f"{day:%a %b} {day.day}"
+    if day.year != today.year:
+        stamp += f", {day.year}"
+    days = (today - day).days
+    if days == 0:
+        return f"Today — {stamp}"
+    if days == 1:
+        return f"Yesterday — {stamp}"
+    if 1 < days < 7:
+        return f"{days} days ago — {stamp}"
+    return stamp
+
+
+@register.filter
+def short_datetime(value: dt.datetime | None) -> str:
+    """May 13, 4:12pm"""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return f"{local:%b} {local.day}, {clock(value)}"
+
+
+@register.filter
+def duration(seconds: int | None) -> str:
+    if not seconds:
+        return "under a minute"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{max(minutes, 1)} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+_URL = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
+
+
+@register.filter(needs_autoescape=False)
+def linkify(text: str) -> SafeString:
+    """Escape the text, then turn http(s) links into anchors. Only http(s) schemes are
+    linked, so `javascript:` and friends stay plain text."""
+    out: list[str] = []
+    last = 0
+    for match in _URL.finditer(text or ""):
+        out.append(escape(text[last : match.start()]))
+        url = escape(match.group(0))
+        out.append(f'<a href="{url}" rel="noopener nofollow" target="_blank">{url}</a>')
+        last = match.end()
+    out.append(escape((text or "")[last:]))
+    return mark_safe("".join(out))  # noqa: S308 - every piece above is escaped

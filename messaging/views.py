@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
+
+from messaging import actions, queries
+from messaging.forms import EntriesPageForm, ReplyForm, SearchForm, StaffReplyForm
+from messaging.models import Side, Thread
+from portal.access import customer_required, staff_required
+
+
+def _new_reply_form(form_class=ReplyForm):
+    return form_class(initial={"key": uuid.uuid4().hex})
+
+
+def _page_from(request: HttpRequest, *, thread: Thread, audience: Side):
+    form = EntriesPageForm(request.GET)
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    if data["at"]:
+        return queries.page_around(thread=thread, audience=audience, seq=data["at"])
+    return queries.timeline_page(
+        thread=thread, audience=audience, before_seq=data["before"], after_seq=data["after"]
+    )
+
+
+def _form_error(request: HttpRequest, form, *, target: str) -> HttpResponse:
+    """400 with the reasons; htmx puts them next to the form and keeps the typed text."""
+    message = " ".join(e for errors in form.errors.values() for e in errors)
+    response = HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    if request.htmx:
+        response = render(request, "messaging/_form_error.html", {"message": message}, status=400)
+        response = reswap(retarget(response, target), "innerHTML")
+    return response
+
+
+# -- customer ------------------------------------------------------------------------------
+
+
+@require_GET
+@customer_required
+def messages_page(request: HttpRequest) -> HttpResponse:
+    customer = request.customer
+    thread = actions.ensure_thread(customer=customer)
+    page = _page_from(request, thread=thread, audience=Side.CUSTOMER)
+    if page is None:
+        return HttpResponseBadRequest("Those page numbers are not numbers.")
+    # Opening the thread is reading it.
+    actions.mark_read(thread=thread, side=Side.CUSTOMER)
+    search = SearchForm(request.GET)
+    context = {
+        "tab": "messages",
+        "thread": thread,
+        "page": page,
+        "form": _new_reply_form(),
+        "search_form": search if search.is_valid() else SearchForm(),
+        "project": customer.projects.order_by("-created_at").first(),
+        "focus_seq": request.GET.get("at"),
+    }
+    return render(request, "messaging/messages.html", context)
+
+
+@require_GET
+@customer_required
+def customer_entries(request: HttpRequest) -> HttpResponse:
+    """A page of earlier (or later) entries, for scrolling."""
+    thread = actions.ensure_thread(customer=request.customer)
+    page = _page_from(request, thread=thread, audience=Side.CUSTOMER)
+    if page is None:
+        return HttpResponseBadRequest("Those page numbers are not numbers.")
+    return render(request, "messaging/_timeline_page.html", {"page": page, "audience": "customer"})
+
+
+@require_POST
+@customer_required
+def customer_send(request: HttpRequest) -> HttpResponse:
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        return _form_error(request, form, target="#reply-error")
+    entry = actions.post_customer_reply(
+        customer=request.customer,
+        body=form.cleaned_data["body"],
+        idempotency_key=f"portal:{form.cleaned_data['key']}",
+    )
+    if not request.htmx:
+        return redirect("messages")
+    return render(request, "messaging/_entry.html", {"entry": entry, "audience": "customer"})
+
+
+@require_GET
+@customer_required
+def customer_search(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    thread = actions.ensure_thread(customer=request.customer)
+    results = queries.search_entries(thread=thread, audience=Side.CUSTOMER, query=query)
+    return render(
+        request,
+        "messaging/search_results.html",
+        {"query": query, "results": results, "tab": "messages", "base_url": "messages"},
+    )
+
+
+# -- staff ---------------------------------------------------------------------------------
+
+
+def _staff_thread(thread_id: int) -> Thread:
+    return get_object_or_404(
+        Thread.objects.select_related("customer", "customer__business"), pk=thread_id
+    )
+
+
+@require_GET
+@staff_required
+def staff_chat(request: HttpRequest, thread_id: int) -> HttpResponse:
+    """The chat modal: a fragment for htmx, or the project list with the modal open."""
+    thread = _staff_thread(thread_id)
+    page = _page_from(request, thread=thread, audience=Side.STAFF)
+    if page is None:
+        return HttpResponseBadRequest("Those page numbers are not numbers.")
+    actions.mark_read(thread=thread, side=Side.STAFF)
+    context = {
+        "thread": thread,
+        "customer": thread.customer,
+        "projects": list(thread.customer.projects.all()),
+        "page": page,
+        "form": _new_reply_form(StaffReplyForm),
+    }
+    if request.htmx:
+        return render(request, "messaging/_staff_chat.html", context)
+    from portal.views import staff_projects_context
+
+    context |= staff_projects_context()
+    return render(request, "portal/staff_projects.html", context)
+
+
+@require_GET
+@staff_required
+def staff_entries(request: HttpRequest, thread_id: int) -> HttpResponse:
+    thread = _staff_thread(thread_id)
+    page = _page_from(request, thread=thread, audience=Side.STAFF)
+    if page is None:
+        return HttpResponseBadRequest("Those page numbers are not numbers.")
+    return render(request, "messaging/_timeline_page.html", {"page": page, "audience": "staff"})
+
+
+@require_POST
+@staff_required
+def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
+    thread = _staff_thread(thread_id)
+    form = StaffReplyForm(request.POST)
+    if not form.is_valid():
+        return _form_error(request, form, target="#staff-reply-error")
+    data = form.cleaned_data
+    key = f"portal:{data['key']}"
+    if data["internal_note"]:
+        entry = actions.add_internal_note(
+            thread=thread, author=request.user, body=data["body"], idempotency_key=key
+        )
+    else:
+        entry = actions.post_staff_message(
+            thread=thread,
+            author=request.user,
+            body=data["body"],
+            urgent=data["urgent"],
+            idempotency_key=key,
+        )
+    if not request.htmx:
+        return redirect("staff_chat", thread_id=thread.pk)
+    return render(request, "messaging/_entry.html", {"entry": entry, "audience": "staff"})

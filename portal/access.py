@@ -1,0 +1,57 @@
+"""Who may see what, and in which time zone they read it.
+
+Each helper fetches and authorises in one step; anything outside the caller's scope is a
+404, never a 403, so ids of other people's records reveal nothing."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+
+from portal.models import Business, Customer
+
+
+def customer_required(view):
+    """Signed-in customers only. Anonymous visitors go to the login page; signed-in staff
+    without a customer record get a 404 (they have the staff pages)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        request.customer = current_customer(request)
+        with timezone.override(zoneinfo.ZoneInfo(request.customer.time_zone)):
+            return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def staff_required(view):
+    """Staff only. Anonymous visitors go to the staff login; customers get a 404."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), login_url="staff_login")
+        if not (request.user.is_active and request.user.is_staff):
+            raise Http404
+        with timezone.override(zoneinfo.ZoneInfo(staff_time_zone())):
+            return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def current_customer(request: HttpRequest) -> Customer:
+    try:
+        return Customer.objects.select_related("business", "user").get(user=request.user)
+    except Customer.DoesNotExist:
+        raise Http404 from None
+
+
+def staff_time_zone() -> str:
+    """Staff read times in their business's zone (one business per deployment today)."""
+    return Business.objects.values_list("time_zone", flat=True).first() or "UTC"

@@ -1,0 +1,49 @@
+"""Writes for the portal app: sign-in links."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
+from django.urls import reverse
+from sesame.utils import get_token
+
+from portal.models import Customer
+
+logger = logging.getLogger(__name__)
+
+
+def login_url_for(*, user: AbstractBaseUser) -> str:
+    """An absolute one-time sign-in URL, valid for SESAME_MAX_AGE seconds. Opening it shows
+    a confirmation page; only the POST from that page signs in (mail scanners open links)."""
+    query = urlencode({settings.SESAME_TOKEN_NAME: get_token(user)})
+    return f"{settings.SITE_URL}{reverse('magic_link')}?{query}"
+
+
+def send_login_link(*, email: str) -> None:
+    """Email a sign-in link if `email` belongs to an active customer. Says nothing either way,
+    so the login page cannot be used to learn who is a customer."""
+    customer = (
+        Customer.objects.select_related("business", "user")
+        .filter(email__iexact=email.strip(), user__is_active=True)
+        .first()
+    )
+    if customer is None:
+        logger.info("login link requested for an unknown address")
+        return
+    url = login_url_for(user=customer.user)
+    minutes = settings.SESAME_MAX_AGE // 60
+    send_mail(
+        subject=f"Your sign-in link for {customer.business.name}",
+        message=(
+            f"Hi {customer.first_name},\n\n"
+            f"Open this link to sign in to your project portal:\n{url}\n\n"
+            f"It works once and expires in {minutes} minutes. If you did not ask for it, "
+            "ignore this email.\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[customer.email],
+    )

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from portal.models import Business, Customer, Project
+
+
+@admin.register(Business)
+class BusinessAdmin(admin.ModelAdmin):
+    list_display = ["name", "phone", "sms_number", "email", "time_zone"]
+    search_fields = ["name", "email", "phone"]
+
+
+class ProjectInline(admin.TabularInline):
+    model = Project
+    extra = 0
+    fields = ["code", "title", "status", "plan_type"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "phone", "business", "time_zone"]
+    list_filter = ["business", "time_zone"]
+    search_fields = ["name", "email", "phone"]
+    list_select_related = ["business"]
+    raw_id_fields = ["user"]
+    inlines = [ProjectInline]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["code", "title", "customer", "status", "plan_type"]
+    list_filter = ["status", "plan_type"]
+    search_fields = ["code", "title", "customer__name"]
+    list_select_related = ["customer"]
+    autocomplete_fields = ["customer"]

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from portal.phones import PhoneNumberField, format_phone
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError("“%(tz)s” is not a time zone.", params={"tz": value})
+
+
+class Business(models.Model):
+    """The contractor. One per deployment today; every customer belongs to one."""
+
+    name = models.CharField(max_length=120)
+    initials = models.CharField(max_length=3)
+    logo = models.FileField(upload_to="logos/", blank=True)
+    phone = PhoneNumberField(blank=True, help_text="Shown to customers in the portal.")
+    email = models.EmailField()
+    sms_number = PhoneNumberField(
+        blank=True, help_text="The number that can receive SMS for the business."
+    )
+    time_zone = models.CharField(
+        max_length=64, default="America/New_York", validators=[validate_time_zone]
+    )
+
+    class Meta:
+        verbose_name_plural = "businesses"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def phone_display(self) -> str:
+        return format_phone(self.phone)
+
+
+class Customer(models.Model):
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="customers")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="customer"
+    )
+    name = models.CharField(max_length=120)
+    email = models.EmailField(blank=True)
+    phone = PhoneNumberField(blank=True)
+    time_zone = models.CharField(
+        max_length=64, default="America/New_York", validators=[validate_time_zone]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # Inbound SMS is matched by number and login by email: neither may be ambiguous.
+            models.UniqueConstraint(
+                fields=["phone"], condition=~models.Q(phone=""), name="customer_phone_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["email"], condition=~models.Q(email=""), name="customer_email_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name else ""
+
+    @property
+    def initials(self) -> str:
+        parts = self.name.split()
+        return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+    @property
+    def phone_display(self) -> str:
+        return format_phone(self.phone)
+
+
+class Project(models.Model):
+    class Status(models.TextChoices):
+        PLANNING = "planning", "Planning"
+        ACTIVE = "active", "Active"
+        ON_HOLD = "on_hold", "On hold"
+        COMPLETED = "completed", "Completed"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="projects")
+    code = models.CharField(max_length=20, unique=True, help_text="Such as PRJ-1042.")
+    title = models.CharField(max_length=160)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    plan_type = models.CharField(max_length=60, blank=True, help_text="Such as Premium Plan.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} · {self.title}"

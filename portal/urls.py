@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from messaging import views as messaging_views
+from portal import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login_page, name="login"),
+    path("login/magic/", views.magic_link, name="magic_link"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("staff/login/", views.StaffLoginView.as_view(), name="staff_login"),
+    # Customer pages
+    path("project/", views.project_page, name="project"),
+    path("invoices/", views.invoices_page, name="invoices"),
+    path("schedule/", views.schedule_page, name="schedule"),
+    path("settings/notifications/", views.notification_settings_page, name="notification_settings"),
+    path("messages/", messaging_views.messages_page, name="messages"),
+    path("messages/entries/", messaging_views.customer_entries, name="customer_entries"),
+    path("messages/send/", messaging_views.customer_send, name="customer_send"),
+    path("messages/search/", messaging_views.customer_search, name="customer_search"),
+    # Staff pages
+    path("staff/projects/", views.staff_projects, name="staff_projects"),
+    path("staff/chat/<int:thread_id>/", messaging_views.staff_chat, name="staff_chat"),
+    path(
+        "staff/chat/<int:thread_id>/entries/",
+        messaging_views.staff_entries,
+        name="staff_entries",
+    ),
+    path("staff/chat/<int:thread_id>/send/", messaging_views.staff_send, name="staff_send"),
+    path("admin/", admin.site.urls),
+]

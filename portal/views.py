@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+from sesame.utils import get_user
+
+from messaging.models import Entry
+from messaging.queries import event_cards
+from portal import actions
+from portal.access import customer_required, staff_required
+from portal.forms import EmailLoginForm, MagicLinkForm
+from portal.queries import staff_project_rows
+
+
+@require_http_methods(["GET", "POST"])
+def login_page(request: HttpRequest) -> HttpResponse:
+    form = EmailLoginForm(request.POST or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return render(request, "portal/login.html", {"form": form}, status=400)
+        actions.send_login_link(email=form.cleaned_data["email"])
+        # The same answer for known and unknown addresses.
+        return render(
+            request,
+            "portal/login_sent.html",
+            {"email": form.cleaned_data["email"], "minutes": settings.SESAME_MAX_AGE // 60},
+        )
+    return render(request, "portal/login.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def magic_link(request: HttpRequest) -> HttpResponse:
+    """GET shows one "Sign in" button and changes nothing (mail scanners prefetch links);
+    the POST from that button spends the one-time token and signs in."""
+    if request.method == "GET":
+        token = request.GET.get(settings.SESAME_TOKEN_NAME, "")
+        # Check without spending it, so a dead link says so before anyone presses a button.
+        if not token or get_user(token, update_last_login=False) is None:
+            return render(request, "portal/magic_link_invalid.html", status=400)
+        form = MagicLinkForm(initial={"sesame": token})
+        return render(request, "portal/magic_link.html", {"form": form})
+
+    form = MagicLinkForm(request.POST)
+    user = get_user(form.data.get("sesame", "")) if form.is_valid() else None
+    if user is None:
+        return render(request, "portal/magic_link_invalid.html", status=400)
+    login(request, user, backend="sesame.backends.ModelBackend")
+    return redirect("staff_projects" if user.is_staff else "messages")
+
+
+@require_GET
+@customer_required
+def project_page(request: HttpRequest) -> HttpResponse:
+    projects = request.customer.projects.all()
+    return render(request, "portal/project.html", {"projects": projects, "tab": "project"})
+
+
+@require_GET
+@customer_required
+def invoices_page(request: HttpRequest) -> HttpResponse:
+    cards = event_cards(customer=request.customer, card_kind=Entry.CardKind.INVOICE)
+    return render(request, "portal/invoices.html", {"cards": cards, "tab": "invoices"})
+
+
+@require_GET
+@customer_required
+def schedule_page(request: HttpRequest) -> HttpResponse:
+    cards = event_cards(customer=request.customer, card_kind=Entry.CardKind.APPOINTMENT)
+    projects = request.customer.projects.all()
+    return render(
+        request, "portal/schedule.html", {"cards": cards, "projects": projects, "tab": "schedule"}
+    )
+
+
+@require_GET
+@customer_required
+def notification_settings_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/notification_settings.html", {"tab": "settings"})
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and request.user.is_staff:
+        return redirect("staff_projects")
+    if request.user.is_authenticated:
+        return redirect("messages")
+    return redirect("login")
+
+
+def staff_projects_context() -> dict:
+    return {"rows": list(staff_project_rows())}
+
+
+@require_GET
+@staff_required
+def staff_projects(request: HttpRequest) -> HttpResponse:
+    context = staff_projects_context()
+    if request.htmx and request.GET.get("fragment") == "rows":
+        return render(request, "portal/_staff_project_rows.html", context)
+    return render(request, "portal/staff_projects.html", context)
+
+
+class StaffLoginView(auth_views.LoginView):
+    template_name = "portal/staff_login.html"
+
+    def form_invalid(self, form):
+        # A wrong password is a client error: answer 400 with the form and its message.
+        return self.render_to_response(self.get_context_data(form=form), status=400)

@@ -1,0 +1,112 @@
+"""Shared fixtures: three personas (customer, staff, other customer) and service checks.
+
+Tests marked `postgres` or `redis` need the real service. Locally, without it, they skip;
+under CI (CI=true) a missing service fails the run instead, so nothing is silently skipped.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+
+from messaging import actions
+from tests.factories import (
+    BusinessFactory,
+    CustomerFactory,
+    ProjectFactory,
+    StaffUserFactory,
+    ThreadFactory,
+)
+
+UNDER_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _require(reason: str) -> None:
+    if UNDER_CI:
+        pytest.fail(f"CI requires this service: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _service_markers(request):
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        _require("needs PostgreSQL (set DATABASE_URL)")
+    if request.node.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
+        _require("needs Redis (set REDIS_URL)")
+
+
+@pytest.fixture
+def business(db):
+    return BusinessFactory()
+
+
+@pytest.fixture
+def customer(business):
+    return CustomerFactory(
+        business=business,
+        name="Sarah Mitchell",
+        user__username="sarah",
+        email="sarah@example.com",
+        phone="+15555550123",
+    )
+
+
+@pytest.fixture
+def other_customer(business):
+    return CustomerFactory(
+        business=business,
+        name="Daniel Ortiz",
+        user__username="daniel",
+        email="daniel@example.com",
+        phone="+15555550188",
+    )
+
+
+@pytest.fixture
+def staff(db):
+    return StaffUserFactory(username="mike")
+
+
+@pytest.fixture
+def project(customer):
+    return ProjectFactory(customer=customer, code="PRJ-1042")
+
+
+@pytest.fixture
+def thread(customer):
+    return ThreadFactory(customer=customer)
+
+
+@pytest.fixture
+def other_thread(other_customer):
+    return ThreadFactory(customer=other_customer)
+
+
+@pytest.fixture
+def customer_client(client, customer):
+    client.force_login(customer.user)
+    return client
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def secrets_thread(thread, staff):
+    """A thread holding both kinds of staff-only text, for audience tests."""
+    actions.post_staff_message(thread=thread, author=staff, body="Hi Sarah, visible to all.")
+    actions.log_call(
+        thread=thread,
+        started_at=thread.customer.created_at,
+        duration_seconds=360,
+        transcript="TRANSCRIPT-SECRET cedar stain second coat",
+        author=staff,
+    )
+    actions.add_internal_note(thread=thread, author=staff, body="NOTE-SECRET gate code 4512")
+    thread.refresh_from_db()
+    return thread

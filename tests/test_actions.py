@@ -1,0 +1,116 @@
+"""The thread's write functions: validation, idempotency, unread counters, read marks."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from messaging import actions
+from messaging.models import Entry, Side
+from tests.factories import ProjectFactory
+
+
+def test_repeating_an_append_with_its_key_returns_the_first_entry(thread, staff):
+    first = actions.post_staff_message(thread=thread, author=staff, body="Hi", idempotency_key="k")
+    again = actions.post_staff_message(thread=thread, author=staff, body="Hi", idempotency_key="k")
+    assert again.pk == first.pk
+    thread.refresh_from_db()
+    assert thread.last_seq == 1
+    assert thread.customer_inbound == 1
+
+
+def test_the_same_key_in_another_thread_is_a_different_entry(thread, other_thread, staff):
+    a = actions.post_staff_message(thread=thread, author=staff, body="Hi", idempotency_key="k")
+    b = actions.post_staff_message(
+        thread=other_thread, author=staff, body="Hi", idempotency_key="k"
+    )
+    assert a.pk != b.pk
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [("", "Write a message"), ("   \n ", "Write a message"), ("x" * 5001, "at most 5,000")],
+)
+def test_empty_or_overlong_messages_are_refused_and_change_nothing(thread, staff, body, reason):
+    with pytest.raises(ValidationError, match=reason):
+        actions.post_staff_message(thread=thread, author=staff, body=body)
+    thread.refresh_from_db()
+    assert thread.last_seq == 0
+    assert not Entry.objects.exists()
+
+
+def test_a_message_of_exactly_5000_characters_is_accepted(thread, staff):
+    entry = actions.post_staff_message(thread=thread, author=staff, body="x" * 5000)
+    assert len(entry.body) == 5000
+
+
+def test_an_entry_cannot_name_another_customers_project(thread, other_customer, staff):
+    foreign = ProjectFactory(customer=other_customer)
+    with pytest.raises(ValidationError):
+        actions.post_staff_message(thread=thread, author=staff, body="Hi", project=foreign)
+    assert not Entry.objects.exists()
+
+
+def test_unread_counts_come_from_watermarks(thread, customer, staff):
+    actions.post_staff_message(thread=thread, author=staff, body="1")
+    actions.post_automated_message(thread=thread, body="2")
+    actions.add_internal_note(thread=thread, author=staff, body="not for the customer")
+    actions.post_customer_reply(customer=customer, body="3")
+    thread.refresh_from_db()
+    assert (thread.customer_unread, thread.staff_unread) == (2, 1)
+
+    assert actions.mark_read(thread=thread, side=Side.CUSTOMER) == 2
+    thread.refresh_from_db()
+    assert (thread.customer_unread, thread.staff_unread) == (0, 1)
+    assert thread.customer_read_seq == 4
+
+
+def test_marking_read_stamps_the_other_sides_entries_once(thread, customer, staff):
+    mine = actions.post_customer_reply(customer=customer, body="mine")
+    theirs = actions.post_staff_message(thread=thread, author=staff, body="theirs")
+    actions.mark_read(thread=thread, side=Side.CUSTOMER)
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.read_at is None
+    first_read = theirs.read_at
+    assert first_read is not None
+
+    assert actions.mark_read(thread=thread, side=Side.CUSTOMER) == 0
+    theirs.refresh_from_db()
+    assert theirs.read_at == first_read
+
+
+def test_marking_read_up_to_a_sequence_number_leaves_later_ones_unread(thread, staff):
+    first = actions.post_staff_message(thread=thread, author=staff, body="1")
+    actions.post_staff_message(thread=thread, author=staff, body="2")
+    actions.mark_read(thread=thread, side=Side.CUSTOMER, up_to_seq=first.seq)
+    thread.refresh_from_db()
+    assert thread.customer_unread == 1
+    # A watermark never moves back.
+    assert actions.mark_read(thread=thread, side=Side.CUSTOMER, up_to_seq=0) == 0
+    assert actions.mark_read(thread=thread, side=Side.CUSTOMER, up_to_seq=99) == 1
+    thread.refresh_from_db()
+    assert thread.customer_unread == 0
+    assert thread.customer_read_seq == 2
+
+
+def test_call_markers_keep_their_transcript_for_staff(thread, staff):
+    from django.utils import timezone
+
+    call = actions.log_call(
+        thread=thread, started_at=timezone.now(), duration_seconds=360, transcript=" notes "
+    )
+    assert call.kind == Entry.Kind.CALL
+    assert call.transcript == "notes"
+    assert call.call_duration_seconds == 360
+
+
+def test_event_cards_only_link_to_our_pages_or_the_web(thread):
+    with pytest.raises(ValidationError):
+        actions.post_event_card(
+            thread=thread, card_kind="invoice", title="Invoice", link_url="javascript:alert(1)"
+        )
+    card = actions.post_event_card(
+        thread=thread, card_kind="invoice", title="Invoice #1 sent", link_url="/invoices/#i1"
+    )
+    assert card.link_url == "/invoices/#i1"

@@ -1,0 +1,49 @@
+"""The demo data, as a new user meets it."""
+
+from __future__ import annotations
+
+from django.core.management import call_command
+
+from messaging.models import Entry, Thread
+from portal.models import Customer
+
+
+def test_demo_is_idempotent(db):
+    call_command("demo")
+    counts = (Customer.objects.count(), Entry.objects.count(), Thread.objects.count())
+    call_command("demo")
+    assert (Customer.objects.count(), Entry.objects.count(), Thread.objects.count()) == counts
+    assert counts[0] == 2
+
+
+def test_sarah_reads_the_example_thread_in_order(client, db):
+    call_command("demo")
+    sarah = Customer.objects.get(email="sarah@example.com")
+    assert sarah.phone == "+15555550123"
+    client.force_login(sarah.user)
+    page = client.get("/messages/").content.decode()
+    expected_in_order = [
+        "Reply CONFIRM to confirm.",
+        "CONFIRM",
+        "Phone call",
+        "6 min",
+        "Our crew is on their way",
+        "how did the deck come out?",
+        "Invoice #2041 sent — $4,200",
+        "Sounds good! What time works for you?",
+    ]
+    positions = [page.index(text) for text in expected_in_order]
+    assert positions == sorted(positions)
+    assert "Automated" in page
+    assert "Deck Replacement Project · Active" in page
+    for secret in ("cedar stain", "Gate code", "4512"):
+        assert secret not in page
+
+
+def test_daniel_has_his_own_short_thread(client, db):
+    call_command("demo")
+    daniel = Customer.objects.get(email="daniel@example.com")
+    client.force_login(daniel.user)
+    page = client.get("/messages/").content.decode()
+    assert "cabinet samples" in page
+    assert "deck" not in page.lower().replace("deck replacement", "")

@@ -1,0 +1,121 @@
+"""Sign-in: magic links for customers (one button, once, ten minutes), passwords for staff."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+from urllib.parse import urlsplit
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+from sesame.utils import get_token
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def _token(url: str) -> str:
+    return re.search(r"sesame=([\w-]+)", url).group(1)
+
+
+def test_a_known_email_gets_a_link_and_an_unknown_one_the_same_answer(client, customer):
+    known = client.post("/login/", {"email": "sarah@example.com"})
+    unknown = client.post("/login/", {"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 200
+
+    def page(response, email):
+        html = response.content.decode().replace(email, "EMAIL")
+        return re.sub(r'"X-CSRFToken": "[^"]+"', "", html)
+
+    assert page(known, "sarah@example.com") == page(unknown, "nobody@example.com")
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["sarah@example.com"]
+    assert "/login/magic/?sesame=" in mail.outbox[0].body
+
+
+def test_a_malformed_email_is_a_form_error(client, db):
+    response = client.post("/login/", {"email": "not an email"})
+    assert response.status_code == 400
+    assert "valid email" in response.content.decode()
+    assert mail.outbox == []
+
+
+def test_opening_the_link_shows_one_sign_in_button_and_does_not_sign_in(client, customer):
+    token = get_token(customer.user)
+    response = client.get(f"/login/magic/?sesame={token}")
+    assert response.status_code == 200
+    assert response.content.decode().count('type="submit"') == 1
+    assert "Sign in" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    # Opening it (as a mail scanner would) did not spend it.
+    assert client.get(f"/login/magic/?sesame={token}").status_code == 200
+
+
+def test_pressing_sign_in_signs_in_and_the_link_then_dies(client, customer):
+    token = get_token(customer.user)
+    response = client.post("/login/magic/", {"sesame": token})
+    assert response.status_code == 302
+    assert response.url == "/messages/"
+    assert client.session["_auth_user_id"] == str(customer.user.pk)
+
+    client.logout()
+    assert client.post("/login/magic/", {"sesame": token}).status_code == 400
+    assert client.get(f"/login/magic/?sesame={token}").status_code == 400
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "AAAAAgz1qNxNWjD7Vc3PItgb"])
+def test_a_wrong_link_gets_a_clear_400(client, customer, token):
+    for response in (
+        client.get(f"/login/magic/?sesame={token}"),
+        client.post("/login/magic/", {"sesame": token}),
+    ):
+        assert response.status_code == 400
+        assert "doesn't work" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_an_expired_link_gets_a_clear_400(client, customer, settings):
+    token = get_token(customer.user)
+    settings.SESAME_MAX_AGE = -1
+    assert client.post("/login/magic/", {"sesame": token}).status_code == 400
+    assert "_auth_user_id" not in client.session
+
+
+def test_login_link_command_prints_a_working_one_time_link(client, customer, capsys):
+    out = StringIO()
+    call_command("login_link", "sarah@example.com", stdout=out)
+    url = out.getvalue().strip()
+    assert url.startswith("http://") and "/login/magic/?sesame=" in url
+    assert client.get(_path(url)).status_code == 200
+    assert client.post("/login/magic/", {"sesame": _token(url)}).url == "/messages/"
+
+
+def test_login_link_command_accepts_a_username_and_refuses_strangers(staff):
+    out = StringIO()
+    call_command("login_link", "mike", stdout=out)
+    assert "sesame=" in out.getvalue()
+    with pytest.raises(CommandError):
+        call_command("login_link", "nobody@example.com")
+
+
+def test_staff_sign_in_with_username_and_password(client, staff):
+    response = client.post(
+        "/staff/login/", {"username": "mike", "password": "correct horse battery"}
+    )
+    assert response.status_code == 302
+    assert client.get("/staff/projects/").status_code == 200
+
+
+def test_staff_wrong_password_is_refused(client, staff):
+    response = client.post("/staff/login/", {"username": "mike", "password": "wrong"})
+    assert response.status_code == 400
+    assert "_auth_user_id" not in client.session
+
+
+def test_signing_out(customer_client):
+    assert customer_client.post("/logout/").status_code == 302
+    assert customer_client.get("/messages/").status_code == 302

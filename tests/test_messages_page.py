@@ -1,0 +1,119 @@
+"""The customer's Messages page and the reply box, over plain HTTP and htmx."""
+
+from __future__ import annotations
+
+import pytest
+
+from messaging import actions
+from messaging.models import Entry, Side
+
+
+def test_the_page_shows_the_thread_and_marks_it_read(customer_client, thread, staff):
+    actions.post_staff_message(thread=thread, author=staff, body="Hello from Mike")
+    response = customer_client.get("/messages/")
+    assert response.status_code == 200
+    assert "Hello from Mike" in response.content.decode()
+    thread.refresh_from_db()
+    assert thread.customer_unread == 0
+    assert thread.entries.get().read_at is not None
+
+
+def test_sending_by_htmx_returns_the_new_bubble(customer_client, thread):
+    response = customer_client.post(
+        "/messages/send/", {"body": "Sounds good!", "key": "k-1"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Sounds good!" in html and 'data-seq="1"' in html
+    entry = thread.entries.get()
+    assert (entry.kind, entry.channel) == (Entry.Kind.CUSTOMER_REPLY, Entry.Channel.PORTAL)
+
+
+def test_sending_without_javascript_redirects_back(customer_client, thread):
+    response = customer_client.post("/messages/send/", {"body": "Plain form", "key": "k-2"})
+    assert response.status_code == 302
+    assert response.url == "/messages/"
+
+
+def test_a_double_submit_with_the_same_key_makes_one_message(customer_client, thread):
+    for _ in range(3):
+        customer_client.post("/messages/send/", {"body": "Once", "key": "same-key"})
+    assert thread.entries.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"body": "", "key": "k"}, "Write a message"),
+        ({"body": "x" * 5001, "key": "k"}, "at most 5,000"),
+        ({"body": "hi"}, "required"),
+        ({"body": "hi", "key": "<script>"}, "malformed"),
+    ],
+)
+def test_bad_messages_get_a_400_with_a_reason_and_change_nothing(
+    customer_client, thread, data, reason
+):
+    plain = customer_client.post("/messages/send/", data)
+    assert plain.status_code == 400
+    assert reason in plain.content.decode()
+    htmx = customer_client.post("/messages/send/", data, HTTP_HX_REQUEST="true")
+    assert htmx.status_code == 400
+    assert htmx["HX-Retarget"] == "#reply-error"
+    assert reason in htmx.content.decode()
+    assert not Entry.objects.exists()
+
+
+def test_get_on_send_is_not_allowed(customer_client):
+    assert customer_client.get("/messages/send/").status_code == 405
+
+
+def test_page_numbers_that_are_not_numbers_get_a_400(customer_client, thread):
+    assert customer_client.get("/messages/?before=abc").status_code == 400
+    assert customer_client.get("/messages/entries/?before=-1").status_code == 400
+
+
+def test_sending_needs_a_csrf_token(client, customer, thread):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(customer.user)
+    response = strict.post("/messages/send/", {"body": "hi", "key": "k"})
+    assert response.status_code == 403
+    assert not Entry.objects.exists()
+
+
+def test_staff_reply_and_internal_note(staff_client, thread):
+    url = f"/staff/chat/{thread.pk}/send/"
+    staff_client.post(url, {"body": "Hi Sarah", "key": "s1"}, HTTP_HX_REQUEST="true")
+    staff_client.post(
+        url, {"body": "Gate code", "key": "s2", "internal_note": "on"}, HTTP_HX_REQUEST="true"
+    )
+    kinds = list(thread.entries.values_list("kind", flat=True))
+    assert kinds == [Entry.Kind.STAFF_MESSAGE, Entry.Kind.INTERNAL_NOTE]
+    thread.refresh_from_db()
+    assert thread.customer_unread == 1
+
+
+def test_opening_the_staff_chat_marks_the_customers_messages_read(staff_client, thread, customer):
+    actions.post_customer_reply(customer=customer, body="Hello?")
+    thread.refresh_from_db()
+    assert thread.staff_unread == 1
+    assert staff_client.get(f"/staff/chat/{thread.pk}/").status_code == 200
+    thread.refresh_from_db()
+    assert thread.staff_unread == 0
+    assert thread.staff_read_at is not None
+
+
+def test_seen_appears_under_the_customers_message_once_staff_read_it(
+    customer_client, thread, customer
+):
+    actions.post_customer_reply(customer=customer, body="Hello?")
+    assert "Seen" not in customer_client.get("/messages/").content.decode()
+    actions.mark_read(thread=thread, side=Side.STAFF)
+    assert "Seen" in customer_client.get("/messages/").content.decode()
+
+
+def test_an_sms_is_never_shown_as_seen(customer_client, thread, customer):
+    actions.post_customer_reply(customer=customer, body="by text", channel=Entry.Channel.SMS)
+    actions.mark_read(thread=thread, side=Side.STAFF)
+    assert "Seen" not in customer_client.get("/messages/").content.decode()
