@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from messaging import live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
 from portal.models import Customer, Project
 
@@ -111,8 +112,6 @@ def _append(
 
 def _after_append(entry: Entry) -> None:
     """Register what happens once the append commits (live updates, notifications)."""
-    from messaging import live
-
     live.broadcast_entry_on_commit(entry)
 
 
@@ -246,40 +245,42 @@ def add_internal_note(
     return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
 
 
-@transaction.atomic
 def mark_read(
     *, thread: Thread, side: Side, up_to_seq: int | None = None, at: dt.datetime | None = None
 ) -> int:
     """`side` has read the thread up to `up_to_seq` (default: everything). Returns how many
     entries became read. Stamps each newly read entry's read_at and moves the watermark."""
-    locked = Thread.objects.select_for_update().get(pk=thread.pk)
     read_seq_field = f"{side}_read_seq"
-    already = getattr(locked, read_seq_field)
-    target = locked.last_seq if up_to_seq is None else min(up_to_seq, locked.last_seq)
-    if target <= already:
+    # Watermarks only move forward, so if even the caller's copy already covers up_to_seq
+    # there is nothing to do, and no lock to take (the common case: reopening a read thread).
+    if up_to_seq is not None and up_to_seq <= getattr(thread, read_seq_field):
         return 0
-    now = at or timezone.now()
-    # Each inbound entry's read_at goes from NULL to a time exactly once, so the number of
-    # rows stamped is exactly how many more the side has read.
-    newly_read = Entry.objects.filter(
-        thread=locked,
-        seq__gt=already,
-        seq__lte=target,
-        kind__in=INBOUND_KINDS[side],
-        read_at__isnull=True,
-    ).update(read_at=now)
-    Thread.objects.filter(pk=locked.pk).update(
-        **{
-            read_seq_field: target,
-            f"{side}_read": F(f"{side}_read") + newly_read,
-            f"{side}_read_at": now,
-        }
-    )
-    # Keep the caller's instance current without another query.
-    setattr(thread, read_seq_field, target)
-    setattr(thread, f"{side}_read", getattr(locked, f"{side}_read") + newly_read)
-    setattr(thread, f"{side}_read_at", now)
-    from messaging import live
-
-    live.broadcast_read_on_commit(thread=thread, side=side, up_to_seq=target)
+    with transaction.atomic():
+        locked = Thread.objects.select_for_update().get(pk=thread.pk)
+        already = getattr(locked, read_seq_field)
+        target = locked.last_seq if up_to_seq is None else min(up_to_seq, locked.last_seq)
+        if target <= already:
+            return 0
+        now = at or timezone.now()
+        # Each inbound entry's read_at goes from NULL to a time exactly once, so the number
+        # of rows stamped is exactly how many more the side has read.
+        newly_read = Entry.objects.filter(
+            thread=locked,
+            seq__gt=already,
+            seq__lte=target,
+            kind__in=INBOUND_KINDS[side],
+            read_at__isnull=True,
+        ).update(read_at=now)
+        Thread.objects.filter(pk=locked.pk).update(
+            **{
+                read_seq_field: target,
+                f"{side}_read": F(f"{side}_read") + newly_read,
+                f"{side}_read_at": now,
+            }
+        )
+        # Keep the caller's instance current without another query.
+        setattr(thread, read_seq_field, target)
+        setattr(thread, f"{side}_read", getattr(locked, f"{side}_read") + newly_read)
+        setattr(thread, f"{side}_read_at", now)
+        live.broadcast_read_on_commit(thread=thread, side=side, up_to_seq=target)
     return newly_read

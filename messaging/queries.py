@@ -84,17 +84,20 @@ def timeline_page(
 def page_around(
     *, thread: Thread, audience: Side, seq: int, limit: int = PAGE_SIZE
 ) -> TimelinePage:
-    """A page that ends a few entries after `seq`, for opening a search hit in context."""
-    later = list(
-        entries_for(thread=thread, audience=audience)
-        .filter(seq__gt=seq)
-        .order_by("seq")
-        .values_list("seq", flat=True)[:5]
+    """A page holding entry `seq` in context, for opening a search hit: mostly what came
+    before it, at least a fifth of a page after it, and more after when little came before."""
+    visible = entries_for(thread=thread, audience=audience)
+    before = list(visible.filter(seq__lte=seq).order_by("-seq")[: limit + 1])
+    after = list(visible.filter(seq__gt=seq).order_by("seq")[: limit + 1])
+    want_after = max(limit // 5, limit - len(before))
+    after_shown = after[: min(want_after, len(after))]
+    before_shown = before[: limit - len(after_shown)]
+    has_earlier = len(before) > len(before_shown)
+    entries = list(reversed(before_shown)) + after_shown
+    _mark_day_starts(entries, before[len(before_shown)] if has_earlier else None)
+    return TimelinePage(
+        entries=entries, has_earlier=has_earlier, has_later=len(after) > len(after_shown)
     )
-    end = later[-1] if later else seq
-    page = timeline_page(thread=thread, audience=audience, before_seq=end + 1, limit=limit)
-    has_later = len(later) == 5  # there may be more after the ones shown
-    return TimelinePage(entries=page.entries, has_earlier=page.has_earlier, has_later=has_later)
 
 
 def search_entries(*, thread: Thread, audience: Side, query: str, limit: int = 30) -> list[Entry]:

@@ -4,6 +4,7 @@ import uuid
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
@@ -29,6 +30,32 @@ def _page_from(request: HttpRequest, *, thread: Thread, audience: Side):
     )
 
 
+def _render_context(*, customer, audience: Side, entries_url: str) -> dict:
+    """What the entry partials need, whoever renders them (page, fragment, live frame)."""
+    return {
+        "audience": audience.value,
+        "customer": customer,
+        "business": customer.business,
+        "entries_url": entries_url,
+    }
+
+
+def _customer_context(request: HttpRequest) -> dict:
+    return _render_context(
+        customer=request.customer,
+        audience=Side.CUSTOMER,
+        entries_url=reverse("customer_entries"),
+    )
+
+
+def _staff_context(thread: Thread) -> dict:
+    return _render_context(
+        customer=thread.customer,
+        audience=Side.STAFF,
+        entries_url=reverse("staff_entries", args=[thread.pk]),
+    )
+
+
 def _form_error(request: HttpRequest, form, *, target: str) -> HttpResponse:
     """400 with the reasons; htmx puts them next to the form and keeps the typed text."""
     message = " ".join(e for errors in form.errors.values() for e in errors)
@@ -50,10 +77,11 @@ def messages_page(request: HttpRequest) -> HttpResponse:
     page = _page_from(request, thread=thread, audience=Side.CUSTOMER)
     if page is None:
         return HttpResponseBadRequest("Those page numbers are not numbers.")
-    # Opening the thread is reading it.
-    actions.mark_read(thread=thread, side=Side.CUSTOMER)
+    # Opening the thread is reading what it shows.
+    actions.mark_read(thread=thread, side=Side.CUSTOMER, up_to_seq=page.last_seq)
     search = SearchForm(request.GET)
     context = {
+        **_customer_context(request),
         "tab": "messages",
         "thread": thread,
         "page": page,
@@ -89,7 +117,7 @@ def customer_send(request: HttpRequest) -> HttpResponse:
     )
     if not request.htmx:
         return redirect("messages")
-    return render(request, "messaging/_entry.html", {"entry": entry, "audience": "customer"})
+    return render(request, "messaging/_entry.html", {**_customer_context(request), "entry": entry})
 
 
 @require_GET
@@ -123,10 +151,10 @@ def staff_chat(request: HttpRequest, thread_id: int) -> HttpResponse:
     page = _page_from(request, thread=thread, audience=Side.STAFF)
     if page is None:
         return HttpResponseBadRequest("Those page numbers are not numbers.")
-    actions.mark_read(thread=thread, side=Side.STAFF)
+    actions.mark_read(thread=thread, side=Side.STAFF, up_to_seq=page.last_seq)
     context = {
+        **_staff_context(thread),
         "thread": thread,
-        "customer": thread.customer,
         "projects": list(thread.customer.projects.all()),
         "page": page,
         "form": _new_reply_form(StaffReplyForm),
@@ -146,7 +174,9 @@ def staff_entries(request: HttpRequest, thread_id: int) -> HttpResponse:
     page = _page_from(request, thread=thread, audience=Side.STAFF)
     if page is None:
         return HttpResponseBadRequest("Those page numbers are not numbers.")
-    return render(request, "messaging/_timeline_page.html", {"page": page, "audience": "staff"})
+    return render(
+        request, "messaging/_timeline_page.html", {**_staff_context(thread), "page": page}
+    )
 
 
 @require_POST
@@ -172,4 +202,4 @@ def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
         )
     if not request.htmx:
         return redirect("staff_chat", thread_id=thread.pk)
-    return render(request, "messaging/_entry.html", {"entry": entry, "audience": "staff"})
+    return render(request, "messaging/_entry.html", {**_staff_context(thread), "entry": entry})

@@ -1,0 +1,99 @@
+"""Long threads: keyset pages, day headers, opening at a search hit, full-text search."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from messaging import actions
+from messaging.models import Side
+from messaging.queries import PAGE_SIZE, search_entries, timeline_page
+
+
+def _seqs(html: str) -> list[int]:
+    return [int(s) for s in re.findall(r'data-seq="(\d+)"', html)]
+
+
+@pytest.fixture
+def long_thread(thread, staff):
+    start = timezone.now() - dt.timedelta(days=3)
+    for i in range(120):
+        actions.post_staff_message(
+            thread=thread,
+            author=staff,
+            body=f"message number {i}",
+            at=start + dt.timedelta(minutes=40 * i),
+        )
+    return thread
+
+
+def test_the_page_opens_with_the_newest_fifty(customer_client, long_thread):
+    html = customer_client.get("/messages/").content.decode()
+    assert _seqs(html) == list(range(71, 121))
+    assert "before=71" in html
+
+
+def test_scrolling_up_loads_the_fifty_before_without_gaps_or_repeats(customer_client, long_thread):
+    first = customer_client.get("/messages/entries/?before=71", HTTP_HX_REQUEST="true")
+    assert _seqs(first.content.decode()) == list(range(21, 71))
+    last = customer_client.get("/messages/entries/?before=21", HTTP_HX_REQUEST="true")
+    html = last.content.decode()
+    assert _seqs(html) == list(range(1, 21))
+    assert "Load earlier" not in html
+
+
+def test_day_headers_are_not_repeated_across_page_boundaries(long_thread):
+    newest = timeline_page(thread=long_thread, audience=Side.CUSTOMER)
+    earlier = timeline_page(thread=long_thread, audience=Side.CUSTOMER, before_seq=newest.first_seq)
+    loaded = earlier.entries + newest.entries
+    everything = list(long_thread.entries.order_by("seq"))
+    day = {e.seq: timezone.localtime(e.created_at).date() for e in everything}
+    # A header goes above an entry exactly when its day differs from the entry before it
+    # in the whole thread, wherever the page boundaries fall.
+    expected = [e.seq for e in loaded if e.seq == 1 or day[e.seq] != day[e.seq - 1]]
+    assert [e.seq for e in loaded if e.starts_day] == expected
+    assert newest.entries[0].seq - 1 == earlier.entries[-1].seq
+
+
+def test_opening_at_a_search_hit_shows_it_in_context_with_newer_to_load(
+    customer_client, long_thread
+):
+    html = customer_client.get("/messages/?at=10").content.decode()
+    seqs = _seqs(html)
+    assert 10 in seqs and seqs == sorted(seqs) and len(seqs) == PAGE_SIZE
+    assert "after=" in html  # newer entries load as the customer scrolls down
+    assert 'data-focus-seq="10"' in html
+
+
+def test_search_finds_words_and_dates_each_match(customer_client, long_thread):
+    html = customer_client.get("/messages/search/", {"q": "number 7"}).content.decode()
+    assert "?at=" in html
+    assert "message number 7" in html
+
+
+@pytest.mark.postgres
+def test_search_uses_full_text_stemming_on_postgres(thread, staff):
+    actions.post_staff_message(thread=thread, author=staff, body="The decks were stained")
+    hits = search_entries(thread=thread, audience=Side.CUSTOMER, query="deck stain")
+    assert [h.body for h in hits] == ["The decks were stained"]
+
+
+@pytest.mark.postgres
+def test_search_can_use_the_gin_index(thread, staff):
+    actions.post_staff_message(thread=thread, author=staff, body="deck")
+    from django.contrib.postgres.search import SearchQuery
+
+    from messaging.models import Entry
+    from messaging.queries import BODY_SEARCH_VECTOR
+
+    qs = Entry.objects.annotate(document=BODY_SEARCH_VECTOR).filter(
+        document=SearchQuery("deck", search_type="websearch", config="english")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = qs.explain()
+    assert "entry_body_search" in plan
