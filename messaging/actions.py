@@ -282,5 +282,5 @@ def mark_read(
         setattr(thread, read_seq_field, target)
         setattr(thread, f"{side}_read", getattr(locked, f"{side}_read") + newly_read)
         setattr(thread, f"{side}_read_at", now)
-        live.broadcast_read_on_commit(thread=thread, side=side, up_to_seq=target)
+        live.broadcast_read_on_commit(thread=thread, side=side, from_seq=already, up_to_seq=target)
     return newly_read

@@ -7,7 +7,9 @@ at most once; pages resume from their last sequence number, so a lost frame cost
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -27,12 +29,25 @@ def _send(groups: list[str], message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    for group in groups:
-        try:
-            async_to_sync(layer.group_send)(group, message)
-        except Exception:
-            # Redis down must not fail a committed message: the page catches up on reconnect.
-            logger.exception("live broadcast to %s failed; clients will resume on reconnect", group)
+
+    async def send_all() -> None:
+        for group in groups:
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                # Redis down must not fail a committed message: pages resume on reconnect.
+                logger.exception("live broadcast to %s failed; pages resume on reconnect", group)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(send_all)()
+        return
+    # Called from a thread that runs an event loop (async code calling sync code directly):
+    # async_to_sync cannot nest there, so send from a short-lived thread of its own.
+    sender = threading.Thread(target=async_to_sync(send_all), name="live-broadcast")
+    sender.start()
+    sender.join()
 
 
 def broadcast_entry_on_commit(entry) -> None:
@@ -48,11 +63,17 @@ def broadcast_entry_on_commit(entry) -> None:
     transaction.on_commit(lambda: _send(groups, message))
 
 
-def broadcast_read_on_commit(*, thread, side: str, up_to_seq: int) -> None:
+def broadcast_read_on_commit(*, thread, side: str, from_seq: int, up_to_seq: int) -> None:
     groups = [
         thread_group(thread.pk, "customer"),
         thread_group(thread.pk, "staff"),
         STAFF_INBOX_GROUP,
     ]
-    message = {"type": "thread.read", "thread_id": thread.pk, "side": side, "seq": up_to_seq}
+    message = {
+        "type": "thread.read",
+        "thread_id": thread.pk,
+        "side": side,
+        "from_seq": from_seq,
+        "seq": up_to_seq,
+    }
     transaction.on_commit(lambda: _send(groups, message))

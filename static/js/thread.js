@@ -116,6 +116,102 @@
     if (event.target.id === "chat-dialog-body") openDialog();
   });
 
+  // -- Live updates (htmx ws extension) ----------------------------------------------------
+
+  // Reconnect quickly after a restart, backing off to at most ~10 s, with jitter.
+  if (window.htmx) {
+    htmx.config.wsReconnectDelay = function (retry) {
+      var cap = Math.min(500 * Math.pow(2, retry), 10000);
+      return cap / 2 + Math.random() * cap / 2;
+    };
+  }
+
+  // On every (re)connect, ask for everything after the last entry this page shows.
+  document.addEventListener("htmx:wsOpen", function (event) {
+    var scope = event.detail.elt.closest("[data-thread]");
+    if (!scope) return;
+    scope._socket = event.detail.socketWrapper;
+    event.detail.socketWrapper.sendImmediately(
+      JSON.stringify({ type: "resume", last_seq: lastSeq(scope) })
+    );
+  });
+
+  var beforeMessage = new WeakMap();
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    var scope = event.detail.elt.closest("[data-thread]");
+    if (!scope) return;
+    var timeline = scope.querySelector("#timeline");
+    beforeMessage.set(scope, { last: lastSeq(scope), near: timeline && nearBottom(timeline) });
+  });
+
+  document.addEventListener("htmx:wsAfterMessage", function (event) {
+    if (event.detail.elt.hasAttribute("data-inbox")) return sortRows(event.detail.elt);
+    var scope = event.detail.elt.closest("[data-thread]");
+    if (!scope) return;
+    var container = scope.querySelector("#timeline-entries");
+    var timeline = scope.querySelector("#timeline");
+    tidy(container);
+    var before = beforeMessage.get(scope) || { last: 0, near: true };
+    var fresh = Array.prototype.filter.call(container.querySelectorAll("[data-seq]"), function (el) {
+      return +el.dataset.seq > before.last;
+    });
+    if (!fresh.length) return;
+    var newest = fresh[fresh.length - 1];
+    var sender = newest.querySelector(".sender, .note-label, .call-marker, .chip");
+    var text = newest.querySelector(".bubble, .note-body");
+    announce(scope, "New: " + (sender ? sender.textContent.trim() + " " : "") + (text ? text.textContent.trim() : ""));
+    // Looking at it is reading it: tell the server, which turns the sender's receipt to "Seen".
+    if (document.visibilityState === "visible") {
+      event.detail.socketWrapper.send(JSON.stringify({ type: "read", seq: +newest.dataset.seq }));
+    }
+    if (before.near) {
+      scrollToNewest(timeline);
+    } else {
+      var pill = scope.querySelector("#new-messages-pill");
+      if (pill) pill.hidden = false;
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var pill = event.target.closest && event.target.closest("#new-messages-pill");
+    if (!pill) return;
+    var scope = pill.closest("[data-thread]");
+    scrollToNewest(scope.querySelector("#timeline"));
+    pill.hidden = true;
+  });
+
+  document.addEventListener("scroll", function (event) {
+    var timeline = event.target;
+    if (!(timeline instanceof Element) || timeline.id !== "timeline") return;
+    if (nearBottom(timeline)) {
+      var pill = timeline.closest("[data-thread]").querySelector("#new-messages-pill");
+      if (pill) pill.hidden = true;
+    }
+  }, true);
+
+  // Coming back to a hidden tab: what arrived meanwhile is read now.
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "visible") return;
+    document.querySelectorAll("[data-thread]").forEach(function (scope) {
+      var seq = lastSeq(scope);
+      if (scope._socket && seq) scope._socket.send(JSON.stringify({ type: "read", seq: seq }));
+    });
+  });
+
+  // Staff list: unread first, then the newest activity, then project code.
+  function sortRows(root) {
+    var body = root.querySelector("tbody");
+    if (!body) return;
+    var rows = Array.prototype.slice.call(body.querySelectorAll("tr.project-row"));
+    rows.sort(function (a, b) {
+      var ua = +a.dataset.unread > 0 ? 1 : 0, ub = +b.dataset.unread > 0 ? 1 : 0;
+      if (ua !== ub) return ub - ua;
+      if (+a.dataset.last !== +b.dataset.last) return +b.dataset.last - +a.dataset.last;
+      return a.dataset.code < b.dataset.code ? -1 : 1;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  }
+
   // Staff chat dialog: a native <dialog> keeps focus inside and closes on Esc.
   function openDialog() {
     var dialog = document.getElementById("chat-dialog");
@@ -126,6 +222,26 @@
     var box = dialog.querySelector("textarea");
     if (box) box.focus();
   }
+
+  // A modal <dialog> makes the page behind it inert, but Tab can still leave for the browser's
+  // own controls; keep it cycling inside the dialog instead.
+  document.addEventListener("keydown", function (event) {
+    var dialog = document.getElementById("chat-dialog");
+    if (event.key !== "Tab" || !dialog || !dialog.open) return;
+    var focusable = Array.prototype.filter.call(
+      dialog.querySelectorAll("a[href], button, textarea, input:not([type=hidden]), select, summary, [tabindex]:not([tabindex='-1'])"),
+      function (el) { return !el.disabled && !el.hidden && el.offsetParent !== null; }
+    );
+    if (!focusable.length) return;
+    var first = focusable[0], last = focusable[focusable.length - 1];
+    if (event.shiftKey && (document.activeElement === first || !dialog.contains(document.activeElement))) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !dialog.contains(document.activeElement))) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
 
   document.addEventListener("click", function (event) {
     var close = event.target.closest && event.target.closest("[data-close-chat]");

@@ -1,0 +1,283 @@
+"""WebSocket consumers: the customer's thread, the staff chat modal, the staff project list.
+
+Broadcasts carry ids (messaging.live); each consumer loads and renders what its own viewer may
+see, with the same partials the pages use, and sends htmx out-of-band swaps that the htmx ws
+extension applies. Clients send two kinds of frame:
+
+- {"type": "resume", "last_seq": N} on every (re)connect; the consumer answers with every
+  entry after N, so a page that missed frames while disconnected becomes complete (the
+  channel layer delivers at most once).
+- {"type": "read", "seq": N} when entries arrived live while the viewer is looking; it marks
+  the thread read up to N, which is what turns the sender's receipt into "Seen".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zoneinfo
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from messaging import actions, live
+from messaging.models import INBOUND_KINDS, Entry, Side, Thread
+from messaging.queries import entries_for, timeline_page
+from portal.access import staff_time_zone
+from portal.models import Customer
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 2048
+# A client further behind than this gets its timeline replaced by the newest page instead.
+MAX_RESUME_ENTRIES = 200
+# The frames a page may send, and the field holding each one's sequence number.
+FRAME_SEQ_FIELDS = {"resume": "last_seq", "read": "seq"}
+POLICY_VIOLATION = 1008
+TOO_BIG = 1009
+
+
+class ThreadConsumer(AsyncWebsocketConsumer):
+    """One thread, for one viewer: the customer (own thread only) or staff (any thread)."""
+
+    audience: Side
+
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        self.thread = await self._authorised_thread(user)
+        if self.thread is None:
+            logger.info("websocket refused: %s may not watch this thread", user)
+            await self.close(code=POLICY_VIOLATION)
+            return
+        self.group = live.thread_group(self.thread.pk, self.audience.value)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        frame = _parse_frame(text_data, bytes_data)
+        if isinstance(frame, str):
+            logger.warning("websocket frame refused (%s); closing", frame)
+            await self.close(code=TOO_BIG if frame == "oversized frame" else POLICY_VIOLATION)
+            return
+        if frame["type"] == "read":
+            if not await self._mark_read(frame["seq"]):
+                logger.warning("websocket read mark beyond the thread's end; closing")
+                await self.close(code=POLICY_VIOLATION)
+            return
+        html = await self._resume(frame["seq"])
+        if html is None:
+            logger.warning("websocket resume from a future sequence number; closing")
+            await self.close(code=POLICY_VIOLATION)
+            return
+        if html:
+            await self.send(text_data=html)
+
+    # -- group events ----------------------------------------------------------------------
+
+    async def entry_appended(self, event: dict) -> None:
+        html = await self._render_new_entry(event["entry_id"])
+        if html:
+            await self.send(text_data=html)
+
+    async def thread_read(self, event: dict) -> None:
+        # Only the other side's reading changes what this viewer sees ("Seen 10:24am").
+        if event["side"] == self.audience.value:
+            return
+        html = await self._render_receipts(event["from_seq"], event["seq"], event["side"])
+        if html:
+            await self.send(text_data=html)
+
+    # -- database and rendering (sync, in a thread) ----------------------------------------
+    # Subclasses define _authorised_thread(user), which returns the thread this viewer may
+    # watch (or None) and sets self.zone (the viewer's time zone) and self.entries_url.
+
+    def _context(self) -> dict:
+        customer = self.thread.customer
+        return {
+            "audience": self.audience.value,
+            "customer": customer,
+            "business": customer.business,
+        }
+
+    def _render_entries(self, entries: list[Entry], *, swap: str) -> str:
+        with timezone.override(self.zone):
+            inner = "".join(
+                render_to_string("messaging/_entry.html", {**self._context(), "entry": entry})
+                for entry in entries
+            )
+        return f'<div hx-swap-oob="{swap}">{inner}</div>' if inner.strip() else ""
+
+    @database_sync_to_async
+    def _render_new_entry(self, entry_id: int) -> str:
+        visible = entries_for(thread=self.thread, audience=self.audience)
+        entry = visible.filter(pk=entry_id).first()
+        if entry is None:  # not for this viewer (a staff-only note never reaches a customer)
+            return ""
+        previous = visible.filter(seq__lt=entry.seq).order_by("-seq").first()
+        with timezone.override(self.zone):
+            entry.starts_day = previous is None or timezone.localdate(
+                previous.created_at
+            ) != timezone.localdate(entry.created_at)
+        return self._render_entries([entry], swap="beforeend:#timeline-entries")
+
+    @database_sync_to_async
+    def _mark_read(self, seq: int) -> bool:
+        thread = Thread.objects.get(pk=self.thread.pk)
+        if seq > thread.last_seq:
+            return False
+        actions.mark_read(thread=thread, side=self.audience, up_to_seq=seq)
+        return True
+
+    @database_sync_to_async
+    def _resume(self, last_seq: int) -> str | None:
+        thread = Thread.objects.only("last_seq").get(pk=self.thread.pk)
+        if last_seq > thread.last_seq:
+            return None
+        if last_seq == thread.last_seq:
+            return ""
+        page = timeline_page(
+            thread=self.thread,
+            audience=self.audience,
+            after_seq=last_seq,
+            limit=MAX_RESUME_ENTRIES,
+        )
+        if page.has_later:
+            # Too far behind to patch: replace the timeline with the newest page.
+            newest = timeline_page(thread=self.thread, audience=self.audience)
+            with timezone.override(self.zone):
+                html = render_to_string(
+                    "messaging/_timeline_page.html",
+                    {**self._context(), "page": newest, "entries_url": self.entries_url},
+                )
+            return f'<div id="timeline-entries" hx-swap-oob="innerHTML">{html}</div>'
+        return self._render_entries(page.entries, swap="beforeend:#timeline-entries")
+
+    @database_sync_to_async
+    def _render_receipts(self, from_seq: int, to_seq: int, reader_side: str) -> str:
+        # Re-render the entries the other side has just read, so they gain "Seen …".
+        entries = list(
+            entries_for(thread=self.thread, audience=self.audience)
+            .filter(
+                seq__gt=max(from_seq, to_seq - MAX_RESUME_ENTRIES),
+                seq__lte=to_seq,
+                kind__in=INBOUND_KINDS[Side(reader_side)],
+            )
+            .order_by("seq")
+        )
+        for entry in entries:
+            entry.starts_day = False  # the day header already stands on the page
+        with timezone.override(self.zone):
+            return "".join(
+                render_to_string(
+                    "messaging/_entry.html",
+                    {**self._context(), "entry": entry, "oob": "outerHTML"},
+                )
+                for entry in entries
+            )
+
+
+class CustomerThreadConsumer(ThreadConsumer):
+    audience = Side.CUSTOMER
+
+    @database_sync_to_async
+    def _authorised_thread(self, user) -> Thread | None:
+        if not user.is_authenticated:
+            return None
+        customer = Customer.objects.select_related("business").filter(user=user).first()
+        if customer is None:
+            return None
+        thread, _ = Thread.objects.get_or_create(customer=customer)
+        thread.customer = customer
+        self.zone = zoneinfo.ZoneInfo(customer.time_zone)
+        self.entries_url = reverse("customer_entries")
+        return thread
+
+
+class StaffThreadConsumer(ThreadConsumer):
+    audience = Side.STAFF
+
+    @database_sync_to_async
+    def _authorised_thread(self, user) -> Thread | None:
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return None
+        thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
+        thread = (
+            Thread.objects.select_related("customer", "customer__business")
+            .filter(pk=thread_id)
+            .first()
+        )
+        if thread is not None:
+            self.zone = zoneinfo.ZoneInfo(staff_time_zone())
+            self.entries_url = reverse("staff_entries", args=[thread.pk])
+        return thread
+
+
+class StaffInboxConsumer(AsyncWebsocketConsumer):
+    """The staff project list: re-renders the rows of a thread whose unread count or last
+    message changed; the page re-sorts rows (unread first, then newest)."""
+
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            logger.info("staff inbox websocket refused for %s", user)
+            await self.close(code=POLICY_VIOLATION)
+            return
+        self.zone = zoneinfo.ZoneInfo(await database_sync_to_async(staff_time_zone)())
+        await self.channel_layer.group_add(live.STAFF_INBOX_GROUP, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(live.STAFF_INBOX_GROUP, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        frame = _parse_frame(text_data, bytes_data)
+        if isinstance(frame, str):
+            logger.warning("staff inbox frame refused (%s); closing", frame)
+            await self.close(code=TOO_BIG if frame == "oversized frame" else POLICY_VIOLATION)
+
+    async def entry_appended(self, event: dict) -> None:
+        await self._send_rows(event["thread_id"])
+
+    async def thread_read(self, event: dict) -> None:
+        await self._send_rows(event["thread_id"])
+
+    async def _send_rows(self, thread_id: int) -> None:
+        html = await self._render_rows(thread_id)
+        if html:
+            await self.send(text_data=html)
+
+    @database_sync_to_async
+    def _render_rows(self, thread_id: int) -> str:
+        from portal.queries import staff_project_rows
+
+        rows = list(staff_project_rows().filter(customer__thread__pk=thread_id))
+        with timezone.override(self.zone):
+            return "".join(
+                render_to_string("portal/_staff_project_row.html", {"row": row, "oob": True})
+                for row in rows
+            )
+
+
+def _parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict | str:
+    """The client's frame as {"type": "resume" or "read", "seq": int}, or why it is refused."""
+    if bytes_data is not None:
+        return "binary frame"
+    if text_data is None or len(text_data.encode()) > MAX_FRAME_BYTES:
+        return "oversized frame"
+    try:
+        frame = json.loads(text_data)
+    except ValueError:
+        return "malformed JSON"
+    if not isinstance(frame, dict) or frame.get("type") not in FRAME_SEQ_FIELDS:
+        return "unknown message type"
+    seq = frame.get(FRAME_SEQ_FIELDS[frame["type"]])
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        return "sequence number is not a number"
+    return {"type": frame["type"], "seq": seq}

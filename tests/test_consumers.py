@@ -1,0 +1,191 @@
+"""The WebSocket consumers, in process: who may subscribe, what each viewer receives, resume,
+read frames, and refusal of bad frames. Browser tests (tests/e2e) cover the same end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from messaging import actions
+from messaging.routing import websocket_urlpatterns
+from portal.asgi import application as full_application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+router = URLRouter(websocket_urlpatterns)
+
+
+async def _connect(path: str, user) -> tuple[WebsocketCommunicator, bool]:
+    communicator = WebsocketCommunicator(router, path)
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    return communicator, connected
+
+
+async def _resume(communicator, last_seq=0):
+    await communicator.send_to(text_data=json.dumps({"type": "resume", "last_seq": last_seq}))
+
+
+async def test_customer_connects_to_their_own_thread_only(customer, other_thread, staff):
+    own, connected = await _connect("/ws/thread/", customer.user)
+    assert connected
+    await own.disconnect()
+    other, connected = await _connect(f"/ws/staff/threads/{other_thread.pk}/", customer.user)
+    assert not connected
+    inbox, connected = await _connect("/ws/staff/inbox/", customer.user)
+    assert not connected
+
+
+async def test_anonymous_sockets_are_refused(db):
+    for path in ("/ws/thread/", "/ws/staff/inbox/", "/ws/staff/threads/1/"):
+        _, connected = await _connect(path, AnonymousUser())
+        assert not connected
+
+
+async def test_staff_connect_to_any_thread_and_unknown_ids_are_refused(staff, thread):
+    communicator, connected = await _connect(f"/ws/staff/threads/{thread.pk}/", staff)
+    assert connected
+    await communicator.disconnect()
+    _, connected = await _connect("/ws/staff/threads/999999/", staff)
+    assert not connected
+
+
+async def test_a_staff_message_reaches_the_customer_as_an_oob_append(customer, thread, staff):
+    communicator, _ = await _connect("/ws/thread/", customer.user)
+    await _resume(communicator)
+    await sync_to_async(_post_in_committed_transaction)(thread, staff, "Crew arrives at 8")
+    frame = await communicator.receive_from(timeout=3)
+    assert 'hx-swap-oob="beforeend:#timeline-entries"' in frame
+    assert "Crew arrives at 8" in frame and 'data-seq="1"' in frame
+    await communicator.disconnect()
+
+
+def _post_in_committed_transaction(thread, staff, body):
+    # transaction=True tests commit, so on_commit broadcasts fire as in production.
+    return actions.post_staff_message(thread=thread, author=staff, body=body)
+
+
+async def test_internal_notes_reach_staff_sockets_only(customer, thread, staff):
+    customer_socket, _ = await _connect("/ws/thread/", customer.user)
+    staff_socket, _ = await _connect(f"/ws/staff/threads/{thread.pk}/", staff)
+    await sync_to_async(actions.add_internal_note)(
+        thread=thread, author=staff, body="NOTE-SECRET gate code"
+    )
+    await sync_to_async(_post_in_committed_transaction)(thread, staff, "Public words")
+
+    staff_frames = [await staff_socket.receive_from(timeout=3) for _ in range(2)]
+    assert "NOTE-SECRET" in staff_frames[0]
+    customer_frame = await customer_socket.receive_from(timeout=3)
+    assert "Public words" in customer_frame and "NOTE-SECRET" not in customer_frame
+    assert await customer_socket.receive_nothing(timeout=0.3)
+    await customer_socket.disconnect()
+    await staff_socket.disconnect()
+
+
+async def test_resume_sends_everything_after_the_pages_last_entry(customer, thread, staff):
+    for n in range(1, 6):
+        await sync_to_async(_post_in_committed_transaction)(thread, staff, f"missed {n}")
+    communicator, _ = await _connect("/ws/thread/", customer.user)
+    await _resume(communicator, last_seq=2)
+    frame = await communicator.receive_from(timeout=3)
+    assert [f"missed {n}" in frame for n in range(1, 6)] == [False, False, True, True, True]
+    # Already complete: nothing to send.
+    await _resume(communicator, last_seq=5)
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_resume_hides_notes_and_transcripts_from_customers(customer, secrets_thread):
+    communicator, _ = await _connect("/ws/thread/", customer.user)
+    await _resume(communicator, last_seq=0)
+    frame = await communicator.receive_from(timeout=3)
+    assert "visible to all" in frame and "Phone call" in frame
+    assert "NOTE-SECRET" not in frame and "TRANSCRIPT-SECRET" not in frame
+    await communicator.disconnect()
+
+
+async def test_a_read_frame_marks_read_and_tells_the_sender_seen(customer, thread, staff):
+    reply = await sync_to_async(actions.post_customer_reply)(customer=customer, body="Hello?")
+    customer_socket, _ = await _connect("/ws/thread/", customer.user)
+    staff_socket, _ = await _connect(f"/ws/staff/threads/{thread.pk}/", staff)
+    await staff_socket.send_to(text_data=json.dumps({"type": "read", "seq": reply.seq}))
+    frame = await customer_socket.receive_from(timeout=3)
+    assert 'hx-swap-oob="outerHTML"' in frame and "Seen" in frame
+    await thread.arefresh_from_db()
+    assert thread.staff_unread == 0
+    await customer_socket.disconnect()
+    await staff_socket.disconnect()
+
+
+async def test_the_staff_inbox_gets_the_changed_row(customer, thread, staff, project):
+    inbox, connected = await _connect("/ws/staff/inbox/", staff)
+    assert connected
+    await sync_to_async(actions.post_customer_reply)(customer=customer, body="Any news?")
+    frame = await inbox.receive_from(timeout=3)
+    assert f'id="project-{project.pk}"' in frame and 'data-unread="1"' in frame
+    assert "Any news?" in frame
+    await inbox.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        json.dumps(["resume", 1]),
+        json.dumps({"type": "shout", "last_seq": 1}),
+        json.dumps({"type": "resume", "last_seq": "abc"}),
+        json.dumps({"type": "resume", "last_seq": -1}),
+        json.dumps({"type": "resume", "last_seq": True}),
+        json.dumps({"type": "resume", "last_seq": 10_000}),  # in the future
+        json.dumps({"type": "read", "seq": 10_000}),
+        json.dumps({"type": "resume", "last_seq": 0, "pad": "x" * 5000}),  # oversized
+    ],
+)
+async def test_bad_frames_close_the_socket_cleanly(customer, thread, frame, caplog):
+    communicator, _ = await _connect("/ws/thread/", customer.user)
+    await communicator.send_to(text_data=frame)
+    closed = await communicator.receive_output(timeout=3)
+    assert closed["type"] == "websocket.close"
+    assert closed["code"] in (1008, 1009)
+    assert "refused" in caplog.text or "closing" in caplog.text
+    # Others are still served.
+    other, connected = await _connect("/ws/thread/", customer.user)
+    assert connected
+    await other.disconnect()
+
+
+async def test_binary_frames_are_refused(customer, thread):
+    communicator, _ = await _connect("/ws/thread/", customer.user)
+    await communicator.send_to(bytes_data=b"\x00\x01")
+    closed = await communicator.receive_output(timeout=3)
+    assert closed["code"] == 1008
+
+
+async def test_a_socket_from_another_origin_is_refused(customer):
+    communicator = WebsocketCommunicator(
+        full_application, "/ws/thread/", headers=[(b"origin", b"http://evil.example")]
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_a_socket_from_our_origin_with_a_session_cookie_connects(customer, client):
+    await sync_to_async(client.force_login)(customer.user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    communicator = WebsocketCommunicator(
+        full_application,
+        "/ws/thread/",
+        headers=[
+            (b"origin", b"http://127.0.0.1:8000"),
+            (b"host", b"127.0.0.1:8000"),
+            (b"cookie", cookie),
+        ],
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.disconnect()
