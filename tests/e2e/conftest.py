@@ -109,7 +109,9 @@ def server(transactional_db):
     srv.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it
+# is open, and the async (pytest-asyncio) tests that run after these need the thread free.
+@pytest.fixture(scope="module")
 def browser():
     executable = shutil.which("chromium")
     if executable is None:

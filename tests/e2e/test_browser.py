@@ -126,7 +126,7 @@ def test_mike_works_the_list_and_the_chat_modal_by_keyboard(open_as, demo):
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(page.get_by_role("link", name="Open chat with Sarah Mitchell")).to_be_visible()
-    assert page.url.endswith("/staff/projects/")
+    expect(page).to_have_url(re.compile(r"/staff/projects/$"))
 
     sarah_page = open_as(sarah.user, width=390)
     expect(sarah_page.get_by_text("Tuesday at 9 works. See you then!")).to_be_visible()
