@@ -45,6 +45,9 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+screenshots: install
+	$(BIN)/python docs/take_screenshots.py
+
 bench: export SECRET_KEY ?= bench-only-not-secret
 bench: install
 	$(BIN)/python -m bench.thread_page

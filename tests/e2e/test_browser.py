@@ -254,3 +254,36 @@ def test_a_message_posted_through_one_server_reaches_a_browser_on_another(open_a
         mike_context.close()
     finally:
         second.stop()
+
+
+def test_the_staff_list_reorders_live_and_sarah_gets_a_pill_when_scrolled_up(open_as, demo):
+    sarah, mike = demo
+    daniel = Customer.objects.get(email="daniel@example.com")
+    thread = Thread.objects.get(customer=sarah)
+    for n in range(12):  # enough history to scroll
+        actions.post_staff_message(thread=thread, author=mike, body=f"Earlier note to Sarah {n}")
+    mike_page = open_as(mike)
+    rows = mike_page.locator("tbody tr")
+    expect(rows.first).to_contain_text("Sarah Mitchell")
+
+    daniel_page = open_as(daniel.user, width=390)
+    daniel_page.get_by_placeholder("Type a reply…").fill("Are the cabinets in?")
+    daniel_page.get_by_placeholder("Type a reply…").press("Enter")
+    # Both rows now unread; Daniel's is newer, so it moves to the top without a reload.
+    expect(rows.first).to_contain_text("Daniel Ortiz", timeout=2000)
+    expect(rows.first.locator(".unread-badge")).to_have_text("1")
+
+    sarah_page = open_as(sarah.user, width=390, height=700)
+    sarah_page.eval_on_selector("#timeline", "t => { t.scrollTop = 0; }")
+    pill = sarah_page.locator("#new-messages-pill")
+    expect(pill).to_be_hidden()
+    mike_page.locator("tbody tr").filter(has_text="Sarah Mitchell").get_by_role(
+        "link", name=re.compile("Open chat with Sarah")
+    ).click()
+    box = mike_page.locator("dialog#chat-dialog").get_by_placeholder("Type a reply…")
+    box.fill("Scroll down to see me")
+    box.press("Enter")
+    expect(pill).to_be_visible(timeout=2000)
+    pill.click()
+    expect(pill).to_be_hidden()
+    expect(_bubble(sarah_page, "Scroll down to see me")).to_be_in_viewport()
