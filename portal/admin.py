@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from messaging.actions import ensure_thread
 from portal.models import Business, Customer, Project
 
 
@@ -25,6 +26,11 @@ class CustomerAdmin(admin.ModelAdmin):
     list_select_related = ["business"]
     raw_id_fields = ["user"]
     inlines = [ProjectInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Every customer has a thread from the start, so the staff list can open a chat.
+        ensure_thread(customer=obj)
 
 
 @admin.register(Project)

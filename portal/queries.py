@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import (
+    Case,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 
 from messaging.models import Entry
 from portal.models import Project
@@ -37,3 +50,63 @@ def staff_project_rows() -> QuerySet[Project]:
             "code",
         )
     )
+
+
+STAFF_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class RowCursor:
+    """Where a page of the staff list ended, in its sort order: unread first, then latest
+    activity (threads with none last), then project code."""
+
+    has_unread: int
+    last_entry_at: dt.datetime | None
+    code: str
+
+    @classmethod
+    def after(cls, row: Project) -> RowCursor:
+        return cls(row.has_unread, row.customer.thread.last_entry_at, row.code)
+
+    def encode(self) -> str:
+        stamp = f"{self.last_entry_at.timestamp():.6f}" if self.last_entry_at else ""
+        return f"{self.has_unread}~{stamp}~{self.code}"
+
+    @classmethod
+    def decode(cls, raw: str) -> RowCursor:
+        """Parse `encode`'s output; ValueError for anything else."""
+        try:
+            unread, stamp, code = raw.split("~", 2)
+            when = dt.datetime.fromtimestamp(float(stamp), tz=dt.UTC) if stamp else None
+        except (ValueError, OverflowError, OSError) as exc:
+            raise ValueError(raw) from exc
+        if unread not in ("0", "1") or not code or len(code) > 20:
+            raise ValueError(raw)
+        return cls(int(unread), when, code)
+
+    def rows_after(self) -> Q:
+        last = "customer__thread__last_entry_at"
+        same_unread = Q(has_unread=self.has_unread)
+        if self.last_entry_at is None:
+            later = Q(**{f"{last}__isnull": True}, code__gt=self.code)
+        else:
+            later = (
+                Q(**{f"{last}__lt": self.last_entry_at})
+                | Q(**{f"{last}__isnull": True})
+                | Q(**{last: self.last_entry_at}, code__gt=self.code)
+            )
+        return Q(has_unread__lt=self.has_unread) | (same_unread & later)
+
+
+def staff_project_page(
+    *, after: RowCursor | None = None, limit: int = STAFF_PAGE_SIZE
+) -> tuple[list[Project], RowCursor | None]:
+    """One page of the staff list (keyset, never OFFSET) and the cursor for the next, if any.
+    One query, whatever the number of projects."""
+    rows = staff_project_rows()
+    if after is not None:
+        rows = rows.filter(after.rows_after())
+    page = list(rows[: limit + 1])
+    if len(page) > limit:
+        return page[:limit], RowCursor.after(page[limit - 1])
+    return page, None

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from sesame.utils import get_user
@@ -13,7 +13,7 @@ from messaging.queries import event_cards
 from portal import actions
 from portal.access import customer_required, staff_required
 from portal.forms import EmailLoginForm, MagicLinkForm
-from portal.queries import staff_project_rows
+from portal.queries import RowCursor, staff_project_page
 
 
 @require_http_methods(["GET", "POST"])
@@ -91,13 +91,25 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
-def staff_projects_context() -> dict:
-    return {"rows": list(staff_project_rows())}
+def staff_projects_context(after: RowCursor | None = None) -> dict:
+    rows, next_cursor = staff_project_page(after=after)
+    return {"rows": rows, "next_cursor": next_cursor}
 
 
 @require_GET
 @staff_required
 def staff_projects(request: HttpRequest) -> HttpResponse:
+    raw_cursor = request.GET.get("after")
+    if raw_cursor is not None:
+        try:
+            cursor = RowCursor.decode(raw_cursor)
+        except ValueError:
+            return HttpResponseBadRequest("That page cursor is malformed.")
+        # The next page of rows, for "Load more" (or without JavaScript, a page of its own).
+        context = staff_projects_context(after=cursor)
+        if request.htmx:
+            return render(request, "portal/_staff_project_page.html", context)
+        return render(request, "portal/staff_projects.html", context)
     context = staff_projects_context()
     if request.htmx and request.GET.get("fragment") == "rows":
         return render(request, "portal/_staff_project_rows.html", context)

@@ -58,7 +58,7 @@ def test_search_results_query_count_is_constant(
     assert "deck" in response.content.decode()
 
 
-@pytest.mark.parametrize("projects", [2, 40])
+@pytest.mark.parametrize("projects", [2, 70])
 def test_staff_project_list_query_count_is_constant(
     staff_client, business, staff, projects, django_assert_num_queries
 ):
@@ -72,7 +72,7 @@ def test_staff_project_list_query_count_is_constant(
     with django_assert_num_queries(4):
         response = staff_client.get("/staff/projects/")
     assert response.status_code == 200
-    assert response.content.decode().count("Open chat with") == projects
+    assert response.content.decode().count("Open chat with") == min(projects, 50)
 
 
 @pytest.mark.parametrize("pairs", [3, 60])

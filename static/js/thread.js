@@ -198,11 +198,33 @@
     });
   });
 
+  // A live row for a project beyond the loaded pages has nowhere to go: put it in, and
+  // let sortRows place it. Rows loaded by "Load more" that moved up meanwhile are dropped.
+  document.addEventListener("htmx:oobErrorNoTarget", function (event) {
+    var row = event.detail.content;
+    var body = document.querySelector("[data-inbox] tbody");
+    if (!body || !row || !row.matches || !row.matches("tr.project-row")) return;
+    row.removeAttribute("hx-swap-oob");
+    body.prepend(row);
+    htmx.process(row);
+    sortRows(body.closest("[data-inbox]"));
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var root = event.target.closest && event.target.closest("[data-inbox]");
+    if (!root) return;
+    var seen = {};
+    root.querySelectorAll("tr.project-row").forEach(function (row) {
+      if (seen[row.id]) row.remove(); else seen[row.id] = true;
+    });
+  });
+
   // Staff list: unread first, then the newest activity, then project code.
   function sortRows(root) {
     var body = root.querySelector("tbody");
     if (!body) return;
     var rows = Array.prototype.slice.call(body.querySelectorAll("tr.project-row"));
+    var more = body.querySelector("tr.load-more-row");
     rows.sort(function (a, b) {
       var ua = +a.dataset.unread > 0 ? 1 : 0, ub = +b.dataset.unread > 0 ? 1 : 0;
       if (ua !== ub) return ub - ua;
@@ -210,6 +232,7 @@
       return a.dataset.code < b.dataset.code ? -1 : 1;
     });
     rows.forEach(function (row) { body.appendChild(row); });
+    if (more) body.appendChild(more);
   }
 
   // Staff chat dialog: a native <dialog> keeps focus inside and closes on Esc.

@@ -1,0 +1,1 @@
+"""Benchmarks; each is a module run with `python -m bench.<name>`. See docs/performance.md."""
