@@ -13,6 +13,7 @@ extension applies. Clients send two kinds of frame:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import zoneinfo
@@ -30,6 +31,32 @@ from portal.access import staff_time_zone
 from portal.models import Customer
 
 logger = logging.getLogger(__name__)
+
+# How long a rendered frame is shared between the sockets of one process.
+SHARED_RENDER_SECONDS = 30
+_shared_renders: dict[tuple, asyncio.Future] = {}
+
+
+async def shared_render(key: tuple, render) -> str:
+    """Render once per process for everyone who would render the same thing.
+
+    Every open tab of a thread receives each broadcast; without this, each socket ran its
+    own queries and template render, one after another on Channels' single database thread,
+    so the twentieth tab waited for twenty renders. The key always holds the audience and
+    the time zone, so a customer never receives a frame rendered for staff."""
+    future = _shared_renders.get(key)
+    if future is None:
+        future = asyncio.ensure_future(render())
+        _shared_renders[key] = future
+        loop = asyncio.get_running_loop()
+        loop.call_later(SHARED_RENDER_SECONDS, _shared_renders.pop, key, None)
+    try:
+        return await asyncio.shield(future)
+    except Exception:
+        _shared_renders.pop(key, None)
+        logger.exception("rendering a live frame failed; pages will resume on reconnect")
+        return ""
+
 
 MAX_FRAME_BYTES = 2048
 # A client further behind than this gets its timeline replaced by the newest page instead.
@@ -82,7 +109,8 @@ class ThreadConsumer(AsyncWebsocketConsumer):
     # -- group events ----------------------------------------------------------------------
 
     async def entry_appended(self, event: dict) -> None:
-        html = await self._render_new_entry(event["entry_id"])
+        key = ("entry", event["entry_id"], self.audience.value, self.zone.key)
+        html = await shared_render(key, lambda: self._render_new_entry(event["seq"]))
         if html:
             await self.send(text_data=html)
 
@@ -90,7 +118,13 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         # Only the other side's reading changes what this viewer sees ("Seen 10:24am").
         if event["side"] == self.audience.value:
             return
-        html = await self._render_receipts(event["from_seq"], event["seq"], event["side"])
+        key = (
+            "receipts", self.thread.pk, event["from_seq"], event["seq"], event["side"],
+            self.audience.value, self.zone.key,
+        )  # fmt: skip
+        html = await shared_render(
+            key, lambda: self._render_receipts(event["from_seq"], event["seq"], event["side"])
+        )
         if html:
             await self.send(text_data=html)
 
@@ -115,12 +149,13 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         return f'<div hx-swap-oob="{swap}">{inner}</div>' if inner.strip() else ""
 
     @database_sync_to_async
-    def _render_new_entry(self, entry_id: int) -> str:
+    def _render_new_entry(self, seq: int) -> str:
         visible = entries_for(thread=self.thread, audience=self.audience)
-        entry = visible.filter(pk=entry_id).first()
-        if entry is None:  # not for this viewer (a staff-only note never reaches a customer)
+        # The entry and the one before it (for its day header), in one query.
+        rows = list(visible.filter(seq__lte=seq).order_by("-seq")[:2])
+        if not rows or rows[0].seq != seq:  # not for this viewer: a note never reaches a customer
             return ""
-        previous = visible.filter(seq__lt=entry.seq).order_by("-seq").first()
+        entry, previous = rows[0], (rows[1] if len(rows) > 1 else None)
         with timezone.override(self.zone):
             entry.starts_day = previous is None or timezone.localdate(
                 previous.created_at
@@ -243,13 +278,14 @@ class StaffInboxConsumer(AsyncWebsocketConsumer):
             await self.close(code=TOO_BIG if frame == "oversized frame" else POLICY_VIOLATION)
 
     async def entry_appended(self, event: dict) -> None:
-        await self._send_rows(event["thread_id"])
+        await self._send_rows(event["thread_id"], ("entry", event["entry_id"]))
 
     async def thread_read(self, event: dict) -> None:
-        await self._send_rows(event["thread_id"])
+        await self._send_rows(event["thread_id"], ("read", event["side"], event["seq"]))
 
-    async def _send_rows(self, thread_id: int) -> None:
-        html = await self._render_rows(thread_id)
+    async def _send_rows(self, thread_id: int, event_key: tuple) -> None:
+        key = ("rows", thread_id, *event_key, self.zone.key)
+        html = await shared_render(key, lambda: self._render_rows(thread_id))
         if html:
             await self.send(text_data=html)
 

@@ -107,6 +107,16 @@ DATABASES = {
         conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DB_POOL", True):
+    # A pool of connections per process: under ASGI each request runs in its own thread and
+    # Channels closes connections around every consumer call, so without a pool every request
+    # and every live frame opened a new connection (about 8 ms each; bench/live_latency).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django requires 0 with a pool
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DB_POOL_MIN", 2),
+        "max_size": env_int("DB_POOL_MAX", 20),
+        "timeout": 10,
+    }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so the live ASGI server the browser tests start in another process
     # sees the same test database.

@@ -81,18 +81,27 @@
     box.style.height = box.scrollHeight + "px";
   });
 
+  // Remember what was sent, so a reply typed while the request was in flight is kept.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("[data-reply-form]")) return;
+    form._sentText = form.querySelector("textarea").value;
+  });
+
   document.addEventListener("htmx:afterRequest", function (event) {
-    var form = event.target.closest && event.target.closest("[data-reply-form]");
-    if (!form || event.target !== form) return;
+    var form = event.target;
+    if (!form.matches || !form.matches("[data-reply-form]")) return;
     var error = form.querySelector(".field-error");
     if (event.detail.successful && event.detail.xhr.status < 300) {
-      // Sent: clear the box and take a new key, so the next message is a new message.
-      var box = form.querySelector("textarea");
-      box.value = "";
-      box.style.height = "auto";
+      // Sent: a new key, so the next message is a new message; clear what was sent.
       form.querySelector("input[name=key]").value = newKey();
-      var note = form.querySelector("[data-note-toggle]");
-      if (note) note.checked = false;
+      var box = form.querySelector("textarea");
+      if (box.value === form._sentText) {
+        box.value = "";
+        box.style.height = "auto";
+        var note = form.querySelector("[data-note-toggle]");
+        if (note) note.checked = false;
+      }
       if (error) error.textContent = "";
       box.focus();
     }

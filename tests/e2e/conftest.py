@@ -4,6 +4,7 @@ REDIS_URL is set (always under CI)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -80,6 +81,7 @@ class AsgiServer:
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
         )
+        atexit.register(self.stop)  # never leave a server behind, even if a test is killed
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
