@@ -27,6 +27,7 @@ from django.utils import timezone
 from messaging import actions, live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
 from messaging.queries import entries_for, timeline_page
+from messaging.rendering import render_entries
 from portal.access import staff_time_zone
 from portal.models import Customer
 
@@ -140,12 +141,11 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             "business": customer.business,
         }
 
-    def _render_entries(self, entries: list[Entry], *, swap: str) -> str:
+    def _render_entries(self, entries: list[Entry], *, swap: str = "", oob: str = "") -> str:
         with timezone.override(self.zone):
-            inner = "".join(
-                render_to_string("messaging/_entry.html", {**self._context(), "entry": entry})
-                for entry in entries
-            )
+            inner = render_entries(entries, oob=oob, **self._context())
+        if not swap:
+            return inner
         return f'<div hx-swap-oob="{swap}">{inner}</div>' if inner.strip() else ""
 
     @database_sync_to_async
@@ -208,14 +208,7 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         )
         for entry in entries:
             entry.starts_day = False  # the day header already stands on the page
-        with timezone.override(self.zone):
-            return "".join(
-                render_to_string(
-                    "messaging/_entry.html",
-                    {**self._context(), "entry": entry, "oob": "outerHTML"},
-                )
-                for entry in entries
-            )
+        return self._render_entries(entries, oob="outerHTML")
 
 
 class CustomerThreadConsumer(ThreadConsumer):

@@ -101,7 +101,9 @@ def customer_entries(request: HttpRequest) -> HttpResponse:
     page = _page_from(request, thread=thread, audience=Side.CUSTOMER)
     if page is None:
         return HttpResponseBadRequest("Those page numbers are not numbers.")
-    return render(request, "messaging/_timeline_page.html", {"page": page, "audience": "customer"})
+    return render(
+        request, "messaging/_timeline_page.html", {**_customer_context(request), "page": page}
+    )
 
 
 @require_POST

@@ -125,6 +125,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Rendered customer views of thread entries (messaging/rendering.py). Per process on
+    # purpose: a hit costs no network round trip, and the contents are deterministic.
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fragments",
+        "OPTIONS": {"MAX_ENTRIES": 20000},
+    },
+}
+
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

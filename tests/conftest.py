@@ -37,6 +37,14 @@ def _service_markers(request):
         _require("needs Redis (set REDIS_URL)")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_fragment_cache():
+    # Rendered entries are cached per process; each test starts without another's.
+    from django.core.cache import caches
+
+    caches["fragments"].clear()
+
+
 @pytest.fixture
 def business(db):
     return BusinessFactory()

@@ -117,3 +117,38 @@ def test_an_sms_is_never_shown_as_seen(customer_client, thread, customer):
     actions.post_customer_reply(customer=customer, body="by text", channel=Entry.Channel.SMS)
     actions.mark_read(thread=thread, side=Side.STAFF)
     assert "Seen" not in customer_client.get("/messages/").content.decode()
+
+
+def test_cached_entries_follow_renames_read_times_and_the_date(
+    customer_client, thread, customer, staff, business
+):
+    actions.post_staff_message(thread=thread, author=staff, body="Cached words")
+    mine = actions.post_customer_reply(customer=customer, body="My words")
+    first = customer_client.get("/messages/").content.decode()
+    assert "Mike&#x27;s Contracting" in first and "Seen" not in first
+
+    business.name = "Reyes Renovations"
+    business.save()
+    actions.mark_read(thread=thread, side=Side.STAFF)
+    again = customer_client.get("/messages/").content.decode()
+    assert "Reyes Renovations" in again and "Mike&#x27;s Contracting" not in again
+    assert f'id="entry-{mine.seq}"' in again and "Seen" in again
+
+
+def test_a_cached_page_is_identical_to_a_fresh_one(customer_client, thread, staff):
+    from django.core.cache import caches
+
+    for n in range(5):
+        actions.post_staff_message(thread=thread, author=staff, body=f"entry {n}")
+    customer_client.get("/messages/")  # marks read: the next two renders see the same rows
+    warm = customer_client.get("/messages/").content.decode()
+    caches["fragments"].clear()
+    cold = customer_client.get("/messages/").content.decode()
+
+    def strip_tokens(html):
+        import re
+
+        html = re.sub(r'(csrfmiddlewaretoken" value="|X-CSRFToken": ")[^"]+', "", html)
+        return re.sub(r'name="key" value="[^"]+"', "", html)
+
+    assert strip_tokens(warm) == strip_tokens(cold)

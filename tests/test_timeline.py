@@ -44,6 +44,8 @@ def test_scrolling_up_loads_the_fifty_before_without_gaps_or_repeats(customer_cl
     html = last.content.decode()
     assert _seqs(html) == list(range(1, 21))
     assert "Load earlier" not in html
+    # Entries loaded later look like the ones the page came with.
+    assert html.count("Mike&#x27;s Contracting") == 20
 
 
 def test_day_headers_are_not_repeated_across_page_boundaries(long_thread):

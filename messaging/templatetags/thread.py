@@ -75,3 +75,16 @@ def linkify(text: str) -> SafeString:
         last = match.end()
     out.append(escape((text or "")[last:]))
     return mark_safe("".join(out))  # noqa: S308 - every piece above is escaped
+
+
+@register.simple_tag(takes_context=True)
+def render_entries(context, entries) -> SafeString:
+    """The entries of a page, each through messaging/_entry.html (see messaging.rendering)."""
+    from messaging.rendering import render_entries as render
+
+    return render(
+        entries,
+        audience=context["audience"],
+        business=context["business"],
+        customer=context["customer"],
+    )
