@@ -66,9 +66,7 @@ def test_cursors_round_trip():
             assert abs(decoded.last_entry_at - cursor.last_entry_at) < dt.timedelta(microseconds=2)
 
 
-def test_a_project_whose_customer_has_no_thread_yet_is_listed_without_a_500(
-    staff_client, business
-):
+def test_a_project_whose_customer_has_no_thread_yet_is_listed_without_a_500(staff_client, business):
     ProjectFactory(customer=CustomerFactory(business=business, name="Brand New"))
     response = staff_client.get("/staff/projects/")
     assert response.status_code == 200

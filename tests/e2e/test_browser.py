@@ -20,6 +20,9 @@ from tests.e2e.conftest import AsgiServer
 pytestmark = [pytest.mark.browser]
 
 SECRETS = ("Gate code", "4512", "cedar stain", "second coat")
+# The promise is "within 2 s" (asserted as such for mike's reply reaching Sarah);
+# the other live checks allow more, so a busy 2-core CI machine does not make them flaky.
+LIVE_TIMEOUT_MS = 5000
 
 
 @pytest.fixture
@@ -157,14 +160,14 @@ def test_messages_appear_live_both_ways_with_receipts_and_badges(open_as, demo):
     # Sarah writes while mike looks at the list: his badge counts up live.
     sarah_page.get_by_placeholder("Type a reply…").fill("Also, can you check the gate?")
     sarah_page.get_by_placeholder("Type a reply…").press("Enter")
-    expect(sarah_row.locator(".unread-badge")).to_have_text("2", timeout=2000)
+    expect(sarah_row.locator(".unread-badge")).to_have_text("2", timeout=LIVE_TIMEOUT_MS)
     expect(sarah_row).to_contain_text("Also, can you check the gate?")
 
     # mike opens the chat: it is read, and Sarah sees "Seen" without reloading.
     sarah_row.get_by_role("link", name=re.compile("Open chat with Sarah")).click()
     dialog = mike_page.locator("dialog#chat-dialog")
     expect(dialog).to_contain_text("Also, can you check the gate?")
-    expect(sarah_page.locator(".from-customer .seen").last).to_be_visible(timeout=2000)
+    expect(sarah_page.locator(".from-customer .seen").last).to_be_visible(timeout=LIVE_TIMEOUT_MS)
 
     # mike replies; Sarah sees it within 2 s.
     dialog.get_by_placeholder("Type a reply…").fill("Will do — checking it now.")
@@ -175,10 +178,10 @@ def test_messages_appear_live_both_ways_with_receipts_and_badges(open_as, demo):
     # Sarah replies with Enter; mike's open modal shows it and marks it read live.
     sarah_page.get_by_placeholder("Type a reply…").fill("Thank you!")
     sarah_page.get_by_placeholder("Type a reply…").press("Enter")
-    expect(_bubble(dialog, "Thank you!")).to_be_visible(timeout=2000)
+    expect(_bubble(dialog, "Thank you!")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     expect(
         sarah_page.locator(".from-customer", has_text="Thank you!").locator(".seen")
-    ).to_be_visible(timeout=2000)
+    ).to_be_visible(timeout=LIVE_TIMEOUT_MS)
 
     # Each entry once, in order, on both pages.
     for page in (sarah_page, mike_page):
@@ -204,7 +207,7 @@ def test_internal_notes_never_reach_sarahs_open_page(open_as, demo):
     expect(dialog.locator(".entry-note").last).to_contain_text("NOTE-LIVE")
     dialog.get_by_placeholder("Type a reply…").fill("Public follow-up")
     dialog.get_by_placeholder("Type a reply…").press("Enter")
-    expect(_bubble(sarah_page, "Public follow-up")).to_be_visible(timeout=2000)
+    expect(_bubble(sarah_page, "Public follow-up")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     assert "NOTE-LIVE" not in sarah_page.content()
     _no_secrets(sarah_page)
 
@@ -250,7 +253,9 @@ def test_a_message_posted_through_one_server_reaches_a_browser_on_another(open_a
         box = mike_page.locator("dialog#chat-dialog").get_by_placeholder("Type a reply…")
         box.fill("Sent through the second server")
         box.press("Enter")
-        expect(_bubble(page, "Sent through the second server")).to_be_visible(timeout=2000)
+        expect(_bubble(page, "Sent through the second server")).to_be_visible(
+            timeout=LIVE_TIMEOUT_MS
+        )
         mike_context.close()
     finally:
         second.stop()
@@ -270,7 +275,7 @@ def test_the_staff_list_reorders_live_and_sarah_gets_a_pill_when_scrolled_up(ope
     daniel_page.get_by_placeholder("Type a reply…").fill("Are the cabinets in?")
     daniel_page.get_by_placeholder("Type a reply…").press("Enter")
     # Both rows now unread; Daniel's is newer, so it moves to the top without a reload.
-    expect(rows.first).to_contain_text("Daniel Ortiz", timeout=2000)
+    expect(rows.first).to_contain_text("Daniel Ortiz", timeout=LIVE_TIMEOUT_MS)
     expect(rows.first.locator(".unread-badge")).to_have_text("1")
 
     sarah_page = open_as(sarah.user, width=390, height=700)
@@ -283,7 +288,7 @@ def test_the_staff_list_reorders_live_and_sarah_gets_a_pill_when_scrolled_up(ope
     box = mike_page.locator("dialog#chat-dialog").get_by_placeholder("Type a reply…")
     box.fill("Scroll down to see me")
     box.press("Enter")
-    expect(pill).to_be_visible(timeout=2000)
+    expect(pill).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     pill.click()
     expect(pill).to_be_hidden()
     expect(_bubble(sarah_page, "Scroll down to see me")).to_be_in_viewport()
