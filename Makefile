@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install demo clean screenshots bench
+.PHONY: run test lint format install demo clean screenshots bench worker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,21 @@ run: install
 	@echo "  Mike (staff):      $$($(BIN)/python manage.py login_link mike)"
 	@echo "                     or sign in at $(SITE_URL)/staff/login/ as mike / porchlight-demo"
 	@echo "  Links work once, for 10 minutes; 'python manage.py login_link EMAIL' makes more."
+	@echo "  Notifications held for quiet hours or the email delay go when 'make worker' runs."
 	@echo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Sends notifications that wait (quiet hours, the email delay, retries). With REDIS_URL: a
+# Celery worker with the beat scheduler. Without (as under `make run`, where tasks run inline):
+# the sweeper every NOTIFICATIONS_SWEEP_SECONDS, which then sends them itself.
+worker: export DEBUG ?= 1
+worker: export SITE_URL ?= http://$(HOST):$(PORT)
+worker: install
+	@if [ -n "$$REDIS_URL" ]; then \
+		$(BIN)/celery -A portal worker --beat --schedule $(VENV)/celerybeat-schedule --loglevel INFO; \
+	else \
+		$(BIN)/python manage.py send_notifications --loop; \
+	fi
 
 test: export SECRET_KEY ?= test-only-not-secret
 test: install

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from messaging import live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
+from notifications.actions import plan_deliveries
 from portal.models import Customer, Project
 
 Kind = Entry.Kind
@@ -48,6 +49,7 @@ def clean_body(body: str) -> str:
 def ensure_thread(*, customer: Customer) -> Thread:
     """The customer's thread, created on first use."""
     thread, _ = Thread.objects.get_or_create(customer=customer)
+    thread.customer = customer  # the caller's copy, with what it already loaded
     return thread
 
 
@@ -68,7 +70,12 @@ class _NewEntry:
 
 @transaction.atomic
 def _append(
-    *, thread: Thread, new: _NewEntry, idempotency_key: str | None, at: dt.datetime | None
+    *,
+    thread: Thread,
+    new: _NewEntry,
+    idempotency_key: str | None,
+    at: dt.datetime | None,
+    notify: bool = True,
 ) -> Entry:
     # The row lock serialises appends to one thread: sequence numbers are gap-free and
     # increasing, and the idempotency check below cannot race with its own insert.
@@ -106,13 +113,17 @@ def _append(
     if new.kind in INBOUND_KINDS[Side.STAFF]:
         counters["staff_inbound"] = F("staff_inbound") + 1
     Thread.objects.filter(pk=locked.pk).update(**counters)
-    _after_append(entry)
+    _after_append(entry, customer=thread.customer, notify=notify)
     return entry
 
 
-def _after_append(entry: Entry) -> None:
-    """Register what happens once the append commits (live updates, notifications)."""
+def _after_append(entry: Entry, *, customer: Customer, notify: bool) -> None:
+    """Register what happens once the append commits (live updates, notifications). The
+    Delivery rows are written here, inside the append's transaction: an entry and its
+    notifications commit or roll back together, and their tasks are queued on commit."""
     live.broadcast_entry_on_commit(entry)
+    if notify:
+        plan_deliveries(entry=entry, customer=customer)
 
 
 # -- the verbs -------------------------------------------------------------------------------
@@ -126,14 +137,16 @@ def post_customer_reply(
     project: Project | None = None,
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Entry:
-    """The customer writes to the business (portal, or an inbound SMS or email)."""
+    """The customer writes to the business (portal, or an inbound SMS or email). `notify`
+    False records it without telling anyone (history imports, the demo)."""
     body = clean_body(body)
     thread = ensure_thread(customer=customer)
     new = _NewEntry(
         kind=Kind.CUSTOMER_REPLY, channel=channel, body=body, author=customer.user, project=project
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
 
 
 def post_staff_message(
@@ -146,6 +159,7 @@ def post_staff_message(
     urgent: bool = False,
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Entry:
     """A person at the business writes to the customer."""
     new = _NewEntry(
@@ -156,7 +170,7 @@ def post_staff_message(
         project=project,
         urgent=urgent,
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
 
 
 def post_automated_message(
@@ -168,12 +182,13 @@ def post_automated_message(
     urgent: bool = False,
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Entry:
     """A CRM automation writes to the customer; shown labelled "Automated"."""
     new = _NewEntry(
         kind=Kind.AUTOMATED, channel=channel, body=clean_body(body), project=project, urgent=urgent
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
 
 
 def post_event_card(
@@ -185,6 +200,7 @@ def post_event_card(
     project: Project | None = None,
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Entry:
     """A CRM event ("Invoice #2041 sent — $4,200") shown as a chip linking to its document."""
     if not link_url.startswith(("/", "https://", "http://")) or link_url.startswith("//"):
@@ -197,7 +213,7 @@ def post_event_card(
         card_kind=card_kind,
         link_url=link_url,
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
 
 
 def log_call(

@@ -28,6 +28,7 @@ from messaging import actions, live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
 from messaging.queries import entries_for, timeline_page
 from messaging.rendering import render_entries
+from notifications.queries import attach_deliveries
 from portal.access import staff_time_zone
 from portal.models import Customer
 
@@ -142,6 +143,8 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         }
 
     def _render_entries(self, entries: list[Entry], *, swap: str = "", oob: str = "") -> str:
+        if self.audience == Side.STAFF:
+            attach_deliveries(entries)  # each entry's SMS / email / push status, one query
         with timezone.override(self.zone):
             inner = render_entries(entries, oob=oob, **self._context())
         if not swap:

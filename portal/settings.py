@@ -8,6 +8,7 @@ in-memory channel layer, eager Celery, console email and SMS.
 from __future__ import annotations
 
 import os
+from email.utils import parseaddr
 from pathlib import Path
 
 import dj_database_url
@@ -35,6 +36,11 @@ def env_int(name: str, default: int) -> int:
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     return [item.strip() for item in raw.split(",") if item.strip()] if raw else default
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -136,7 +142,6 @@ CACHES = {
     },
 }
 
-
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -148,12 +153,30 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Celery: Redis when configured, otherwise tasks run inline (eager) so a laptop needs nothing.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# (An explicit host: a bare "memory://" makes kombu warn on every eager task.)
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queueing happens after commit inside a web request: with Redis down it must give up fast
+# (the Delivery row is queued and the sweeper re-queues it) rather than hang the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Unacknowledged messages come back after this long. Tasks are never given countdowns
+    # anywhere near it (notifications.actions.MAX_COUNTDOWN); later work waits as a row.
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -198,6 +221,8 @@ ANYMAIL = {
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_")
 }
+# requests needs a number; the environment gives strings.
+ANYMAIL["REQUESTS_TIMEOUT"] = float(ANYMAIL.get("REQUESTS_TIMEOUT", 10))
 
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
@@ -206,6 +231,45 @@ TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com")
 
 VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY")
 VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY")
+# The contact push services may use about our pushes (the VAPID "sub" claim).
+VAPID_SUBJECT = env_str("VAPID_SUBJECT", f"mailto:{parseaddr(DEFAULT_FROM_EMAIL)[1]}")
+
+# Notifications (notifications/): the Delivery outbox, its providers and its sweeper.
+# Email to a customer waits this long, and is skipped if they read the message meanwhile.
+EMAIL_NOTIFICATION_DELAY_SECONDS = env_int("EMAIL_NOTIFICATION_DELAY_SECONDS", 120)
+# Domain of the per-thread reply-to addresses; by default DEFAULT_FROM_EMAIL's domain.
+EMAIL_REPLY_DOMAIN = env_str("EMAIL_REPLY_DOMAIN")
+# Push endpoints we agree to POST to (host or parent domain). Subscriptions come from
+# browsers, i.e. from users: anything else is refused, so the server cannot be aimed at
+# arbitrary URLs. Loopback hosts listed here may use http (the fake push service in tests).
+WEB_PUSH_ENDPOINT_HOSTS = env_list(
+    "WEB_PUSH_ENDPOINT_HOSTS",
+    [
+        "fcm.googleapis.com",
+        "push.services.mozilla.com",
+        "push.apple.com",
+        "notify.windows.com",
+    ],
+)
+WEB_PUSH_TTL_SECONDS = 24 * 60 * 60
+# Seconds each provider call (Twilio, the ESP, a push service) may take.
+NOTIFICATIONS_PROVIDER_TIMEOUT = env_float("NOTIFICATIONS_PROVIDER_TIMEOUT", 10.0)
+NOTIFICATIONS_MAX_ATTEMPTS = 8
+NOTIFICATIONS_RETRY_BASE_SECONDS = 20
+NOTIFICATIONS_RETRY_MAX_SECONDS = 30 * 60
+# A delivery in "sending" longer than this lost its worker; the sweeper sends it again.
+NOTIFICATIONS_SENDING_LEASE_SECONDS = 5 * 60
+# A due delivery whose task has not run this long after it should have is queued again.
+NOTIFICATIONS_QUEUED_GRACE_SECONDS = 2 * 60
+NOTIFICATIONS_SWEEP_SECONDS = env_int("NOTIFICATIONS_SWEEP_SECONDS", 30)
+CELERY_BEAT_SCHEDULE = {
+    "notifications-sweep": {
+        "task": "notifications.sweep",
+        "schedule": float(NOTIFICATIONS_SWEEP_SECONDS),
+        # A sweep that waited longer than its period is superseded by the next one.
+        "options": {"expires": float(NOTIFICATIONS_SWEEP_SECONDS)},
+    }
+}
 
 # Messages longer than this are refused everywhere they enter (portal, SMS, email, CRM).
 MESSAGE_MAX_LENGTH = 5000
@@ -222,5 +286,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # The twilio client logs every request and response at INFO.
+        "twilio.http_client": {"level": "WARNING"},
+    },
 }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from messaging import views as messaging_views
 from portal import views
@@ -17,7 +17,9 @@ urlpatterns = [
     path("project/", views.project_page, name="project"),
     path("invoices/", views.invoices_page, name="invoices"),
     path("schedule/", views.schedule_page, name="schedule"),
-    path("settings/notifications/", views.notification_settings_page, name="notification_settings"),
+    # Notification settings, push devices, provider webhooks, the web app manifest and the
+    # service worker (which must be served from the site root).
+    path("", include("notifications.urls")),
     path("messages/", messaging_views.messages_page, name="messages"),
     path("messages/entries/", messaging_views.customer_entries, name="customer_entries"),
     path("messages/send/", messaging_views.customer_send, name="customer_send"),

@@ -77,12 +77,6 @@ def schedule_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@customer_required
-def notification_settings_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/notification_settings.html", {"tab": "settings"})
-
-
-@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and request.user.is_staff:
         return redirect("staff_projects")

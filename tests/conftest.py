@@ -38,6 +38,19 @@ def _service_markers(request):
 
 
 @pytest.fixture(autouse=True)
+def _celery_tasks_run_inline():
+    """Celery tasks run inline in every test, whatever REDIS_URL says, so a test sees the
+    effect of the tasks its on-commit callbacks queue and nothing is left in a shared broker.
+    Tests of the real worker (tests/notifications/test_worker.py) switch this off."""
+    from portal.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved
+
+
+@pytest.fixture(autouse=True)
 def _fresh_fragment_cache():
     # Rendered entries are cached per process; each test starts without another's.
     from django.core.cache import caches

@@ -81,7 +81,8 @@ def test_staff_chat_query_count_is_constant(
 ):
     _fill(thread, staff, customer, pairs)
     # session, user, business time zone, thread+customer+business, entries page,
-    # mark_read: savepoint, lock, stamp, bump, release; the customer's projects
-    with django_assert_num_queries(11):
+    # mark_read: savepoint, lock, stamp, bump, release; the page's deliveries (one query
+    # for all entries); the customer's projects
+    with django_assert_num_queries(12):
         response = staff_client.get(f"/staff/chat/{thread.pk}/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200

@@ -3,6 +3,7 @@
 Idempotent: records are looked up by natural keys and every entry carries a `demo:` key, so
 running it again changes nothing. The thread ends today (or yesterday, before 10:30am), so
 day headers read as in the design ("Today — ...").
+Entries are loaded with `notify=False`: loading the demo texts, emails and pushes nobody.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class Command(BaseCommand):
             project=deck,
             idempotency_key="demo:sarah:1",
             at=at(2, 8, 2),
+            notify=False,
         )
         actions.post_customer_reply(
             customer=sarah,
@@ -123,6 +125,7 @@ class Command(BaseCommand):
             project=deck,
             idempotency_key="demo:sarah:2",
             at=at(2, 8, 47),
+            notify=False,
         )
         actions.log_call(
             thread=thread,
@@ -150,6 +153,7 @@ class Command(BaseCommand):
             urgent=True,
             idempotency_key="demo:sarah:5",
             at=at(1, 7, 48),
+            notify=False,
         )
         actions.mark_read(thread=thread, side=Side.CUSTOMER, at=at(1, 7, 50))
         actions.post_staff_message(
@@ -160,6 +164,7 @@ class Command(BaseCommand):
             project=deck,
             idempotency_key="demo:sarah:6",
             at=at(0, 10, 15),
+            notify=False,
         )
         actions.post_event_card(
             thread=thread,
@@ -169,6 +174,7 @@ class Command(BaseCommand):
             project=deck,
             idempotency_key="demo:sarah:7",
             at=at(0, 10, 16),
+            notify=False,
         )
         actions.mark_read(thread=thread, side=Side.CUSTOMER, at=at(0, 10, 20))
         actions.post_customer_reply(
@@ -177,6 +183,7 @@ class Command(BaseCommand):
             project=deck,
             idempotency_key="demo:sarah:8",
             at=at(0, 10, 22),
+            notify=False,
         )
 
     def _daniel_thread(self, daniel, kitchen, mike) -> None:
@@ -192,6 +199,7 @@ class Command(BaseCommand):
             project=kitchen,
             idempotency_key="demo:daniel:1",
             at=now - dt.timedelta(days=4, hours=3),
+            notify=False,
         )
         actions.post_customer_reply(
             customer=daniel,
@@ -200,5 +208,6 @@ class Command(BaseCommand):
             project=kitchen,
             idempotency_key="demo:daniel:2",
             at=now - dt.timedelta(days=4, hours=1),
+            notify=False,
         )
         actions.mark_read(thread=thread, side=Side.STAFF, at=now - dt.timedelta(days=4))

@@ -1,0 +1,223 @@
+"""What a notification says, per channel. Pure functions of entries and people: no queries
+beyond the related objects the caller loaded, no network.
+
+Only message kinds (staff, automated, customer reply) and event cards are ever notified, so
+staff-only text (internal notes, call transcripts) cannot reach an SMS, email or push.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+import zoneinfo
+from email.utils import formataddr, parseaddr
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from messaging.models import Entry
+from notifications.transports import SMS_MAX_LENGTH
+from portal.models import Business, Customer
+
+PUSH_PREVIEW_LENGTH = 140
+EMAIL_PREVIEW_LENGTH = 600
+_SPACE = re.compile(r"\s+")
+
+
+def absolute(path_or_url: str) -> str:
+    if path_or_url.startswith(("http://", "https://")):
+        return path_or_url
+    return f"{settings.SITE_URL}{path_or_url}"
+
+
+def preview(text: str, length: int) -> str:
+    """One line, at most `length` characters, cut at a word with an ellipsis."""
+    text = _SPACE.sub(" ", text or "").strip()
+    if len(text) <= length:
+        return text
+    cut = text[: length - 1]
+    if " " in cut[length // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def customer_entry_url(entry: Entry) -> str:
+    """The customer's Messages page opened at this entry."""
+    return absolute(f"{reverse('messages')}?at={entry.seq}")
+
+
+def staff_chat_url(entry: Entry) -> str:
+    return absolute(f"{reverse('staff_chat', args=[entry.thread_id])}?at={entry.seq}")
+
+
+def entry_text(entry: Entry) -> str:
+    """The text a notification carries for an entry: the message itself, or a card's title
+    and the document it links to."""
+    if entry.kind == Entry.Kind.EVENT_CARD and entry.link_url:
+        return f"{entry.body}\n{absolute(entry.link_url)}"
+    return entry.body
+
+
+# -- SMS ---------------------------------------------------------------------------------------
+
+
+def _sms_length(text: str) -> int:
+    # Twilio counts UTF-16 code units: an emoji takes two of the 1,600.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit_sms(text: str, link: str) -> str:
+    """`text` if Twilio takes it whole, else as much as fits followed by a link to the rest:
+    an over-long body must not turn into a failed delivery."""
+    if _sms_length(text) <= SMS_MAX_LENGTH:
+        return text
+    suffix = f"… Read the rest: {link}"
+    room = SMS_MAX_LENGTH - _sms_length(suffix)
+    cut = text[:room]
+    while _sms_length(cut) > room:  # only when the text has characters outside the BMP
+        cut = cut[:-1]
+    return cut.rstrip() + suffix
+
+
+def sms_for_customer(entry: Entry) -> str:
+    return fit_sms(entry_text(entry), customer_entry_url(entry))
+
+
+def sms_for_business(entry: Entry, customer: Customer) -> str:
+    return fit_sms(f"{customer.name}: {entry.body}", staff_chat_url(entry))
+
+
+# -- Push --------------------------------------------------------------------------------------
+
+
+def push_payload(entry: Entry, business: Business) -> dict:
+    """A short preview; the service worker shows it and opens `url` when tapped. Push
+    services cap payloads at 4 KB, so only a preview ever goes."""
+    return {
+        "title": business.name,
+        "body": preview(entry.body, PUSH_PREVIEW_LENGTH),
+        "url": f"{reverse('messages')}?at={entry.seq}",
+        "tag": f"thread-{entry.thread_id}",
+    }
+
+
+def push_test_payload(business: Business) -> dict:
+    return {
+        "title": business.name,
+        "body": "Test notification: push works on this device.",
+        "url": reverse("notification_settings"),
+        "tag": "test",
+    }
+
+
+# -- Email -------------------------------------------------------------------------------------
+
+
+def _from_address() -> str:
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+
+
+def reply_domain() -> str:
+    return settings.EMAIL_REPLY_DOMAIN or _from_address().rpartition("@")[2] or "localhost"
+
+
+def _reply_signature(thread_id: int) -> str:
+    return salted_hmac("notifications.reply-address", str(thread_id)).hexdigest()[:16]
+
+
+def reply_address(thread_id: int) -> str:
+    """The thread's reply-to address: stable and reusable (every email of the thread carries
+    the same one), and signed so that guessing another thread's address gets nowhere."""
+    return f"reply+{thread_id}.{_reply_signature(thread_id)}@{reply_domain()}"
+
+
+def thread_id_from_reply_address(address: str) -> int | None:
+    """The thread a reply-to address names, or None if it is not one of ours. Inbound mail
+    must still be checked against the thread's people: the address is not a credential."""
+    local, _, domain = parseaddr(address)[1].partition("@")
+    if domain.lower() != reply_domain().lower() or not local.startswith("reply+"):
+        return None
+    thread_part, _, signature = local.removeprefix("reply+").partition(".")
+    if not thread_part.isdigit():
+        return None
+    if not constant_time_compare(signature, _reply_signature(int(thread_part))):
+        return None
+    return int(thread_part)
+
+
+def thread_message_id(thread_id: int, audience: str) -> str:
+    """The Message-ID every notification email of a thread replies to, so mail clients file
+    them as one conversation (per recipient side)."""
+    return f"<thread-{thread_id}.{audience}@{reply_domain()}>"
+
+
+def new_message_id(delivery_id: int) -> str:
+    return f"<delivery-{delivery_id}.{uuid.uuid4().hex[:12]}@{reply_domain()}>"
+
+
+def _headers(*, thread_id: int, audience: str, delivery_id: int) -> dict:
+    root = thread_message_id(thread_id, audience)
+    return {"Message-ID": new_message_id(delivery_id), "In-Reply-To": root, "References": root}
+
+
+def customer_email(
+    *, entries: list[Entry], customer: Customer, business: Business, delivery_id: int
+) -> EmailMultiAlternatives:
+    """One email for one or more messages to the customer (those written within the email
+    delay go together), each previewed, with a "View in Portal" button."""
+    thread_id = entries[0].thread_id
+    with timezone.override(zoneinfo.ZoneInfo(customer.time_zone)):
+        context = {
+            "customer": customer,
+            "business": business,
+            "items": [
+                {"entry": e, "text": preview(entry_text(e), EMAIL_PREVIEW_LENGTH)} for e in entries
+            ],
+            "portal_url": absolute(reverse("messages")),
+            "settings_url": absolute(reverse("notification_settings")),
+            "preheader": preview(entries[-1].body, 90),
+        }
+        text = render_to_string("notifications/email/customer.txt", context)
+        html = render_to_string("notifications/email/customer.html", context)
+    message = EmailMultiAlternatives(
+        # The same subject for the whole thread: Gmail threads only when subjects match.
+        subject=f"Your conversation with {business.name}",
+        body=text,
+        from_email=formataddr((business.name, _from_address())),
+        to=[formataddr((customer.name, customer.email))],
+        reply_to=[reply_address(thread_id)],
+        headers=_headers(thread_id=thread_id, audience="customer", delivery_id=delivery_id),
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def business_email(
+    *, entry: Entry, customer: Customer, business: Business, to: str, delivery_id: int
+) -> EmailMultiAlternatives:
+    """A customer's reply, to the business, with a button straight to the staff chat."""
+    with timezone.override(zoneinfo.ZoneInfo(business.time_zone)):
+        context = {
+            "customer": customer,
+            "business": business,
+            "entry": entry,
+            "text": preview(entry.body, EMAIL_PREVIEW_LENGTH),
+            "portal_url": staff_chat_url(entry),
+            "preheader": preview(entry.body, 90),
+        }
+        text = render_to_string("notifications/email/business.txt", context)
+        html = render_to_string("notifications/email/business.html", context)
+    message = EmailMultiAlternatives(
+        subject=f"Conversation with {customer.name}",
+        body=text,
+        from_email=formataddr((f"{customer.name} via Porchlight", _from_address())),
+        to=[to],
+        reply_to=[reply_address(entry.thread_id)],
+        headers=_headers(thread_id=entry.thread_id, audience="business", delivery_id=delivery_id),
+    )
+    message.attach_alternative(html, "text/html")
+    return message

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import ipaddress
+import zoneinfo
+from functools import cache
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from notifications.quiet_hours import QuietHours, window_length
+
+# Longer than this and the window is more likely start and end swapped than meant.
+MAX_QUIET_HOURS = dt.timedelta(hours=16)
+
+
+@cache
+def time_zone_choices() -> list[tuple[str, str]]:
+    zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z and "Etc/" not in z)
+    return [(z, z.replace("_", " ")) for z in [*zones, "UTC"]]
+
+
+def _clock(t: dt.time) -> str:
+    return f"{t.strftime('%I').lstrip('0')}:{t:%M}{t.strftime('%p').lower()}"
+
+
+class PreferencesForm(forms.Form):
+    sms_enabled = forms.BooleanField(required=False, label="Text messages (SMS)")
+    email_enabled = forms.BooleanField(required=False, label="Email")
+    push_enabled = forms.BooleanField(required=False, label="Push notifications")
+    quiet_hours_enabled = forms.BooleanField(
+        required=False, label="Hold notifications in these hours"
+    )
+    quiet_start = forms.TimeField(
+        label="From",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        error_messages={"invalid": "Enter the start as a time, such as 21:00."},
+    )
+    quiet_end = forms.TimeField(
+        label="Until",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        error_messages={"invalid": "Enter the end as a time, such as 08:00."},
+    )
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=time_zone_choices,
+        error_messages={"invalid_choice": "Choose your time zone from the list."},
+    )
+
+    def clean(self):
+        data = super().clean()
+        start, end, zone = data.get("quiet_start"), data.get("quiet_end"), data.get("time_zone")
+        if start is None or end is None or zone is None:
+            return data
+        quiet = QuietHours(start=start, end=end, time_zone=zone)
+        if quiet.is_empty:
+            raise ValidationError(
+                "Quiet hours need different start and end times (%(at)s to %(at)s is no time "
+                "at all).",
+                code="empty_window",
+                params={"at": _clock(start)},
+            )
+        length = window_length(quiet)
+        if length > MAX_QUIET_HOURS:
+            hours = round(length.total_seconds() / 3600)
+            raise ValidationError(
+                "From %(start)s until %(end)s is %(hours)s hours of quiet, leaving notifications "
+                "only %(left)s hours a day. Did you swap the times? For nights, start in the "
+                "evening and end in the morning.",
+                code="inverted_window",
+                params={
+                    "start": _clock(start),
+                    "end": _clock(end),
+                    "hours": hours,
+                    "left": 24 - hours,
+                },
+            )
+        return data
+
+
+def _b64url(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def endpoint_allowed(endpoint: str) -> bool:
+    """Push endpoints must be https on a known push service (WEB_PUSH_ENDPOINT_HOSTS); a
+    loopback host may be listed to allow plain http (the fake push service)."""
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    allowed = [h.lower() for h in settings.WEB_PUSH_ENDPOINT_HOSTS]
+    listed = any(host == h or host.endswith("." + h) for h in allowed)
+    if not listed:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and _is_loopback(host)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class PushSubscriptionForm(forms.Form):
+    """What `PushSubscription.toJSON()` gives in the browser, flattened by the page."""
+
+    endpoint = forms.URLField(max_length=1000, assume_scheme="https")
+    p256dh = forms.CharField(max_length=200)
+    auth = forms.CharField(max_length=100)
+
+    def clean_endpoint(self) -> str:
+        endpoint = self.cleaned_data["endpoint"]
+        if not endpoint_allowed(endpoint):
+            raise ValidationError("That push service is not one this site sends to.")
+        return endpoint
+
+    def clean_p256dh(self) -> str:
+        value = self.cleaned_data["p256dh"].strip()
+        try:
+            ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _b64url(value))
+        except (ValueError, binascii.Error):
+            raise ValidationError("The device's encryption key is malformed.") from None
+        return value
+
+    def clean_auth(self) -> str:
+        value = self.cleaned_data["auth"].strip()
+        try:
+            secret = _b64url(value)
+        except (ValueError, binascii.Error):
+            secret = b""
+        if len(secret) != 16:
+            raise ValidationError("The device's authentication secret is malformed.")
+        return value
+
+
+class PushEndpointForm(forms.Form):
+    endpoint = forms.URLField(max_length=1000, assume_scheme="https")

@@ -1,0 +1,310 @@
+"""One transport per provider. Each `send()` returns the provider's id for what it sent, or
+raises `TransportError(message, permanent=...)`; the caller decides retry versus record from
+that flag alone. Transports never touch the database, and are only ever called outside a
+transaction (they wait on the network).
+
+- SMS: `TwilioSms` (the twilio client, its base URL a setting) or `ConsoleSms` (logs).
+- Email: `EmailTransport` over Django's mail API, so any backend works: an anymail ESP in
+  production, the console by default, locmem in tests.
+- Push: `WebPushTransport` (pywebpush with VAPID); off when no keys are configured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from functools import cache
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client as TwilioClient
+
+logger = logging.getLogger(__name__)
+
+# Twilio's cap on a message body (it splits into segments up to this many characters).
+SMS_MAX_LENGTH = 1600
+
+# Twilio error codes (https://www.twilio.com/docs/api/errors) that say "try again later".
+TWILIO_TRANSIENT_CODES = frozenset(
+    {
+        20429,  # too many requests
+        30001,  # queue overflow
+        30003,  # unreachable destination handset (off, out of coverage)
+        30008,  # unknown error
+    }
+)
+# The code whose meaning we act on besides recording it: the number replied STOP.
+TWILIO_UNSUBSCRIBED = 21610
+
+
+class TransportError(Exception):
+    """A send that did not happen. `permanent` errors are recorded and never retried;
+    others are retried with backoff. `code` is the provider's own error code, if any."""
+
+    def __init__(self, message: str, *, permanent: bool, code: int | str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.code = code
+
+
+def _transient_http_status(status: int | None) -> bool:
+    # No status: the request never got an answer (timeout, refused connection).
+    return status is None or status in (408, 425, 429) or status >= 500
+
+
+# -- SMS ---------------------------------------------------------------------------------------
+
+
+class SmsTransport:
+    def send(self, *, to: str, body: str, status_callback: str | None = None) -> str:
+        raise NotImplementedError
+
+
+class ConsoleSms(SmsTransport):
+    """No Twilio credentials: write the SMS to the log, as Django's console email backend
+    does for mail, so `make run` shows what would have gone."""
+
+    def send(self, *, to: str, body: str, status_callback: str | None = None) -> str:
+        sid = f"console-{uuid.uuid4().hex[:16]}"
+        logger.info("SMS (console) to %s [%s]:\n%s", to, sid, body)
+        return sid
+
+
+class _BaseUrlHttpClient(TwilioHttpClient):
+    """The twilio client builds absolute https://api.twilio.com/... URLs; this client sends
+    them to TWILIO_API_BASE_URL instead (a regional proxy, or the fake Twilio in tests),
+    keeping the path and query."""
+
+    def __init__(self, base_url: str, **kwargs):
+        super().__init__(**kwargs)
+        parts = urlsplit(base_url)
+        self._scheme, self._netloc = parts.scheme, parts.netloc
+        self._prefix = parts.path.rstrip("/")
+
+    def request(self, method, url, *args, **kwargs):
+        parts = urlsplit(url)
+        url = urlunsplit(
+            (self._scheme, self._netloc, self._prefix + parts.path, parts.query, parts.fragment)
+        )
+        return super().request(method, url, *args, **kwargs)
+
+
+class TwilioSms(SmsTransport):
+    """SMS through Twilio's Messages API with the official client."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        base_url: str,
+        timeout: float,
+    ):
+        http_client = _BaseUrlHttpClient(base_url, timeout=timeout)
+        self.client = TwilioClient(account_sid, auth_token, http_client=http_client)
+        self.from_number = from_number
+
+    def send(self, *, to: str, body: str, status_callback: str | None = None) -> str:
+        params = {"to": to, "from_": self.from_number, "body": body}
+        if status_callback:
+            params["status_callback"] = status_callback
+        try:
+            message = self.client.messages.create(**params)
+        except TwilioRestException as exc:
+            # exc.msg starts with the client's own "Unable to create record:" prefix.
+            reason = str(exc.msg).removeprefix("Unable to create record: ")
+            raise _twilio_error(status=exc.status, code=exc.code, reason=reason) from exc
+        except TwilioServiceException as exc:  # the newer RFC 9457 error shape
+            reason = exc.detail or exc.title
+            raise _twilio_error(status=exc.status, code=exc.code, reason=reason) from exc
+        except TwilioException as exc:
+            raise TransportError(f"Twilio: {exc}", permanent=False) from exc
+        except ValueError as exc:  # a 2xx whose body is not the JSON it should be
+            raise TransportError(
+                "Twilio answered something that is not JSON", permanent=False
+            ) from exc
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"Twilio did not answer: {type(exc).__name__}", permanent=False
+            ) from exc
+        return message.sid
+
+
+def _twilio_error(*, status: int, code: int | None, reason: str) -> TransportError:
+    # Without an error code in the body the client reports the HTTP status as the code.
+    code = code if isinstance(code, int) and code != status else None
+    message = f"Twilio {code or status}: {reason}"
+    # Rate limits, Twilio's own 5xx and the codes that say "later" are worth retrying;
+    # anything else (21211 invalid number, 21610 unsubscribed, 30006 landline, 21408 region
+    # not enabled, 20003 bad credentials) fails the same way every time.
+    transient = code in TWILIO_TRANSIENT_CODES or _transient_http_status(status)
+    return TransportError(message, permanent=not transient, code=code or status)
+
+
+# -- Email -------------------------------------------------------------------------------------
+
+
+class EmailTransport:
+    """Email through Django's configured backend (EMAIL_BACKEND): an anymail ESP backend in
+    production, the console by default. Returns the ESP's message id when it gives one (its
+    tracking webhooks carry that id), otherwise our own Message-ID."""
+
+    def send(self, message: EmailMultiAlternatives) -> str:
+        connection = get_connection(fail_silently=False)
+        message.connection = connection
+        try:
+            message.send(fail_silently=False)
+        except AnymailRecipientsRefused as exc:
+            raise TransportError(
+                f"The email provider refused the address: {_first_line(exc)}", permanent=True
+            ) from exc
+        except AnymailAPIError as exc:
+            status = getattr(exc, "status_code", None)
+            raise TransportError(
+                f"Email provider error{f' {status}' if status else ''}: {_first_line(exc)}",
+                permanent=not _transient_http_status(status),
+                code=status,
+            ) from exc
+        except AnymailError as exc:  # invalid address, unsupported feature: our data is wrong
+            raise TransportError(f"Email not sendable: {_first_line(exc)}", permanent=True) from exc
+        except OSError as exc:  # SMTP backends: connection refused, timeouts
+            raise TransportError(f"Email server unreachable: {exc}", permanent=False) from exc
+        status = getattr(message, "anymail_status", None)
+        if status is not None and status.message_id:
+            # One recipient per message, so message_id is a single id, not a set.
+            return str(status.message_id)
+        return message.extra_headers.get("Message-ID", "")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# -- Web Push ----------------------------------------------------------------------------------
+
+
+class WebPushTransport:
+    """Web Push with VAPID through pywebpush. Every call sets TTL, Urgency and a timeout."""
+
+    def __init__(self, *, private_key: str, subject: str, timeout: float):
+        from py_vapid import Vapid
+
+        # Parsed once: pywebpush would otherwise re-parse the key on every send.
+        self.vapid = Vapid.from_string(private_key=private_key)
+        self.subject = subject
+        self.timeout = timeout
+
+    def send(self, *, subscription: dict, payload: dict, ttl: int, urgency: str) -> str:
+        """Send one notification to one subscription. Returns the push service's message
+        location (its id for the message) when it gives one."""
+        from pywebpush import WebPushException, webpush
+
+        try:
+            # A stored subscription whose keys cannot be used fails here, before any request.
+            check_subscription_keys(subscription)
+            response = webpush(
+                subscription_info=subscription,
+                data=json.dumps(payload, separators=(",", ":")),
+                vapid_private_key=self.vapid,
+                # A fresh dict every call: pywebpush writes aud and exp into it.
+                vapid_claims={"sub": self.subject},
+                ttl=ttl,
+                headers={"Urgency": urgency},
+                timeout=self.timeout,
+            )
+        except WebPushException as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            reason = f"push service answered {status}" if status else "push service unreachable"
+            # 404/410: the subscription is gone; 413: our payload is too big for it; other
+            # 4xx (bad VAPID, malformed): resending the same request changes nothing.
+            permanent = status is not None and not _transient_http_status(status)
+            raise TransportError(reason, permanent=permanent, code=status) from exc
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"push service did not answer: {type(exc).__name__}", permanent=False
+            ) from exc
+        return response.headers.get("Location", "")
+
+
+# The push service no longer knows the subscription: forget the device. "bad-keys": its keys
+# cannot encrypt anything, so it cannot ever receive; forget it too.
+GONE_STATUSES = frozenset({404, 410, "bad-keys"})
+
+
+def check_subscription_keys(subscription: dict) -> None:
+    """Raise a permanent TransportError unless the subscription's keys can be used: a P-256
+    public key and a 16-byte auth secret, base64url."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        keys = subscription["keys"]
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _b64url(keys["p256dh"]))
+        if len(_b64url(keys["auth"])) != 16:
+            raise ValueError("auth secret is not 16 bytes")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TransportError(
+            "The device's push keys are unusable; device removed", permanent=True, code="bad-keys"
+        ) from exc
+
+
+def _b64url(value: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+# -- Choosing transports from settings ---------------------------------------------------------
+
+
+def sms_transport() -> SmsTransport:
+    if settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN and settings.TWILIO_FROM_NUMBER:
+        return _twilio(
+            settings.TWILIO_ACCOUNT_SID,
+            settings.TWILIO_AUTH_TOKEN,
+            settings.TWILIO_FROM_NUMBER,
+            settings.TWILIO_API_BASE_URL,
+            settings.NOTIFICATIONS_PROVIDER_TIMEOUT,
+        )
+    return ConsoleSms()
+
+
+@cache
+def _twilio(sid: str, token: str, from_number: str, base_url: str, timeout: float) -> TwilioSms:
+    # Cached per configuration: the client keeps a pooled HTTP session.
+    return TwilioSms(
+        account_sid=sid,
+        auth_token=token,
+        from_number=from_number,
+        base_url=base_url,
+        timeout=timeout,
+    )
+
+
+def email_transport() -> EmailTransport:
+    return EmailTransport()
+
+
+def push_configured() -> bool:
+    return bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY)
+
+
+def push_transport() -> WebPushTransport | None:
+    if not push_configured():
+        return None
+    return _webpush(
+        settings.VAPID_PRIVATE_KEY, settings.VAPID_SUBJECT, settings.NOTIFICATIONS_PROVIDER_TIMEOUT
+    )
+
+
+@cache
+def _webpush(private_key: str, subject: str, timeout: float) -> WebPushTransport:
+    return WebPushTransport(private_key=private_key, subject=subject, timeout=timeout)

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    JsonResponse,
+)
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.views.decorators.cache import cache_control
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from twilio.request_validator import RequestValidator
+
+from notifications import actions, queries, transports
+from notifications.forms import PreferencesForm, PushEndpointForm, PushSubscriptionForm
+from portal.access import customer_required
+
+logger = logging.getLogger(__name__)
+
+
+# -- the customer's settings page --------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@customer_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    customer = request.customer
+    prefs = queries.preferences_for(customer)
+    status = 200
+    if request.method == "POST":
+        form = PreferencesForm(request.POST)
+        if form.is_valid():
+            actions.update_preferences(customer=customer, **form.cleaned_data)
+            messages.success(request, "Your notification settings are saved.")
+            return redirect("notification_settings")
+        status = 400
+    else:
+        form = PreferencesForm(initial=queries.preferences_initial(prefs))
+    context = {
+        "tab": "settings",
+        "form": form,
+        "prefs": prefs,
+        "devices": queries.push_device_count(customer),
+        "push_configured": transports.push_configured(),
+        "vapid_public_key": settings.VAPID_PUBLIC_KEY,
+    }
+    return render(request, "notifications/settings.html", context, status=status)
+
+
+def _json_body(request: HttpRequest) -> dict | None:
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@require_POST
+@customer_required
+def push_subscribe(request: HttpRequest) -> HttpResponse:
+    """Takes `PushSubscription.toJSON()` from the settings page."""
+    body = _json_body(request)
+    if body is None:
+        return JsonResponse({"error": "Send the subscription as a JSON object."}, status=400)
+    keys = body.get("keys") if isinstance(body.get("keys"), dict) else {}
+    form = PushSubscriptionForm(
+        {"endpoint": body.get("endpoint"), "p256dh": keys.get("p256dh"), "auth": keys.get("auth")}
+    )
+    if not form.is_valid():
+        errors = " ".join(e for field in form.errors.values() for e in field)
+        return JsonResponse({"error": errors}, status=400)
+    actions.subscribe_push(
+        customer=request.customer,
+        user_agent=request.headers.get("User-Agent", ""),
+        **form.cleaned_data,
+    )
+    return JsonResponse({"devices": queries.push_device_count(request.customer)}, status=201)
+
+
+@require_POST
+@customer_required
+def push_unsubscribe(request: HttpRequest) -> HttpResponse:
+    form = PushEndpointForm(_json_body(request) or {})
+    if not form.is_valid():
+        return JsonResponse({"error": "That is not a push subscription."}, status=400)
+    actions.unsubscribe_push(customer=request.customer, endpoint=form.cleaned_data["endpoint"])
+    return JsonResponse({"devices": queries.push_device_count(request.customer)})
+
+
+@require_POST
+@customer_required
+def push_test(request: HttpRequest) -> HttpResponse:
+    if not transports.push_configured():
+        messages.error(request, "Push notifications are not set up on this server.")
+    elif not queries.push_device_count(request.customer):
+        messages.error(request, "Turn on push notifications on this device first.")
+    else:
+        actions.queue_test_push(customer=request.customer)
+        messages.success(request, "A test notification is on its way to your devices.")
+    return redirect("notification_settings")
+
+
+# -- provider webhooks -------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest) -> HttpResponse:
+    """Twilio's message status callback. Signed requests only when TWILIO_AUTH_TOKEN is set;
+    every well-formed request answers 200, known id or not, so Twilio stops retrying."""
+    if settings.TWILIO_AUTH_TOKEN:
+        # Twilio signs the public URL it called, which behind a proxy is SITE_URL's.
+        url = f"{settings.SITE_URL}{request.get_full_path()}"
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature):
+            logger.warning("Twilio status callback with a bad signature")
+            return HttpResponseForbidden("Bad signature")
+    delivery_id = request.GET.get("d", "")
+    sid = request.POST.get("MessageSid", "")
+    status = request.POST.get("MessageStatus", "")
+    if not sid or not status or (delivery_id and not delivery_id.isdigit()):
+        return HttpResponseBadRequest("Expected MessageSid and MessageStatus")
+    actions.record_sms_status(
+        message_sid=sid,
+        status=status,
+        error_code=request.POST.get("ErrorCode", ""),
+        delivery_id=int(delivery_id) if delivery_id else None,
+    )
+    return HttpResponse(status=200)
+
+
+# -- the installable app -----------------------------------------------------------------------
+
+
+@require_GET
+@cache_control(max_age=3600)
+def manifest(request: HttpRequest) -> HttpResponse:
+    name = queries.business_name() or "Porchlight"
+    data = {
+        "id": reverse("messages"),
+        "name": name,
+        "short_name": name if len(name) <= 12 else "Porchlight",
+        "description": f"Your project and messages with {name}.",
+        "start_url": reverse("messages"),
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#f3f5f8",
+        "theme_color": "#1f4e79",
+        "icons": [
+            {"src": static("icons/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+            {"src": static("icons/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+            {
+                "src": static("icons/icon-maskable-512.png"),
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
+        ],
+    }
+    return JsonResponse(data, content_type="application/manifest+json")
+
+
+@require_GET
+@cache_control(no_cache=True)
+def service_worker(request: HttpRequest) -> HttpResponse:
+    # Served from the site root so that its scope is the whole site; no-cache so a new
+    # version reaches devices on their next visit.
+    response = render(
+        request,
+        "notifications/sw.js",
+        {"offline_url": reverse("offline")},
+        content_type="application/javascript; charset=utf-8",
+    )
+    response["Service-Worker-Allowed"] = "/"
+    return response
+
+
+@require_GET
+def offline(request: HttpRequest) -> HttpResponse:
+    """Shown by the service worker when a page cannot load. It needs nothing but itself."""
+    return render(request, "notifications/offline.html")

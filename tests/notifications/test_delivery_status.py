@@ -1,0 +1,126 @@
+"""What staff see under each entry in the chat: every channel's delivery, honestly."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from messaging import actions
+from notifications.models import Delivery
+from notifications.queries import attach_deliveries, deliveries_by_entry
+
+pytestmark = pytest.mark.django_db
+S = Delivery.Status
+NY = "America/New_York"
+AT = dt.datetime(2025, 5, 15, 14, 24, tzinfo=dt.UTC)  # 10:24am in New York
+
+
+def delivery(entry, channel, status, **fields) -> Delivery:
+    return Delivery.objects.create(
+        entry=entry,
+        channel=channel,
+        audience=fields.pop("audience", "customer"),
+        recipient="x",
+        status=status,
+        send_after=fields.pop("send_after", AT),
+        created_at=AT,
+        **fields,
+    )
+
+
+def render(entry, audience="staff", **context) -> str:
+    with timezone.override(NY):
+        return render_to_string(
+            "notifications/_delivery_status.html",
+            {"entry": entry, "audience": audience, **context},
+        )
+
+
+@pytest.fixture
+def entry(thread, staff):
+    return actions.post_staff_message(thread=thread, author=staff, body="Hi", notify=False)
+
+
+@pytest.mark.parametrize(
+    ("channel", "status", "fields", "shown"),
+    [
+        ("sms", S.SENT, {"sent_at": AT}, 'SMS</span>\n    <span class="delivery-state">Sent'),
+        ("sms", S.DELIVERED, {"delivered_at": AT}, "Delivered <time"),
+        ("email", S.FAILED, {"last_error": "The email provider refused the address"}, "refused"),
+        ("push", S.SUPPRESSED, {"last_error": "Read in the portal"}, "Not sent"),
+        (
+            "sms",
+            S.HELD,
+            {"send_after": AT.replace(hour=12, minute=0), "hold_reason": "quiet_hours"},
+            "Held until <time",
+        ),
+        (
+            "email",
+            S.QUEUED,
+            {"send_after": AT, "hold_reason": "email_delay"},
+            "Waiting until <time",
+        ),
+        (
+            "sms",
+            S.QUEUED,
+            {"attempts": 1, "last_error": "Twilio 20429: Too Many Requests (will retry)"},
+            "Retrying at",
+        ),
+        ("sms", S.SENDING, {}, "Sending"),
+    ],
+)
+def test_each_status_reads_as_what_happened(entry, channel, status, fields, shown):
+    html = render(entry, deliveries=[delivery(entry, channel, status, **fields)])
+    assert shown in html
+    for reason in filter(None, [fields.get("last_error")]):
+        assert reason in html
+
+
+def test_times_are_in_the_staffs_time_zone(entry):
+    held = delivery(entry, "sms", S.HELD, send_after=dt.datetime(2025, 5, 16, 12, 0, tzinfo=dt.UTC))
+    assert "8:00am</time> (quiet hours)" in render(entry, deliveries=[held])
+
+
+def test_a_reply_routed_to_the_business_says_so(entry):
+    html = render(entry, deliveries=[delivery(entry, "sms", S.SENT, audience="business")])
+    assert "SMS to you" in html
+
+
+def test_customers_never_see_delivery_status(entry):
+    rows = [delivery(entry, "sms", S.FAILED, last_error="Twilio 21211")]
+    assert render(entry, audience="customer", deliveries=rows).strip() == ""
+
+
+def test_an_entry_without_deliveries_renders_nothing(entry):
+    assert render(entry).strip() == ""
+
+
+def test_deliveries_of_a_page_of_entries_load_in_one_query(
+    thread, staff, django_assert_num_queries
+):
+    entries = [
+        actions.post_staff_message(thread=thread, author=staff, body=str(i), notify=False)
+        for i in range(30)
+    ]
+    for e in entries:
+        delivery(e, "push", S.SENT)
+        delivery(e, "sms", S.DELIVERED)
+        delivery(e, "email", S.QUEUED)
+    with django_assert_num_queries(1):
+        attach_deliveries(entries)
+    assert [d.channel for d in entries[0].delivery_list] == ["sms", "email", "push"]
+    with django_assert_num_queries(0):
+        html = "".join(render(e) for e in entries)
+    assert html.count('class="delivery ') == 90
+    assert deliveries_by_entry([]) == {}
+
+
+def test_the_staff_chat_gives_each_entry_its_deliveries(staff_client, thread, staff):
+    entry = actions.post_staff_message(thread=thread, author=staff, body="Hi")
+    response = staff_client.get(f"/staff/chat/{thread.pk}/", HTTP_HX_REQUEST="true")
+    (shown,) = response.context["page"].entries
+    assert shown.pk == entry.pk
+    assert {d.channel for d in shown.delivery_list} == {"sms", "email"}
