@@ -35,9 +35,12 @@ class TimelinePage:
 
 
 def entries_for(*, thread: Thread, audience: Side) -> QuerySet[Entry]:
-    """The entries `audience` may see, with what rendering them needs."""
-    entries = Entry.objects.filter(thread=thread).select_related("author", "project")
-    return entries.for_customer() if audience == Side.CUSTOMER else entries
+    """The entries `audience` may see, with what rendering them needs: staff views name each
+    message's author; customer views name only the business, so they load no authors."""
+    entries = Entry.objects.filter(thread=thread)
+    if audience == Side.CUSTOMER:
+        return entries.for_customer()
+    return entries.select_related("author")
 
 
 def _mark_day_starts(entries: list[Entry], previous: Entry | None) -> None:
