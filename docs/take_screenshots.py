@@ -20,18 +20,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def main() -> None:
     from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM_ARGS, chromium_path
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -77,7 +71,7 @@ def main() -> None:
                 time.sleep(0.1)
         OUT.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+            browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
 
             staff = browser.new_context(viewport={"width": 1280, "height": 800})
             page = staff.new_page()
@@ -111,4 +105,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
     main()

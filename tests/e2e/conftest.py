@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,19 +19,13 @@ from django.conf import settings
 from django.db import connection
 from sesame.utils import get_token
 
+from tests.browser import CHROMIUM_ARGS, chromium_path
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # between browser steps are still plain synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _free_port() -> int:
@@ -115,7 +108,7 @@ def server(transactional_db):
 # is open, and the async (pytest-asyncio) tests that run after these need the thread free.
 @pytest.fixture(scope="module")
 def browser():
-    executable = shutil.which("chromium")
+    executable = chromium_path()
     if executable is None:
         if os.environ.get("CI"):
             pytest.fail("CI requires Debian's chromium for the browser tests")

@@ -9,23 +9,13 @@ keys the fake push service holds, posted by the page's JavaScript context like t
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from django.db import connections
 from django.test import Client
 
 from messaging import actions
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import CHROMIUM_ARGS, chromium_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +38,7 @@ def signed_in(live_server, customer, settings, monkeypatch, tmp_path):
     signed in as Sarah."""
     from playwright.sync_api import sync_playwright
 
-    executable = shutil.which("chromium")
+    executable = chromium_path()
     if executable is None:
         pytest.fail("Chromium is not installed (apt-get install chromium)")
     # Playwright's sync API keeps an event loop on this thread; the ORM calls between
