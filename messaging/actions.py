@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from messaging import live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
-from notifications.actions import plan_deliveries
+from notifications.actions.planning import plan_deliveries
 from portal.models import Customer, Project
 
 Kind = Entry.Kind

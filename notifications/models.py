@@ -8,8 +8,10 @@ conditional UPDATE before anything is sent, and moved only forward through its s
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.db import models
+from django.db.models import Case, F, Value, When
 
 from messaging.models import Entry
 from portal.models import Customer, validate_time_zone
@@ -79,6 +81,52 @@ class PushSubscription(models.Model):
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
 
+class DeliveryQuerySet(models.QuerySet):
+    """The outbox's only status writes: a claim, writes under a claim, and forward moves."""
+
+    def claim(self, *, token: uuid.UUID, now: dt.datetime, due_only: bool = True) -> int:
+        """Take the queued rows of this queryset (only those due, unless told otherwise) for
+        one sender. The conditional UPDATE is the lock: of any number of workers claiming the
+        same row, exactly one sees a row count of 1. Returns how many rows were taken."""
+        rows = self.filter(status=Delivery.Status.QUEUED)
+        if due_only:
+            rows = rows.filter(send_after__lte=now)
+        return rows.update(
+            status=Delivery.Status.SENDING,
+            claim_token=token,
+            claimed_at=now,
+            attempts=F("attempts") + 1,
+        )
+
+    def claimed_by(self, token: uuid.UUID) -> DeliveryQuerySet:
+        """The rows a claim took; results are recorded only through this, so a worker whose
+        lease the sweeper took over cannot overwrite the newer attempt."""
+        return self.filter(claim_token=token)
+
+    def record_sent(self, *, provider_id: str, sent_at: dt.datetime, note: str = "") -> int:
+        # A status callback may already have moved the row past "sent" (Twilio can call back
+        # before this UPDATE lands): the Case keeps that status, and the id is recorded anyway.
+        # QUEUED counts too: if the sweeper took the row back after a long stall and no one
+        # has claimed it again, this late success stands and the re-drive finds nothing.
+        sent = Delivery.Status.SENT
+        return self.update(
+            status=Case(
+                When(
+                    status__in=[Delivery.Status.SENDING, Delivery.Status.QUEUED], then=Value(sent)
+                ),
+                default=F("status"),
+            ),
+            provider_id=provider_id[:200],
+            sent_at=sent_at,
+            last_error=note,
+        )
+
+    def move_forward(self, status: str, **changes) -> int:
+        """Set `status` (and `changes`) on the rows whose status ranks below it: providers
+        report out of order, and a late "sent" must never overwrite "delivered"."""
+        return self.filter(status__in=statuses_below(status)).update(status=status, **changes)
+
+
 class Delivery(models.Model):
     class Channel(models.TextChoices):
         SMS = "sms", "SMS"
@@ -123,6 +171,8 @@ class Delivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "deliveries"

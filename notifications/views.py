@@ -20,7 +20,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from twilio.request_validator import RequestValidator
 
-from notifications import actions, queries, transports
+from notifications import queries, transports
+from notifications.actions import preferences, provider_status
 from notifications.forms import PreferencesForm, PushEndpointForm, PushSubscriptionForm
 from portal.access import customer_required
 
@@ -39,7 +40,7 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = PreferencesForm(request.POST)
         if form.is_valid():
-            actions.update_preferences(customer=customer, **form.cleaned_data)
+            preferences.update_preferences(customer=customer, **form.cleaned_data)
             messages.success(request, "Your notification settings are saved.")
             return redirect("notification_settings")
         status = 400
@@ -78,7 +79,7 @@ def push_subscribe(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         errors = " ".join(e for field in form.errors.values() for e in field)
         return JsonResponse({"error": errors}, status=400)
-    actions.subscribe_push(
+    preferences.subscribe_push(
         customer=request.customer,
         user_agent=request.headers.get("User-Agent", ""),
         **form.cleaned_data,
@@ -92,7 +93,7 @@ def push_unsubscribe(request: HttpRequest) -> HttpResponse:
     form = PushEndpointForm(_json_body(request) or {})
     if not form.is_valid():
         return JsonResponse({"error": "That is not a push subscription."}, status=400)
-    actions.unsubscribe_push(customer=request.customer, endpoint=form.cleaned_data["endpoint"])
+    preferences.unsubscribe_push(customer=request.customer, endpoint=form.cleaned_data["endpoint"])
     return JsonResponse({"devices": queries.push_device_count(request.customer)})
 
 
@@ -104,7 +105,7 @@ def push_test(request: HttpRequest) -> HttpResponse:
     elif not queries.push_device_count(request.customer):
         messages.error(request, "Turn on push notifications on this device first.")
     else:
-        actions.queue_test_push(customer=request.customer)
+        preferences.queue_test_push(customer=request.customer)
         messages.success(request, "A test notification is on its way to your devices.")
     return redirect("notification_settings")
 
@@ -129,7 +130,7 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
     status = request.POST.get("MessageStatus", "")
     if not sid or not status or (delivery_id and not delivery_id.isdigit()):
         return HttpResponseBadRequest("Expected MessageSid and MessageStatus")
-    actions.record_sms_status(
+    provider_status.record_sms_status(
         message_sid=sid,
         status=status,
         error_code=request.POST.get("ErrorCode", ""),

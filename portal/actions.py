@@ -1,4 +1,4 @@
-"""Writes for the portal app: sign-in links."""
+"""Writes for the portal app: sign-in links, and the customer's own settings."""
 
 from __future__ import annotations
 
@@ -47,3 +47,10 @@ def send_login_link(*, email: str) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[customer.email],
     )
+
+
+def set_time_zone(*, customer: Customer, time_zone: str) -> None:
+    """The customer's time zone: the portal shows times in it and quiet hours are read on it."""
+    if customer.time_zone != time_zone:
+        Customer.objects.filter(pk=customer.pk).update(time_zone=time_zone)
+        customer.time_zone = time_zone

@@ -11,7 +11,7 @@ import time_machine
 
 from messaging import actions
 from messaging.models import Side
-from notifications import actions as notify
+from notifications.actions import outbox
 from notifications.content import reply_address, thread_id_from_reply_address
 from notifications.models import Delivery
 from tests.factories import CustomerFactory
@@ -36,7 +36,7 @@ def email_of(entry) -> Delivery:
 def sweep_at(clock, committed, **delta):
     clock.shift(dt.timedelta(**delta))
     with committed():
-        return notify.sweep_deliveries()
+        return outbox.sweep_deliveries()
 
 
 def test_sarahs_email_arrives_after_the_delay(fake_postmark, thread, staff, committed, clock):

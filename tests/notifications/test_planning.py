@@ -11,7 +11,7 @@ from django.db import transaction
 
 from messaging import actions
 from messaging.models import Side
-from notifications import actions as notify
+from notifications.actions import preferences
 from notifications.models import Delivery, NotificationPreferences
 from portal.models import Business, Customer
 from tests.factories import CustomerFactory
@@ -39,7 +39,7 @@ def rows(entry) -> dict[str, Delivery]:
 
 def subscribe(customer, fake_push):
     info = fake_push.new_subscription()
-    return notify.subscribe_push(
+    return preferences.subscribe_push(
         customer=customer,
         endpoint=info["endpoint"],
         p256dh=info["keys"]["p256dh"],
@@ -190,10 +190,10 @@ def test_an_opted_out_number_gets_no_sms_and_its_notifications_go_by_email(
     NotificationPreferences.objects.create(
         customer=customer, time_zone=customer.time_zone, email_enabled=False
     )
-    notify.set_sms_opt_out(customer=customer, opted_out=True)
+    preferences.set_sms_opt_out(customer=customer, opted_out=True)
     made = rows(actions.post_staff_message(thread=thread, author=staff, body="Hi"))
     assert set(made) == {"email"}
-    notify.set_sms_opt_out(customer=customer, opted_out=False)  # START
+    preferences.set_sms_opt_out(customer=customer, opted_out=False)  # START
     made = rows(actions.post_staff_message(thread=thread, author=staff, body="Hi again"))
     assert set(made) == {"sms"}
 

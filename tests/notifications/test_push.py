@@ -12,7 +12,7 @@ import time_machine
 from django.core.management import call_command
 
 from messaging import actions
-from notifications import actions as notify
+from notifications.actions import outbox, preferences
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
 from tests.fakes.base import Reply
 from tests.fakes.push import FakePushService
@@ -32,7 +32,7 @@ def daytime():
 
 def subscribe(customer, fake_push) -> PushSubscription:
     info = fake_push.new_subscription()
-    return notify.subscribe_push(
+    return preferences.subscribe_push(
         customer=customer,
         endpoint=info["endpoint"],
         p256dh=info["keys"]["p256dh"],
@@ -156,7 +156,7 @@ def test_push_turned_off_after_the_message_was_written_is_not_sent(
         customer=customer, time_zone=customer.time_zone, push_enabled=False
     )
     with committed():
-        notify.sweep_deliveries()
+        outbox.sweep_deliveries()
     assert push_of(entry).status == S.SUPPRESSED
     assert fake_push.requests == []
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from notifications import actions as notify
+from notifications.actions import preferences
 from notifications.models import NotificationPreferences
 from portal.models import Customer
 
@@ -43,7 +43,7 @@ def test_the_page_costs_a_fixed_number_of_queries(
 ):
     for _ in range(3):
         info = fake_push.new_subscription()
-        notify.subscribe_push(
+        preferences.subscribe_push(
             customer=customer,
             endpoint=info["endpoint"],
             p256dh=info["keys"]["p256dh"],
@@ -104,7 +104,7 @@ def test_turning_everything_off_is_allowed(customer_client, customer):
 
 
 def test_an_opted_out_customer_is_told_how_to_get_texts_back(customer_client, customer):
-    notify.set_sms_opt_out(customer=customer, opted_out=True)
+    preferences.set_sms_opt_out(customer=customer, opted_out=True)
     page = customer_client.get(URL).content.decode()
     assert "You replied STOP to our texts, so we email you instead." in page
     assert "Text START to (555) 555-0100" in page

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from messaging import actions
-from notifications import actions as notify
+from notifications.actions import outbox, sending
 from notifications.models import Delivery, NotificationPreferences
 from notifications.transports import SMS_MAX_LENGTH, ConsoleSms, TransportError, TwilioSms
 from tests.fakes.base import Reply
@@ -95,7 +95,7 @@ def test_a_bad_number_is_a_recorded_permanent_failure(fake_twilio, thread, staff
     assert "21211" in delivery.last_error and "not a valid phone number" in delivery.last_error
     assert delivery.attempts == 1
     # Not retried: the sweeper leaves failures alone, and the entry is intact.
-    notify.sweep_deliveries(now=DAYTIME + dt.timedelta(hours=2))
+    outbox.sweep_deliveries(now=DAYTIME + dt.timedelta(hours=2))
     assert len(fake_twilio.requests) == 1
     assert entry.body == "Hi"
 
@@ -131,7 +131,7 @@ def test_an_unsubscribed_number_opts_the_customer_out_and_goes_by_email(
 
     daytime.shift(dt.timedelta(minutes=3))
     with committed():
-        notify.sweep_deliveries()
+        outbox.sweep_deliveries()
     (email,) = fake_postmark.emails
     assert "First" in email.text and "Second" in email.text
     assert email.to == "Sarah Mitchell <sarah@example.com>"
@@ -156,12 +156,12 @@ def test_transient_errors_are_retried_later_with_backoff(
 
     # Not before its time...
     with committed():
-        notify.sweep_deliveries()
+        outbox.sweep_deliveries()
     assert len(fake_twilio.requests) == 1
     # ...then it goes.
     daytime.shift(dt.timedelta(seconds=21))
     with committed():
-        notify.send_delivery(delivery_id=delivery.pk)
+        sending.send_delivery(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == S.SENT
     assert delivery.attempts == 2
@@ -189,7 +189,7 @@ def test_after_the_last_attempt_a_transient_error_is_recorded_as_a_failure(
     for _ in range(4):
         daytime.shift(dt.timedelta(hours=1))
         with committed():
-            notify.send_delivery(delivery_id=sms(entry).pk)
+            sending.send_delivery(delivery_id=sms(entry).pk)
     delivery = sms(entry)
     assert delivery.status == S.FAILED
     assert delivery.attempts == 3
@@ -201,7 +201,7 @@ def test_backoff_grows_and_is_capped(settings):
     settings.NOTIFICATIONS_RETRY_BASE_SECONDS = 20
     settings.NOTIFICATIONS_RETRY_MAX_SECONDS = 600
     for attempts, ceiling in [(1, 20), (2, 40), (3, 80), (6, 600), (12, 600)]:
-        waits = {notify.backoff(attempts).total_seconds() for _ in range(20)}
+        waits = {sending.backoff(attempts).total_seconds() for _ in range(20)}
         assert all(ceiling / 2 <= w <= ceiling for w in waits)
         assert len(waits) > 1  # jittered
 
@@ -255,7 +255,7 @@ def test_an_unexpected_error_is_retried_and_then_recorded_never_a_loop(
     assert sms(entry).last_error == "Internal error (KeyError) (attempt 1; will retry)"
     daytime.shift(dt.timedelta(hours=1))
     with committed():
-        notify.sweep_deliveries()
+        outbox.sweep_deliveries()
     assert sms(entry).status == S.FAILED
     assert sms(entry).last_error == "Internal error (KeyError) (gave up after 2 attempts)"
 
@@ -278,7 +278,7 @@ def test_a_delivery_whose_worker_dies_at_every_attempt_is_given_up(
     )
     daytime.shift(dt.timedelta(hours=1))
     with committed():
-        notify.sweep_deliveries()
+        outbox.sweep_deliveries()
     delivery.refresh_from_db()
     assert delivery.status == S.FAILED
     assert delivery.last_error == "No worker finished sending it in 8 attempts"

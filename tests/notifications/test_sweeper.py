@@ -15,8 +15,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from messaging import actions
-from notifications import actions as notify
 from notifications import tasks
+from notifications.actions import outbox, preferences, sending
 from notifications.models import Delivery, NotificationPreferences
 from tests.notifications.brokers import publishing_to
 
@@ -34,7 +34,7 @@ def test_held_deliveries_go_at_the_end_of_quiet_hours_and_not_before(
 ):
     twilio, postmark, push = providers
     info = push.new_subscription()
-    notify.subscribe_push(
+    preferences.subscribe_push(
         customer=customer,
         endpoint=info["endpoint"],
         p256dh=info["keys"]["p256dh"],
@@ -49,12 +49,12 @@ def test_held_deliveries_go_at_the_end_of_quiet_hours_and_not_before(
         for at in (ELEVEN_PM + dt.timedelta(hours=4), EIGHT_AM - dt.timedelta(seconds=1)):
             clock.move_to(at)
             with committed():
-                assert notify.sweep_deliveries().released == 0
+                assert outbox.sweep_deliveries().released == 0
         assert (twilio.requests, postmark.requests, push.requests) == ([], [], [])
 
         clock.move_to(EIGHT_AM)
         with committed():
-            assert notify.sweep_deliveries().released == 3
+            assert outbox.sweep_deliveries().released == 3
     assert [m.body for m in twilio.messages] == ["See you soon"]
     assert len(push.pushes) == 1
     assert len(postmark.emails) == 1
@@ -101,7 +101,7 @@ def test_turning_quiet_hours_off_releases_what_they_held(
 def test_a_later_window_end_moves_what_is_held(customer, thread, staff):
     with time_machine.travel(ELEVEN_PM, tick=False):
         entry = actions.post_staff_message(thread=thread, author=staff, body="Held")
-        notify.update_preferences(
+        preferences.update_preferences(
             customer=customer,
             sms_enabled=True,
             email_enabled=True,
@@ -125,17 +125,17 @@ def test_a_delivery_left_in_sending_by_a_dead_worker_is_sent_again_after_the_lea
             entry = actions.post_staff_message(thread=thread, author=staff, body="Hi")
         delivery = Delivery.objects.get(entry=entry, channel="sms")
         # A worker claims it, and dies before the provider call.
-        assert notify._claim(delivery.pk) is not None
+        assert sending.claim_delivery(delivery.pk) is not None
         assert Delivery.objects.get(pk=delivery.pk).status == S.SENDING
 
         clock.shift(dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_LEASE_SECONDS - 1))
         with committed():
-            assert notify.sweep_deliveries().redriven == 0
+            assert outbox.sweep_deliveries().redriven == 0
         assert fake_twilio.requests == []
 
         clock.shift(dt.timedelta(seconds=2))
         with committed():
-            assert notify.sweep_deliveries().redriven == 1
+            assert outbox.sweep_deliveries().redriven == 1
     delivery.refresh_from_db()
     assert delivery.status == S.SENT
     assert delivery.attempts == 2
@@ -160,10 +160,10 @@ def test_sending_a_message_succeeds_with_redis_down_and_it_is_delivered_later(
         # Redis is back; the sweeper re-queues it once its task is overdue.
         clock.shift(dt.timedelta(seconds=settings.NOTIFICATIONS_QUEUED_GRACE_SECONDS - 1))
         with committed():
-            assert notify.sweep_deliveries().requeued == 0
+            assert outbox.sweep_deliveries().requeued == 0
         clock.shift(dt.timedelta(seconds=2))
         with committed():
-            assert notify.sweep_deliveries().requeued == 1
+            assert outbox.sweep_deliveries().requeued == 1
     assert [m.body for m in fake_twilio.messages] == ["Still here"]
 
 
@@ -173,11 +173,11 @@ def test_sweeping_twice_sends_nothing_twice(fake_twilio, thread, staff, committe
         actions.post_staff_message(thread=thread, author=staff, body="Once")
         clock.move_to(EIGHT_AM)
         with committed():
-            notify.sweep_deliveries()
-            notify.sweep_deliveries()
+            outbox.sweep_deliveries()
+            outbox.sweep_deliveries()
         clock.shift(dt.timedelta(hours=1))
         with committed():
-            notify.sweep_deliveries()
+            outbox.sweep_deliveries()
     assert len(fake_twilio.requests) == 1
 
 

@@ -25,7 +25,7 @@ from django.db import connection
 from django.utils import timezone
 
 from messaging import actions
-from notifications import actions as notify
+from notifications.actions import outbox
 from notifications.models import Delivery, NotificationPreferences
 from tests.notifications.brokers import publishing_to
 
@@ -191,9 +191,9 @@ def test_a_worker_killed_between_claim_and_send_is_redriven_by_the_sweeper(
 
     workers()
     # Inside the lease nothing happens: the worker might still be alive.
-    assert notify.sweep_deliveries().redriven == 0
+    assert outbox.sweep_deliveries().redriven == 0
     later = timezone.now() + dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_LEASE_SECONDS + 1)
-    assert notify.sweep_deliveries(now=later).redriven == 1
+    assert outbox.sweep_deliveries(now=later).redriven == 1
 
     delivery = wait_for_status(delivery, S.SENT, timeout=30)
     assert [m.body for m in fake_twilio.messages] == ["Do not lose me"]

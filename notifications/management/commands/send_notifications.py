@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications import actions
+from notifications.actions import outbox
 from portal.celery import app
 
 
@@ -44,7 +44,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             while True:
-                result = actions.sweep_deliveries()
+                result = outbox.sweep_deliveries()
                 if result.released or result.redriven or result.requeued:
                     self.stdout.write(
                         f"released {result.released}, re-driven {result.redriven}, "

@@ -1,0 +1,151 @@
+"""The outbox: queueing a Delivery's send task, and the sweeper that keeps rows moving.
+
+A Delivery row is the record of work to do; a Celery task is only a prompt to do it now. So
+a task may be lost (Redis down, a worker killed) and nothing is: the sweeper finds the row
+and queues it again, and the claim in `sending` makes every extra run a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from notifications.models import Delivery
+from portal.celery import app
+
+logger = logging.getLogger(__name__)
+
+Status = Delivery.Status
+
+DELIVER_TASK = "notifications.deliver"
+TEST_PUSH_TASK = "notifications.test_push"
+
+# A task is published only for work due within this long; later work waits as a row for the
+# sweeper. (The Redis broker redelivers unacknowledged messages after its visibility timeout,
+# so long countdowns would be sent twice; rows cannot be.)
+MAX_COUNTDOWN = dt.timedelta(minutes=5)
+
+
+def _publishes(send_after: dt.datetime, now: dt.datetime) -> bool:
+    """Whether a task is published for work due at `send_after`: only for work due soon (no
+    long countdowns), and with eager tasks (no Redis) only for work due now, since an eager
+    task cannot wait. Everything else waits as a row for the sweeper."""
+    wait = send_after - now
+    if wait > MAX_COUNTDOWN:
+        return False
+    return wait <= dt.timedelta(0) or not app.conf.task_always_eager
+
+
+def task_eta(status: str, send_after: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """What to record as a row's task_eta: when its task will run, or None if no task is
+    published for it (then the sweeper picks it up as soon as it is due)."""
+    if status == Status.QUEUED and _publishes(send_after, now):
+        return max(send_after, now)
+    return None
+
+
+def queue_on_commit(deliveries: list[Delivery]) -> None:
+    """Queue the send task of each delivery once the current transaction commits (at once
+    when there is none). The only place delivery tasks are queued from a write."""
+    due = [(d.pk, d.send_after) for d in deliveries]
+    if due:
+        # robust: whatever goes wrong here is logged; the message is committed either way.
+        transaction.on_commit(lambda: publish(due), robust=True)
+
+
+def run_task(name: str, *args, countdown: float | None = None) -> None:
+    """Queue the registered task `name` (eagerly run without Redis). By name, so that
+    actions never import the tasks module that imports them."""
+    app.tasks[name].apply_async(args=list(args), countdown=countdown)
+
+
+def publish(due: list[tuple[int, dt.datetime]]) -> None:
+    """Queue a send task for each (delivery id, due time), skipping work not due soon."""
+    now = timezone.now()
+    for delivery_id, send_after in due:
+        if not _publishes(send_after, now):
+            continue  # the sweeper queues it when it is due
+        wait = max(dt.timedelta(0), send_after - now)
+        try:
+            run_task(DELIVER_TASK, delivery_id, countdown=wait.total_seconds() or None)
+        except KombuOperationalError:
+            # The broker is down. The entry is committed and the row is queued: the sweeper
+            # re-queues it once Redis is back. Sending a message must not fail on this.
+            logger.warning(
+                "could not queue delivery %s (broker unreachable); the sweeper will", delivery_id
+            )
+        except Exception:
+            # With eager tasks the task itself ran here and failed: its row stays claimed and
+            # the sweeper sends it again after the lease.
+            logger.exception(
+                "delivery %s failed to queue or to run; the sweeper will retry", delivery_id
+            )
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    released: int = 0
+    redriven: int = 0
+    requeued: int = 0
+
+
+def sweep_deliveries(*, now: dt.datetime | None = None, limit: int = 500) -> SweepResult:
+    """Periodic: release held deliveries whose time has come, re-drive those stuck in sending
+    past the lease (their worker died between claim and result), and re-queue due ones whose
+    task is long overdue (lost with a Redis outage). Each row moves by its own conditional
+    UPDATE, so overlapping sweeps and workers never double a send."""
+    now = now or timezone.now()
+    released = _sweep(
+        Delivery.objects.filter(status=Status.HELD, send_after__lte=now),
+        move={"status": Status.QUEUED, "task_eta": now},
+        limit=limit,
+    )
+    lease = dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_LEASE_SECONDS)
+    stalled = Delivery.objects.filter(status=Status.SENDING, claimed_at__lt=now - lease)
+    # A row whose worker died at every attempt (one that crashes it, say) is not tried forever.
+    max_attempts = settings.NOTIFICATIONS_MAX_ATTEMPTS
+    abandoned = stalled.filter(attempts__gte=max_attempts).update(
+        status=Status.FAILED,
+        failed_at=now,
+        last_error=f"No worker finished sending it in {max_attempts} attempts",
+    )
+    if abandoned:
+        logger.error("sweep: gave up on %s deliveries whose workers never finished", abandoned)
+    redriven = _sweep(
+        stalled.filter(attempts__lt=max_attempts),
+        move={
+            "status": Status.QUEUED,
+            "task_eta": now,
+            "last_error": "The worker stopped before recording a result; sending again",
+        },
+        limit=limit,
+    )
+    grace = dt.timedelta(seconds=settings.NOTIFICATIONS_QUEUED_GRACE_SECONDS)
+    requeued = _sweep(
+        Delivery.objects.filter(status=Status.QUEUED, send_after__lte=now).filter(
+            Q(task_eta__isnull=True) | Q(task_eta__lt=now - grace)
+        ),
+        move={"task_eta": now},
+        limit=limit,
+    )
+    if released or redriven or requeued:
+        logger.info("sweep: %s released, %s re-driven, %s re-queued", released, redriven, requeued)
+    return SweepResult(released=released, redriven=redriven, requeued=requeued)
+
+
+def _sweep(candidates: QuerySet[Delivery], *, move: dict, limit: int) -> int:
+    moved = []
+    for delivery_id in candidates.order_by("send_after").values_list("pk", flat=True)[:limit]:
+        # The same filter again, on this row: a worker may have claimed it meanwhile.
+        if candidates.filter(pk=delivery_id).update(**move):
+            moved.append(delivery_id)
+    now = timezone.now()
+    publish([(delivery_id, now) for delivery_id in moved])  # everything moved is due now
+    return len(moved)

@@ -1,0 +1,173 @@
+"""Planning: which Delivery rows an entry calls for, on which channel, and when.
+
+Runs inside the entry's append transaction (called only by `messaging.actions`), so an entry
+and its notifications commit or roll back together: nothing lost, nothing phantom.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from messaging.models import INBOUND_KINDS, Entry, Side
+from notifications import transports
+from notifications.actions import outbox
+from notifications.models import Delivery, NotificationPreferences
+from notifications.quiet_hours import QuietHours, release_time
+from portal.models import Customer
+
+logger = logging.getLogger(__name__)
+
+Status = Delivery.Status
+Channel = Delivery.Channel
+Audience = Delivery.Audience
+
+HOLD_QUIET_HOURS = "quiet_hours"
+HOLD_EMAIL_DELAY = "email_delay"
+
+
+def plan_deliveries(*, entry: Entry, customer: Customer) -> list[Delivery]:
+    """Write the Delivery rows `entry` calls for and queue their tasks on commit.
+
+    To the customer (what they should read: staff, automated and CRM messages): one row per
+    channel they enabled and can be reached on, held until the end of quiet hours unless the
+    entry is urgent; email waits EMAIL_NOTIFICATION_DELAY_SECONDS in case they read it in the
+    portal first. To the business (what staff should read: customer replies): one row, by
+    the routing rule in `business_route`. Internal notes and call markers make none.
+    """
+    now = timezone.now()
+    if entry.kind in INBOUND_KINDS[Side.CUSTOMER]:
+        rows = _plan_for_customer(entry=entry, customer=customer, now=now)
+    elif entry.kind in INBOUND_KINDS[Side.STAFF]:
+        rows = _plan_for_business(entry=entry, customer=customer, now=now)
+    else:
+        return []
+    if rows:
+        Delivery.objects.bulk_create(rows)
+        outbox.queue_on_commit([row for row in rows if row.status == Status.QUEUED])
+    return rows
+
+
+def _customer_channels(customer: Customer, prefs: NotificationPreferences) -> list[tuple]:
+    """(channel, recipient) pairs a customer can be reached on right now."""
+    channels = []
+    if prefs.sms_enabled and customer.phone and not prefs.sms_opted_out:
+        channels.append((Channel.SMS, customer.phone))
+    # A customer who chose SMS but replied STOP still hears from us: by email instead.
+    sms_fallback = prefs.sms_enabled and prefs.sms_opted_out
+    if customer.email and (prefs.email_enabled or sms_fallback):
+        channels.append((Channel.EMAIL, customer.email))
+    if prefs.push_enabled and transports.push_configured():
+        devices = customer.push_subscriptions.count()
+        if devices:
+            channels.append((Channel.PUSH, describe_devices(devices)))
+    return channels
+
+
+def describe_devices(count: int) -> str:
+    return f"{count} device{'s' if count != 1 else ''}"
+
+
+def quiet_hours_of(prefs: NotificationPreferences) -> QuietHours | None:
+    if not prefs.quiet_hours_enabled:
+        return None
+    return QuietHours(start=prefs.quiet_start, end=prefs.quiet_end, time_zone=prefs.time_zone)
+
+
+def _customer_schedule(
+    *, channel: str, urgent: bool, prefs: NotificationPreferences, now: dt.datetime
+) -> tuple[str, dt.datetime, str]:
+    """(status, send_after, hold_reason) for one channel of a customer notification."""
+    release = now if urgent else release_time(quiet_hours_of(prefs), now)
+    if channel == Channel.EMAIL:
+        delay = dt.timedelta(seconds=settings.EMAIL_NOTIFICATION_DELAY_SECONDS)
+        if now + delay > release:
+            return Status.QUEUED, now + delay, HOLD_EMAIL_DELAY
+    if release > now:
+        return Status.HELD, release, HOLD_QUIET_HOURS
+    return Status.QUEUED, now, ""
+
+
+def _customer_delivery(
+    *, entry: Entry, channel: str, recipient: str, prefs: NotificationPreferences, now
+) -> Delivery:
+    status, send_after, reason = _customer_schedule(
+        channel=channel, urgent=entry.urgent, prefs=prefs, now=now
+    )
+    return Delivery(
+        entry=entry,
+        channel=channel,
+        audience=Audience.CUSTOMER,
+        recipient=recipient,
+        status=status,
+        hold_reason=reason,
+        send_after=send_after,
+        task_eta=outbox.task_eta(status, send_after, now),
+        created_at=now,
+    )
+
+
+def _plan_for_customer(*, entry: Entry, customer: Customer, now: dt.datetime) -> list[Delivery]:
+    prefs = NotificationPreferences.for_customer(customer)
+    return [
+        _customer_delivery(entry=entry, channel=channel, recipient=recipient, prefs=prefs, now=now)
+        for channel, recipient in _customer_channels(customer, prefs)
+    ]
+
+
+def business_route(customer: Customer) -> tuple[str, str] | None:
+    """How a customer's reply reaches the business: by SMS when the customer has a phone on
+    file (phone only, or phone and email) and the business can receive SMS; otherwise by
+    email."""
+    business = customer.business
+    if customer.phone and business.sms_number:
+        return Channel.SMS, business.sms_number
+    if business.email:
+        return Channel.EMAIL, business.email
+    return None
+
+
+def _plan_for_business(*, entry: Entry, customer: Customer, now: dt.datetime) -> list[Delivery]:
+    route = business_route(customer)
+    if route is None:
+        logger.warning("business %s has neither SMS nor email; reply not notified", customer)
+        return []
+    channel, recipient = route
+    return [
+        Delivery(
+            entry=entry,
+            channel=channel,
+            audience=Audience.BUSINESS,
+            recipient=recipient,
+            status=Status.QUEUED,
+            send_after=now,
+            task_eta=outbox.task_eta(Status.QUEUED, now, now),
+            created_at=now,
+        )
+    ]
+
+
+def plan_email_fallback(*, entry: Entry, customer: Customer) -> None:
+    """Make sure a customer notification that could not go by SMS goes by email (once: the
+    row is unique per entry, channel and audience)."""
+    if not customer.email:
+        return
+    prefs = NotificationPreferences.for_customer(customer)
+    row = _customer_delivery(
+        entry=entry,
+        channel=Channel.EMAIL,
+        recipient=customer.email,
+        prefs=prefs,
+        now=timezone.now(),
+    )
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        return  # the entry already has its email
+    if row.status == Status.QUEUED:
+        outbox.queue_on_commit([row])

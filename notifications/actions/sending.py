@@ -1,0 +1,320 @@
+"""Sending: the body of the `notifications.deliver` task. Never inside a transaction.
+
+Claim the row (queued → sending, only if due: a conditional UPDATE, so two workers never
+both send it), call the provider's transport outside any transaction, then record the result
+under the claim's token. Transient errors go back to queued after a backoff; permanent ones,
+or too many attempts, end in failed with the reason staff read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from notifications import content, transports
+from notifications.actions import outbox, planning
+from notifications.actions.preferences import set_sms_opt_out
+from notifications.models import Delivery, NotificationPreferences, PushSubscription
+from notifications.transports import TransportError
+from portal.models import Customer
+
+logger = logging.getLogger(__name__)
+
+Status = Delivery.Status
+Channel = Delivery.Channel
+Audience = Delivery.Audience
+
+RETRY = "retry"
+
+
+@dataclass
+class Claim:
+    delivery: Delivery
+    token: uuid.UUID
+    now: dt.datetime
+
+    @property
+    def rows(self):
+        return Delivery.objects.claimed_by(self.token)
+
+
+def send_delivery(*, delivery_id: int) -> str | None:
+    """Send one delivery if it is due and nobody else is sending it. Returns its status
+    afterwards ("retry" when it went back to wait), or None when there was nothing to do
+    (not due, already taken, finished)."""
+    claim = claim_delivery(delivery_id)
+    if claim is None:
+        return None
+    sender = {Channel.SMS: _send_sms, Channel.EMAIL: _send_email, Channel.PUSH: _send_push}
+    try:
+        return sender[claim.delivery.channel](claim)
+    except Exception as exc:
+        # A bug or an outage of our own, not a provider's answer: retried like a transient
+        # error, so that a row which cannot be sent ends as "failed", never in a loop.
+        logger.exception("delivery %s: unexpected error while sending", delivery_id)
+        error = TransportError(f"Internal error ({type(exc).__name__})", permanent=False)
+        return _record_failure(claim, error)
+
+
+def claim_delivery(delivery_id: int) -> Claim | None:
+    """Take the row for this worker, with everything sending it needs, or None."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    if not Delivery.objects.filter(pk=delivery_id).claim(token=token, now=now):
+        return None
+    delivery = Delivery.objects.select_related(
+        "entry__thread__customer__business",
+        "entry__thread__customer__notification_preferences",
+        "entry__author",
+    ).get(pk=delivery_id)
+    return Claim(delivery=delivery, token=token, now=now)
+
+
+def _claimed_preferences(customer: Customer) -> NotificationPreferences:
+    """The customer's preferences as loaded with the claimed delivery (no extra query): the
+    state right after the claim, which is what the suppression checks must see."""
+    try:
+        return customer.notification_preferences
+    except NotificationPreferences.DoesNotExist:
+        return NotificationPreferences(customer=customer, time_zone=customer.time_zone)
+
+
+def _record_sent(claim: Claim, provider_id: str, *, note: str = "") -> str:
+    claim.rows.record_sent(provider_id=provider_id, sent_at=timezone.now(), note=note)
+    return Status.SENT
+
+
+def _record_suppressed(claim: Claim, reason: str) -> str:
+    claim.rows.filter(status=Status.SENDING).update(status=Status.SUPPRESSED, last_error=reason)
+    return Status.SUPPRESSED
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Exponential backoff with jitter: about base·2^(n-1), capped, times a random factor in
+    [0.5, 1) so that a burst of failures does not retry in lockstep."""
+    base = settings.NOTIFICATIONS_RETRY_BASE_SECONDS
+    cap = settings.NOTIFICATIONS_RETRY_MAX_SECONDS
+    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
+    return dt.timedelta(seconds=ceiling * random.uniform(0.5, 1.0))
+
+
+def _record_failure(claim: Claim, error: TransportError) -> str:
+    """Transient: back to queued after a backoff (the claim is released). Permanent, or out
+    of attempts: failed, with the reason staff will read."""
+    attempts = claim.delivery.attempts
+    now = timezone.now()
+    if not error.permanent and attempts < settings.NOTIFICATIONS_MAX_ATTEMPTS:
+        retry_at = now + backoff(attempts)
+        ids = list(claim.rows.filter(status=Status.SENDING).values_list("pk", flat=True))
+        claim.rows.filter(pk__in=ids, status=Status.SENDING).update(
+            status=Status.QUEUED,
+            send_after=retry_at,
+            task_eta=outbox.task_eta(Status.QUEUED, retry_at, now),
+            last_error=f"{error.message} (attempt {attempts}; will retry)",
+        )
+        outbox.publish([(pk, retry_at) for pk in ids])
+        return RETRY
+    message = error.message
+    if not error.permanent:
+        message = f"{message} (gave up after {attempts} attempts)"
+    claim.rows.filter(status__in=[Status.SENDING, Status.QUEUED]).update(
+        status=Status.FAILED, last_error=message, failed_at=now
+    )
+    return Status.FAILED
+
+
+def _customer_suppression(delivery: Delivery, prefs: NotificationPreferences) -> str:
+    """Why a customer notification should not go after all ("" if it should)."""
+    entry = delivery.entry
+    if entry.read_at is not None:
+        return "Read in the portal before it was sent"
+    if delivery.channel == Channel.SMS:
+        if prefs.sms_opted_out:
+            return "The number opted out of texts (STOP)"
+        if not prefs.sms_enabled:
+            return "Texts turned off by the customer"
+    if delivery.channel == Channel.EMAIL and not (
+        prefs.email_enabled or (prefs.sms_enabled and prefs.sms_opted_out)
+    ):
+        return "Email turned off by the customer"
+    if delivery.channel == Channel.PUSH and not prefs.push_enabled:
+        return "Push turned off by the customer"
+    return ""
+
+
+# -- per channel -------------------------------------------------------------------------------
+
+
+def _send_sms(claim: Claim) -> str:
+    delivery = claim.delivery
+    entry = delivery.entry
+    customer = entry.thread.customer
+    if delivery.audience == Audience.CUSTOMER:
+        prefs = _claimed_preferences(customer)
+        reason = _customer_suppression(delivery, prefs)
+        if reason:
+            if prefs.sms_opted_out:
+                planning.plan_email_fallback(entry=entry, customer=customer)
+            return _record_suppressed(claim, reason)
+        body = content.sms_for_customer(entry)
+    else:
+        body = content.sms_for_business(entry, customer)
+    callback = f"{settings.SITE_URL}{reverse('twilio_status')}?d={delivery.pk}"
+    try:
+        sid = transports.sms_transport().send(
+            to=delivery.recipient, body=body, status_callback=callback
+        )
+    except TransportError as error:
+        status = _record_failure(claim, error)
+        if error.code == transports.TWILIO_UNSUBSCRIBED and delivery.audience == Audience.CUSTOMER:
+            # The carrier says this number replied STOP: no more texts until START, and this
+            # message (and the next ones) go by email instead.
+            set_sms_opt_out(customer=customer, opted_out=True)
+            planning.plan_email_fallback(entry=entry, customer=customer)
+        return status
+    return _record_sent(claim, sid)
+
+
+def _send_email(claim: Claim) -> str:
+    delivery = claim.delivery
+    entry = delivery.entry
+    customer = entry.thread.customer
+    business = customer.business
+    if delivery.audience == Audience.BUSINESS:
+        message = content.business_email(
+            entry=entry,
+            customer=customer,
+            business=business,
+            to=delivery.recipient,
+            delivery_id=delivery.pk,
+        )
+    else:
+        reason = _customer_suppression(delivery, _claimed_preferences(customer))
+        if reason:
+            return _record_suppressed(claim, reason)
+        batch = _claim_email_batch(claim)
+        message = content.customer_email(
+            entries=[d.entry for d in batch],
+            customer=customer,
+            business=business,
+            delivery_id=delivery.pk,
+        )
+    try:
+        provider_id = transports.email_transport().send(message)
+    except TransportError as error:
+        return _record_failure(claim, error)
+    return _record_sent(claim, provider_id)
+
+
+def _claim_email_batch(claim: Claim) -> list[Delivery]:
+    """Join the customer's other queued emails of this thread to this one: the messages
+    written before it, and those written within its delay window, go as one email. They are
+    claimed under the same token, so they succeed or fail together. Emails held for quiet
+    hours stay held: an urgent message's email does not carry them out early."""
+    entry = claim.delivery.entry
+    window_end = entry.created_at + dt.timedelta(seconds=settings.EMAIL_NOTIFICATION_DELAY_SECONDS)
+    Delivery.objects.filter(
+        entry__thread_id=entry.thread_id,
+        channel=Channel.EMAIL,
+        audience=Audience.CUSTOMER,
+        entry__read_at__isnull=True,
+        entry__created_at__lte=window_end,
+    ).claim(token=claim.token, now=claim.now, due_only=False)
+    return list(claim.rows.select_related("entry").order_by("entry__seq"))
+
+
+def _send_push(claim: Claim) -> str:
+    delivery = claim.delivery
+    entry = delivery.entry
+    customer = entry.thread.customer
+    reason = _customer_suppression(delivery, _claimed_preferences(customer))
+    subscriptions = list(customer.push_subscriptions.all()) if not reason else []
+    if not reason and not subscriptions:
+        reason = "No device is subscribed any more"
+    transport = transports.push_transport()
+    if not reason and transport is None:
+        reason = "Push is not configured on this server"
+    if reason:
+        return _record_suppressed(claim, reason)
+    payload = content.push_payload(entry, customer.business)
+    result = push_to_devices(
+        transport, subscriptions, payload, urgency="high" if entry.urgent else "normal"
+    )
+    if result.sent:
+        return _record_sent(claim, result.provider_id, note=result.summary)
+    return _record_failure(claim, result.error())
+
+
+@dataclass
+class PushResult:
+    sent: int
+    provider_id: str
+    errors: list[TransportError]
+    removed: int
+
+    @property
+    def summary(self) -> str:
+        return "; ".join(e.message for e in self.errors)
+
+    def error(self) -> TransportError:
+        # Retry if any device might still take it; fail when every one said never.
+        permanent = all(e.permanent for e in self.errors)
+        return TransportError(self.summary or "no device", permanent=permanent)
+
+
+def push_to_devices(transport, subscriptions, payload: dict, *, urgency: str) -> PushResult:
+    """Send to each device; forget devices whose push service says they are gone."""
+    sent, location, errors, gone, ok_ids = 0, "", [], [], []
+    for subscription in subscriptions:
+        try:
+            answer = transport.send(
+                subscription=subscription.as_subscription_info(),
+                payload=payload,
+                ttl=settings.WEB_PUSH_TTL_SECONDS,
+                urgency=urgency,
+            )
+        except TransportError as error:
+            if error.code in transports.GONE_STATUSES:
+                gone.append(subscription.pk)
+                if error.code in (404, 410):
+                    error = TransportError(
+                        f"Subscription expired ({error.code}); device removed", permanent=True
+                    )
+            errors.append(error)
+            continue
+        sent += 1
+        location = location or answer
+        ok_ids.append(subscription.pk)
+    if gone:
+        PushSubscription.objects.filter(pk__in=gone).delete()
+    if ok_ids:
+        PushSubscription.objects.filter(pk__in=ok_ids).update(last_success_at=timezone.now())
+    provider_id = location or (planning.describe_devices(sent) if sent else "")
+    return PushResult(sent=sent, provider_id=provider_id, errors=errors, removed=len(gone))
+
+
+@dataclass(frozen=True)
+class PushTestResult:
+    sent: int
+    failed: int
+    removed: int
+
+
+def send_test_push(*, customer_id: int) -> PushTestResult:
+    """The test push itself (the task's body). Not an entry, so not a Delivery."""
+    transport = transports.push_transport()
+    customer = Customer.objects.select_related("business").get(pk=customer_id)
+    subscriptions = list(customer.push_subscriptions.all())
+    if transport is None or not subscriptions:
+        return PushTestResult(sent=0, failed=0, removed=0)
+    result = push_to_devices(
+        transport, subscriptions, content.push_test_payload(customer.business), urgency="high"
+    )
+    return PushTestResult(sent=result.sent, failed=len(result.errors), removed=result.removed)
