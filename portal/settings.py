@@ -1,8 +1,14 @@
 """Porchlight's one settings module.
 
-Everything is read from the environment with small typed helpers. Each service has an
-embedded default so a fresh machine with only Python runs the whole thing: SQLite, the
-in-memory channel layer, eager Celery, console email and SMS.
+Everything is read from the environment through django-environ; a value it cannot read (a
+boolean spelled `ture`, a port that is not a number) stops the process with the variable's
+name instead of quietly meaning something else. Each service has an embedded default so a
+fresh machine with only Python runs the whole thing: SQLite, the in-memory channel layer,
+eager Celery, console email and SMS.
+
+A git-ignored `.env` beside manage.py (written by `make run`) is read first, without
+overriding the real environment; `PORCHLIGHT_ENV_FILE` names another file, or none when empty
+(the test suite sets it empty, so a developer's `.env` never changes what tests see).
 """
 
 from __future__ import annotations
@@ -11,51 +17,48 @@ import os
 from email.utils import parseaddr
 from pathlib import Path
 
-import dj_database_url
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+class Env(environ.Env):
+    """django-environ with booleans that refuse what they do not understand."""
+
+    TRUE = frozenset({"1", "true", "yes", "on"})
+    FALSE = frozenset({"0", "false", "no", "off", ""})
+
+    def bool(self, var, default=environ.Env.NOTSET):
+        raw = self.str(var, default="" if default is self.NOTSET else None)
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value not in self.TRUE | self.FALSE:
+            raise ImproperlyConfigured(
+                f"{var}={raw!r} is not a boolean: use 1/0, true/false, yes/no or on/off."
+            )
+        return value in self.TRUE
 
 
-def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+env = Env()
+ENV_FILE = os.environ.get("PORCHLIGHT_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    env.read_env(ENV_FILE, overwrite=False)
 
+DEBUG = env.bool("DEBUG", default=False)
 
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw else default
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    return [item.strip() for item in raw.split(",") if item.strip()] if raw else default
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
-
-
-DEBUG = env_bool("DEBUG", False)
-
-SECRET_KEY = env_str("SECRET_KEY")
+SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set SECRET_KEY (or DEBUG=1 for a development default).")
     SECRET_KEY = "dev-only-not-secret-porchlight"  # noqa: S105 - only ever with DEBUG on
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Absolute base for links that leave the site (emails, SMS, printed login links).
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "daphne",  # makes runserver an ASGI server with WebSockets
@@ -107,20 +110,16 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
-    )
-}
-if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DB_POOL", True):
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_POOL", default=True):
     # A pool of connections per process: under ASGI each request runs in its own thread and
     # Channels closes connections around every consumer call, so without a pool every request
     # and every live frame opened a new connection (about 8 ms each; bench/live_latency).
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django requires 0 with a pool
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env_int("DB_POOL_MIN", 2),
-        "max_size": env_int("DB_POOL_MAX", 20),
+        "min_size": env.int("DB_POOL_MIN", default=2),
+        "max_size": env.int("DB_POOL_MAX", default=20),
         "timeout": 10,
     }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -129,7 +128,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env.str("REDIS_URL", default="")
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
@@ -204,7 +203,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Where `collectstatic` puts files for deployment (docker-compose sets it); unset in development.
-STATIC_ROOT = env_str("STATIC_ROOT") or None
+STATIC_ROOT = env.str("STATIC_ROOT", default="") or None
 # WhiteNoise serves static files from the ASGI app itself (daphne serves nothing else).
 # Finders let it serve straight from the source folders, so no collectstatic step is needed
 # to run; production may still run collectstatic for compressed, cache-busted copies.
@@ -214,8 +213,10 @@ MEDIA_ROOT = BASE_DIR / "media"
 
 # Email: console unless an anymail ESP backend is named, e.g.
 # EMAIL_BACKEND=anymail.backends.postmark.EmailBackend with ANYMAIL_POSTMARK_SERVER_TOKEN.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Porchlight <portal@porchlight.localhost>")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default="Porchlight <portal@porchlight.localhost>"
+)
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value
     for key, value in os.environ.items()
@@ -224,27 +225,27 @@ ANYMAIL = {
 # requests needs a number; the environment gives strings.
 ANYMAIL["REQUESTS_TIMEOUT"] = float(ANYMAIL.get("REQUESTS_TIMEOUT", 10))
 
-TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
-TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
-TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
-TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")
 
-VAPID_PUBLIC_KEY = env_str("VAPID_PUBLIC_KEY")
-VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY")
+VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
 # The contact push services may use about our pushes (the VAPID "sub" claim).
-VAPID_SUBJECT = env_str("VAPID_SUBJECT", f"mailto:{parseaddr(DEFAULT_FROM_EMAIL)[1]}")
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default=f"mailto:{parseaddr(DEFAULT_FROM_EMAIL)[1]}")
 
 # Notifications (notifications/): the Delivery outbox, its providers and its sweeper.
 # Email to a customer waits this long, and is skipped if they read the message meanwhile.
-EMAIL_NOTIFICATION_DELAY_SECONDS = env_int("EMAIL_NOTIFICATION_DELAY_SECONDS", 120)
+EMAIL_NOTIFICATION_DELAY_SECONDS = env.int("EMAIL_NOTIFICATION_DELAY_SECONDS", default=120)
 # Domain of the per-thread reply-to addresses; by default DEFAULT_FROM_EMAIL's domain.
-EMAIL_REPLY_DOMAIN = env_str("EMAIL_REPLY_DOMAIN")
+EMAIL_REPLY_DOMAIN = env.str("EMAIL_REPLY_DOMAIN", default="")
 # Push endpoints we agree to POST to (host or parent domain). Subscriptions come from
 # browsers, i.e. from users: anything else is refused, so the server cannot be aimed at
 # arbitrary URLs. Loopback hosts listed here may use http (the fake push service in tests).
-WEB_PUSH_ENDPOINT_HOSTS = env_list(
+WEB_PUSH_ENDPOINT_HOSTS = env.list(
     "WEB_PUSH_ENDPOINT_HOSTS",
-    [
+    default=[
         "fcm.googleapis.com",
         "push.services.mozilla.com",
         "push.apple.com",
@@ -253,7 +254,7 @@ WEB_PUSH_ENDPOINT_HOSTS = env_list(
 )
 WEB_PUSH_TTL_SECONDS = 24 * 60 * 60
 # Seconds each provider call (Twilio, the ESP, a push service) may take.
-NOTIFICATIONS_PROVIDER_TIMEOUT = env_float("NOTIFICATIONS_PROVIDER_TIMEOUT", 10.0)
+NOTIFICATIONS_PROVIDER_TIMEOUT = env.float("NOTIFICATIONS_PROVIDER_TIMEOUT", default=10.0)
 NOTIFICATIONS_MAX_ATTEMPTS = 8
 NOTIFICATIONS_RETRY_BASE_SECONDS = 20
 NOTIFICATIONS_RETRY_MAX_SECONDS = 30 * 60
@@ -261,7 +262,7 @@ NOTIFICATIONS_RETRY_MAX_SECONDS = 30 * 60
 NOTIFICATIONS_SENDING_LEASE_SECONDS = 5 * 60
 # A due delivery whose task has not run this long after it should have is queued again.
 NOTIFICATIONS_QUEUED_GRACE_SECONDS = 2 * 60
-NOTIFICATIONS_SWEEP_SECONDS = env_int("NOTIFICATIONS_SWEEP_SECONDS", 30)
+NOTIFICATIONS_SWEEP_SECONDS = env.int("NOTIFICATIONS_SWEEP_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {
         "task": "notifications.sweep",
@@ -275,7 +276,9 @@ CELERY_BEAT_SCHEDULE = {
 MESSAGE_MAX_LENGTH = 5000
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and SITE_URL.startswith("https"))
+SESSION_COOKIE_SECURE = env.bool(
+    "SECURE_COOKIES", default=not DEBUG and SITE_URL.startswith("https")
+)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -285,7 +288,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         # The twilio client logs every request and response at INFO.
