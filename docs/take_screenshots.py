@@ -7,15 +7,11 @@ Runs its own server (daphne) on a throwaway SQLite database, so it never touches
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,19 +22,14 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM_ARGS, chromium_path
+    from tests.servers import AsgiServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
     workdir = Path(tempfile.mkdtemp(prefix="porchlight-shots-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "DEBUG": "1",
-        "SITE_URL": base,
-    }
-    env.pop("REDIS_URL", None)
+    # The demo on a throwaway SQLite file, the in-memory layer: nothing of yours is touched.
+    server = AsgiServer(
+        database_url=f"sqlite:///{workdir / 'db.sqlite3'}", env={"DEBUG": "1", "REDIS_URL": ""}
+    )
+    env = server.env
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)  # noqa: S603
     subprocess.run([*manage, "demo"], env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
@@ -46,29 +37,8 @@ def main() -> None:
     def link(who: str) -> str:
         return subprocess.check_output([*manage, "login_link", who], env=env, text=True).strip()  # noqa: S603
 
-    server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "portal.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server.start()  # raises, with the server's output, if it does not come up
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/login/", timeout=1)  # noqa: S310
-                break
-            except OSError:
-                time.sleep(0.1)
         OUT.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
@@ -98,8 +68,7 @@ def main() -> None:
                 context.close()
             browser.close()
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"Screenshots written to {OUT}")
 

@@ -28,7 +28,6 @@ from messaging import actions, live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
 from messaging.queries import entries_for, timeline_page
 from messaging.rendering import render_entries
-from notifications.queries import attach_deliveries
 from portal.access import staff_time_zone
 from portal.models import Customer
 
@@ -69,6 +68,15 @@ POLICY_VIOLATION = 1008
 TOO_BIG = 1009
 
 
+class FrameRefused(Exception):
+    """A client frame we will not act on; the socket is closed with `code`."""
+
+    def __init__(self, reason: str, *, code: int = POLICY_VIOLATION):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
 class ThreadConsumer(AsyncWebsocketConsumer):
     """One thread, for one viewer: the customer (own thread only) or staff (any thread)."""
 
@@ -90,10 +98,11 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
-        frame = _parse_frame(text_data, bytes_data)
-        if isinstance(frame, str):
-            logger.warning("websocket frame refused (%s); closing", frame)
-            await self.close(code=TOO_BIG if frame == "oversized frame" else POLICY_VIOLATION)
+        try:
+            frame = parse_frame(text_data, bytes_data)
+        except FrameRefused as refused:
+            logger.warning("websocket frame refused (%s); closing", refused.reason)
+            await self.close(code=refused.code)
             return
         if frame["type"] == "read":
             if not await self._mark_read(frame["seq"]):
@@ -143,8 +152,6 @@ class ThreadConsumer(AsyncWebsocketConsumer):
         }
 
     def _render_entries(self, entries: list[Entry], *, swap: str = "", oob: str = "") -> str:
-        if self.audience == Side.STAFF:
-            attach_deliveries(entries)  # each entry's SMS / email / push status, one query
         with timezone.override(self.zone):
             inner = render_entries(entries, oob=oob, **self._context())
         if not swap:
@@ -224,8 +231,7 @@ class CustomerThreadConsumer(ThreadConsumer):
         customer = Customer.objects.select_related("business").filter(user=user).first()
         if customer is None:
             return None
-        thread, _ = Thread.objects.get_or_create(customer=customer)
-        thread.customer = customer
+        thread = actions.ensure_thread(customer=customer)
         self.zone = zoneinfo.ZoneInfo(customer.time_zone)
         self.entries_url = reverse("customer_entries")
         return thread
@@ -268,10 +274,12 @@ class StaffInboxConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(live.STAFF_INBOX_GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
-        frame = _parse_frame(text_data, bytes_data)
-        if isinstance(frame, str):
-            logger.warning("staff inbox frame refused (%s); closing", frame)
-            await self.close(code=TOO_BIG if frame == "oversized frame" else POLICY_VIOLATION)
+        # The list only listens: well-formed frames are ignored, malformed ones close it.
+        try:
+            parse_frame(text_data, bytes_data)
+        except FrameRefused as refused:
+            logger.warning("staff inbox frame refused (%s); closing", refused.reason)
+            await self.close(code=refused.code)
 
     async def entry_appended(self, event: dict) -> None:
         await self._send_rows(event["thread_id"], ("entry", event["entry_id"]))
@@ -297,19 +305,19 @@ class StaffInboxConsumer(AsyncWebsocketConsumer):
             )
 
 
-def _parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict | str:
-    """The client's frame as {"type": "resume" or "read", "seq": int}, or why it is refused."""
+def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
+    """The client's frame as {"type": "resume" or "read", "seq": int}; FrameRefused if not."""
     if bytes_data is not None:
-        return "binary frame"
+        raise FrameRefused("binary frame")
     if text_data is None or len(text_data.encode()) > MAX_FRAME_BYTES:
-        return "oversized frame"
+        raise FrameRefused("oversized frame", code=TOO_BIG)
     try:
         frame = json.loads(text_data)
     except ValueError:
-        return "malformed JSON"
+        raise FrameRefused("malformed JSON") from None
     if not isinstance(frame, dict) or frame.get("type") not in FRAME_SEQ_FIELDS:
-        return "unknown message type"
+        raise FrameRefused("unknown message type")
     seq = frame.get(FRAME_SEQ_FIELDS[frame["type"]])
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        return "sequence number is not a number"
+        raise FrameRefused("sequence number is not a number")
     return {"type": frame["type"], "seq": seq}

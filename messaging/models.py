@@ -155,18 +155,6 @@ class Entry(models.Model):
     # -- what the entry is, for templates and routing --------------------------------------
 
     @property
-    def sender_side(self) -> Side | None:
-        if self.kind == self.Kind.CUSTOMER_REPLY:
-            return Side.CUSTOMER
-        if self.kind in (self.Kind.STAFF_MESSAGE, self.Kind.AUTOMATED):
-            return Side.STAFF
-        return None
-
-    @property
-    def is_message(self) -> bool:
-        return self.sender_side is not None
-
-    @property
     def staff_only(self) -> bool:
         return self.kind == self.Kind.INTERNAL_NOTE
 

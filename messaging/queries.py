@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from messaging.models import Entry, Side, Thread
+from notifications.queries import deliveries_prefetch
 from portal.models import Customer
 
 PAGE_SIZE = 50
@@ -36,11 +37,12 @@ class TimelinePage:
 
 def entries_for(*, thread: Thread, audience: Side) -> QuerySet[Entry]:
     """The entries `audience` may see, with what rendering them needs: staff views name each
-    message's author; customer views name only the business, so they load no authors."""
+    message's author and show what became of its notifications; customer views name only the
+    business, so they load neither."""
     entries = Entry.objects.filter(thread=thread)
     if audience == Side.CUSTOMER:
         return entries.for_customer()
-    return entries.select_related("author")
+    return entries.select_related("author").prefetch_related(deliveries_prefetch())
 
 
 def _mark_day_starts(entries: list[Entry], previous: Entry | None) -> None:

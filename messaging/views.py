@@ -11,7 +11,6 @@ from django_htmx.http import reswap, retarget
 from messaging import actions, queries
 from messaging.forms import EntriesPageForm, ReplyForm, SearchForm, StaffReplyForm
 from messaging.models import Side, Thread
-from notifications.queries import attach_deliveries
 from portal.access import customer_required, staff_required
 
 
@@ -155,7 +154,6 @@ def staff_chat(request: HttpRequest, thread_id: int) -> HttpResponse:
     if page is None:
         return HttpResponseBadRequest("Those page numbers are not numbers.")
     actions.mark_read(thread=thread, side=Side.STAFF, up_to_seq=page.last_seq)
-    attach_deliveries(page.entries)  # each entry's SMS / email / push status, one query
     context = {
         **_staff_context(thread),
         "thread": thread,
@@ -178,7 +176,6 @@ def staff_entries(request: HttpRequest, thread_id: int) -> HttpResponse:
     page = _page_from(request, thread=thread, audience=Side.STAFF)
     if page is None:
         return HttpResponseBadRequest("Those page numbers are not numbers.")
-    attach_deliveries(page.entries)
     return render(
         request, "messaging/_timeline_page.html", {**_staff_context(thread), "page": page}
     )
@@ -207,5 +204,4 @@ def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
         )
     if not request.htmx:
         return redirect("staff_chat", thread_id=thread.pk)
-    attach_deliveries([entry])
     return render(request, "messaging/_entry.html", {**_staff_context(thread), "entry": entry})

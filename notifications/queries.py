@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from django.db.models import Case, IntegerField, Prefetch, Value, When
 
-from messaging.models import Entry
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
 from portal.models import Business, Customer
 
@@ -39,24 +37,11 @@ def business_name() -> str:
     return Business.objects.values_list("name", flat=True).order_by("pk").first() or ""
 
 
-def deliveries_by_entry(entry_ids: Iterable[int]) -> dict[int, list[Delivery]]:
-    """Each entry's deliveries, SMS then email then push, in one query whatever the number of
-    entries: for the staff chat, which shows them under each message."""
-    ids = list(entry_ids)
-    grouped: dict[int, list[Delivery]] = defaultdict(list)
-    if not ids:
-        return {}
-    for delivery in Delivery.objects.filter(entry_id__in=ids).order_by("entry_id", "pk"):
-        grouped[delivery.entry_id].append(delivery)
-    for deliveries in grouped.values():
-        deliveries.sort(key=lambda d: (CHANNEL_ORDER.get(d.channel, 9), d.audience))
-    return dict(grouped)
-
-
-def attach_deliveries(entries: Iterable[Entry]) -> None:
-    """Set `entry.delivery_list` on each entry (one query), for
-    templates/notifications/_delivery_status.html."""
-    entries = list(entries)
-    found = deliveries_by_entry(e.pk for e in entries)
-    for entry in entries:
-        entry.delivery_list = found.get(entry.pk, [])
+def deliveries_prefetch() -> Prefetch:
+    """Each entry's deliveries, SMS then email then push, for the staff timeline
+    (templates/notifications/_delivery_status.html): one query for a whole page."""
+    channel_rank = Case(
+        *(When(channel=channel, then=Value(rank)) for channel, rank in CHANNEL_ORDER.items()),
+        output_field=IntegerField(),
+    )
+    return Prefetch("deliveries", queryset=Delivery.objects.order_by(channel_rank, "audience"))

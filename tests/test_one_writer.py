@@ -32,9 +32,7 @@ def _entry_writes(tree: ast.AST) -> list[int]:
             lines.append(node.lineno)
         if isinstance(func, ast.Attribute) and func.attr in WRITE_METHODS:
             text = ast.unparse(func.value)
-            if text.startswith(("Entry.objects", "Thread.objects")) and not (
-                text.startswith("Thread.objects") and func.attr == "get_or_create"
-            ):
+            if text.startswith(("Entry.objects", "Thread.objects")):
                 lines.append(node.lineno)
     return lines
 

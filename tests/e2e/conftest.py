@@ -1,105 +1,36 @@
-"""Browser tests: Debian's Chromium driven by Playwright against a real ASGI server (daphne)
-running in its own process on the test database, with the Redis channel layer when
-REDIS_URL is set (always under CI)."""
+"""Browser tests: Debian's Chromium driven by Playwright against the real ASGI server
+(tests/servers.py) running in its own process on the test database, with the Redis channel
+layer when REDIS_URL is set (always under CI)."""
 
 from __future__ import annotations
 
-import atexit
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from sesame.utils import get_token
 
-from tests.browser import CHROMIUM_ARGS, chromium_path
+from tests.browser import CHROMIUM_ARGS, chromium_or_skip
+from tests.servers import AsgiServer, database_url
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # between browser steps are still plain synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-    return f"sqlite:///{db['NAME']}"
-
-
-class AsgiServer:
-    """daphne serving portal.asgi in a child process, startable and stoppable."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-        self.log = Path(tempfile.gettempdir()) / f"porchlight-e2e-{self.port}.log"
-
-    def start(self) -> AsgiServer:
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "SECRET_KEY": settings.SECRET_KEY,
-            "SITE_URL": self.url,
-            "DEBUG": "",
-        }
-        self.process = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "portal.asgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        atexit.register(self.stop)  # never leave a server behind, even if a test is killed
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url}/login/", timeout=1)  # noqa: S310
-                return self
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError(f"ASGI server did not start; see {self.log}:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+def start_server(*, port: int | None = None) -> AsgiServer:
+    """The project's ASGI server on the test database (a second one shares Redis)."""
+    return AsgiServer(
+        database_url=database_url(connection.settings_dict),
+        port=port,
+        env={"SECRET_KEY": settings.SECRET_KEY},
+    ).start()
 
 
 @pytest.fixture
 def server(transactional_db):
-    srv = AsgiServer().start()
+    srv = start_server()
     yield srv
     srv.stop()
 
@@ -108,11 +39,7 @@ def server(transactional_db):
 # is open, and the async (pytest-asyncio) tests that run after these need the thread free.
 @pytest.fixture(scope="module")
 def browser():
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI requires Debian's chromium for the browser tests")
-        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    executable = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

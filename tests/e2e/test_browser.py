@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from messaging import actions
 from messaging.models import Entry, Thread
 from portal.models import Customer
-from tests.e2e.conftest import AsgiServer
+from tests.e2e.conftest import start_server
 
 pytestmark = [pytest.mark.browser]
 
@@ -222,7 +222,7 @@ def test_sarahs_page_fills_in_what_it_missed_while_the_server_restarted(open_as,
     thread = Thread.objects.get(customer=sarah)
     for n in range(1, 4):
         actions.post_staff_message(thread=thread, author=mike, body=f"Posted while down {n}")
-    restarted = AsgiServer(port=server.port).start()  # same address; the page reconnects
+    restarted = start_server(port=server.port)  # same address; the page reconnects
     try:
         for n in range(1, 4):
             expect(_bubble(page, f"Posted while down {n}")).to_have_count(1, timeout=15000)
@@ -237,7 +237,7 @@ def test_sarahs_page_fills_in_what_it_missed_while_the_server_restarted(open_as,
 @pytest.mark.redis
 def test_a_message_posted_through_one_server_reaches_a_browser_on_another(open_as, demo, server):
     sarah, mike = demo
-    second = AsgiServer().start()
+    second = start_server()
     try:
         page = open_as(sarah.user)  # on the first server
         expect(page.get_by_text("Sounds good!")).to_be_visible()

@@ -9,8 +9,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from messaging import actions
+from messaging.models import Side
+from messaging.queries import entries_for
 from notifications.models import Delivery
-from notifications.queries import attach_deliveries, deliveries_by_entry
 
 pytestmark = pytest.mark.django_db
 S = Delivery.Status
@@ -31,11 +32,12 @@ def delivery(entry, channel, status, **fields) -> Delivery:
     )
 
 
-def render(entry, audience="staff", **context) -> str:
+def render(entry, audience="staff") -> str:
+    """The entry as a staff timeline loads it (deliveries prefetched), rendered."""
+    entry = entries_for(thread=entry.thread, audience=Side.STAFF).get(pk=entry.pk)
     with timezone.override(NY):
         return render_to_string(
-            "notifications/_delivery_status.html",
-            {"entry": entry, "audience": audience, **context},
+            "notifications/_delivery_status.html", {"entry": entry, "audience": audience}
         )
 
 
@@ -73,25 +75,26 @@ def entry(thread, staff):
     ],
 )
 def test_each_status_reads_as_what_happened(entry, channel, status, fields, shown):
-    html = render(entry, deliveries=[delivery(entry, channel, status, **fields)])
+    delivery(entry, channel, status, **fields)
+    html = render(entry)
     assert shown in html
     for reason in filter(None, [fields.get("last_error")]):
         assert reason in html
 
 
 def test_times_are_in_the_staffs_time_zone(entry):
-    held = delivery(entry, "sms", S.HELD, send_after=dt.datetime(2025, 5, 16, 12, 0, tzinfo=dt.UTC))
-    assert "8:00am</time> (quiet hours)" in render(entry, deliveries=[held])
+    delivery(entry, "sms", S.HELD, send_after=dt.datetime(2025, 5, 16, 12, 0, tzinfo=dt.UTC))
+    assert "8:00am</time> (quiet hours)" in render(entry)
 
 
 def test_a_reply_routed_to_the_business_says_so(entry):
-    html = render(entry, deliveries=[delivery(entry, "sms", S.SENT, audience="business")])
-    assert "SMS to you" in html
+    delivery(entry, "sms", S.SENT, audience="business")
+    assert "SMS to you" in render(entry)
 
 
 def test_customers_never_see_delivery_status(entry):
-    rows = [delivery(entry, "sms", S.FAILED, last_error="Twilio 21211")]
-    assert render(entry, audience="customer", deliveries=rows).strip() == ""
+    delivery(entry, "sms", S.FAILED, last_error="Twilio 21211")
+    assert render(entry, audience="customer").strip() == ""
 
 
 def test_an_entry_without_deliveries_renders_nothing(entry):
@@ -101,21 +104,23 @@ def test_an_entry_without_deliveries_renders_nothing(entry):
 def test_deliveries_of_a_page_of_entries_load_in_one_query(
     thread, staff, django_assert_num_queries
 ):
-    entries = [
-        actions.post_staff_message(thread=thread, author=staff, body=str(i), notify=False)
-        for i in range(30)
-    ]
-    for e in entries:
+    for i in range(30):
+        e = actions.post_staff_message(thread=thread, author=staff, body=str(i), notify=False)
         delivery(e, "push", S.SENT)
         delivery(e, "sms", S.DELIVERED)
         delivery(e, "email", S.QUEUED)
-    with django_assert_num_queries(1):
-        attach_deliveries(entries)
-    assert [d.channel for d in entries[0].delivery_list] == ["sms", "email", "push"]
-    with django_assert_num_queries(0):
-        html = "".join(render(e) for e in entries)
+    # The entries, then every one of their deliveries.
+    with django_assert_num_queries(2):
+        entries = list(entries_for(thread=thread, audience=Side.STAFF))
+    assert [d.channel for d in entries[0].deliveries.all()] == ["sms", "email", "push"]
+    with django_assert_num_queries(0), timezone.override(NY):
+        html = "".join(
+            render_to_string(
+                "notifications/_delivery_status.html", {"entry": e, "audience": "staff"}
+            )
+            for e in entries
+        )
     assert html.count('class="delivery ') == 90
-    assert deliveries_by_entry([]) == {}
 
 
 def test_the_staff_chat_gives_each_entry_its_deliveries(staff_client, thread, staff):
@@ -123,4 +128,4 @@ def test_the_staff_chat_gives_each_entry_its_deliveries(staff_client, thread, st
     response = staff_client.get(f"/staff/chat/{thread.pk}/", HTTP_HX_REQUEST="true")
     (shown,) = response.context["page"].entries
     assert shown.pk == entry.pk
-    assert {d.channel for d in shown.delivery_list} == {"sms", "email"}
+    assert {d.channel for d in shown.deliveries.all()} == {"sms", "email"}

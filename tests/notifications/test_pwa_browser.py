@@ -15,7 +15,7 @@ from django.test import Client
 
 from messaging import actions
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
-from tests.browser import CHROMIUM_ARGS, chromium_path
+from tests.browser import CHROMIUM_ARGS, chromium_or_skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,9 +38,7 @@ def signed_in(live_server, customer, settings, monkeypatch, tmp_path):
     signed in as Sarah."""
     from playwright.sync_api import sync_playwright
 
-    executable = chromium_path()
-    if executable is None:
-        pytest.fail("Chromium is not installed (apt-get install chromium)")
+    executable = chromium_or_skip()
     # Playwright's sync API keeps an event loop on this thread; the ORM calls between
     # browser steps are ordinary synchronous code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

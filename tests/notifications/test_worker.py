@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -28,6 +23,7 @@ from messaging import actions
 from notifications.actions import outbox
 from notifications.models import Delivery, NotificationPreferences
 from tests.notifications.brokers import publishing_to
+from tests.servers import CeleryWorker, database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 S = Delivery.Status
@@ -41,68 +37,6 @@ def dedicated_redis_url() -> str:
     return urlunsplit(parts._replace(path=f"/{(db + 1) % 16}"))
 
 
-def worker_database_url() -> str:
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"])
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{auth}@{host}/{db['NAME']}"
-
-
-class Worker:
-    """`celery -A portal worker` in its own process group, killed (the whole group) on
-    `kill()` or at the end of the test."""
-
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.output: list[str] = []
-        self.process: subprocess.Popen | None = None
-        self._ready = threading.Event()
-
-    def start(self, timeout: float = 60) -> Worker:
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--loglevel=INFO",
-            "--concurrency=1",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
-        ]
-        self.process = subprocess.Popen(  # noqa: S603 - our own command line
-            command,
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # its own group: kill() takes the pool children too
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self._ready.wait(timeout):
-            self.kill()
-            pytest.fail("the Celery worker did not start:\n" + "".join(self.output[-40:]))
-        return self
-
-    def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            if " ready." in line:
-                self._ready.set()
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def worker_env(fake_twilio, settings):
     broker = dedicated_redis_url()
@@ -110,10 +44,8 @@ def worker_env(fake_twilio, settings):
     # Only this test's queue: kombu's keys for the default queue and its unacked set.
     client.delete("celery", "unacked", "unacked_index", "unacked_mutex")
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
         "SECRET_KEY": "worker-test-only",
-        "DATABASE_URL": worker_database_url(),
+        "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": broker,
         "SITE_URL": settings.SITE_URL,
         "LOG_LEVEL": "INFO",
@@ -127,10 +59,10 @@ def worker_env(fake_twilio, settings):
 
 @pytest.fixture
 def workers(worker_env):
-    started: list[Worker] = []
+    started: list[CeleryWorker] = []
 
-    def start() -> Worker:
-        started.append(Worker(worker_env).start())
+    def start() -> CeleryWorker:
+        started.append(CeleryWorker(env=worker_env).start())
         return started[-1]
 
     yield start
