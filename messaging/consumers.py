@@ -300,7 +300,7 @@ class StaffInboxConsumer(AsyncWebsocketConsumer):
         rows = list(staff_project_rows().filter(customer__thread__pk=thread_id))
         with timezone.override(self.zone):
             return "".join(
-                render_to_string("portal/_staff_project_row.html", {"row": row, "oob": True})
+                render_to_string("portal/staff_projects.html#row", {"row": row, "oob": True})
                 for row in rows
             )
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -7,8 +9,19 @@ from django.core.exceptions import ValidationError
 from messaging.actions import clean_body
 
 
+def new_send_key() -> str:
+    """The key a reply box sends its next message with. Made here only: the page renders it,
+    and each successful send answers with the next one, so a double click or a retried
+    request carries the same key and makes one message."""
+    return uuid.uuid4().hex
+
+
 class ReplyForm(forms.Form):
+    # Where the form's errors are shown; also the prefix of its fields' ids.
+    error_id = "reply-error"
+
     body = forms.CharField(
+        label="Message",
         required=False,  # clean_body gives the friendlier message
         strip=False,
         max_length=settings.MESSAGE_MAX_LENGTH * 2,
@@ -16,14 +29,23 @@ class ReplyForm(forms.Form):
             attrs={
                 "placeholder": "Type a reply…",
                 "rows": 1,
-                "aria-label": "Message",
                 "maxlength": settings.MESSAGE_MAX_LENGTH,
                 "autocomplete": "off",
+                "enterkeyhint": "send",
             }
         ),
     )
-    # Made by the page (a UUID) so a double click or a retried request makes one message.
     key = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", self.error_id.removesuffix("error") + "%s")
+        super().__init__(*args, **kwargs)
+        self.fields["body"].widget.attrs["aria-describedby"] = self.error_id
+
+    @classmethod
+    def blank(cls) -> ReplyForm:
+        """An empty form holding a fresh send key."""
+        return cls(initial={"key": new_send_key()})
 
     def clean_body(self) -> str:
         return clean_body(self.cleaned_data.get("body", ""))
@@ -36,7 +58,13 @@ class ReplyForm(forms.Form):
 
 
 class StaffReplyForm(ReplyForm):
-    internal_note = forms.BooleanField(required=False, label="Internal note (staff only)")
+    error_id = "staff-reply-error"
+
+    internal_note = forms.BooleanField(
+        required=False,
+        label="Internal note (staff only)",
+        widget=forms.CheckboxInput(attrs={"data-note-toggle": ""}),
+    )
     urgent = forms.BooleanField(required=False, label="Urgent")
 
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import uuid
-
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -12,10 +10,6 @@ from messaging import actions, queries
 from messaging.forms import EntriesPageForm, ReplyForm, SearchForm, StaffReplyForm
 from messaging.models import Side, Thread
 from portal.access import customer_required, staff_required
-
-
-def _new_reply_form(form_class=ReplyForm):
-    return form_class(initial={"key": uuid.uuid4().hex})
 
 
 def _page_from(request: HttpRequest, *, thread: Thread, audience: Side):
@@ -56,14 +50,23 @@ def _staff_context(thread: Thread) -> dict:
     )
 
 
-def _form_error(request: HttpRequest, form, *, target: str) -> HttpResponse:
-    """400 with the reasons; htmx puts them next to the form and keeps the typed text."""
+def _form_error(request: HttpRequest, form: ReplyForm) -> HttpResponse:
+    """400 with the reasons; htmx puts them next to the form and keeps the typed text (and
+    the send key: the same message, sent again, is still one message)."""
     message = " ".join(e for errors in form.errors.values() for e in errors)
     response = HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
     if request.htmx:
         response = render(request, "messaging/_form_error.html", {"message": message}, status=400)
-        response = reswap(retarget(response, target), "innerHTML")
+        response = reswap(retarget(response, f"#{form.error_id}"), "innerHTML")
     return response
+
+
+def _sent(request: HttpRequest, *, entry, form_class, context: dict) -> HttpResponse:
+    return render(
+        request,
+        "messaging/_sent.html",
+        {**context, "entry": entry, "next_form": form_class.blank()},
+    )
 
 
 # -- customer ------------------------------------------------------------------------------
@@ -85,7 +88,7 @@ def messages_page(request: HttpRequest) -> HttpResponse:
         "tab": "messages",
         "thread": thread,
         "page": page,
-        "form": _new_reply_form(),
+        "form": ReplyForm.blank(),
         "search_form": search if search.is_valid() else SearchForm(),
         "project": customer.projects.order_by("-created_at").first(),
         "focus_seq": request.GET.get("at"),
@@ -111,7 +114,7 @@ def customer_entries(request: HttpRequest) -> HttpResponse:
 def customer_send(request: HttpRequest) -> HttpResponse:
     form = ReplyForm(request.POST)
     if not form.is_valid():
-        return _form_error(request, form, target="#reply-error")
+        return _form_error(request, form)
     entry = actions.post_customer_reply(
         customer=request.customer,
         body=form.cleaned_data["body"],
@@ -119,7 +122,7 @@ def customer_send(request: HttpRequest) -> HttpResponse:
     )
     if not request.htmx:
         return redirect("messages")
-    return render(request, "messaging/_entry.html", {**_customer_context(request), "entry": entry})
+    return _sent(request, entry=entry, form_class=ReplyForm, context=_customer_context(request))
 
 
 @require_GET
@@ -159,7 +162,7 @@ def staff_chat(request: HttpRequest, thread_id: int) -> HttpResponse:
         "thread": thread,
         "projects": list(thread.customer.projects.all()),
         "page": page,
-        "form": _new_reply_form(StaffReplyForm),
+        "form": StaffReplyForm.blank(),
     }
     if request.htmx:
         return render(request, "messaging/_staff_chat.html", context)
@@ -187,7 +190,7 @@ def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
     thread = _staff_thread(thread_id)
     form = StaffReplyForm(request.POST)
     if not form.is_valid():
-        return _form_error(request, form, target="#staff-reply-error")
+        return _form_error(request, form)
     data = form.cleaned_data
     key = f"portal:{data['key']}"
     if data["internal_note"]:
@@ -204,4 +207,4 @@ def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
         )
     if not request.htmx:
         return redirect("staff_chat", thread_id=thread.pk)
-    return render(request, "messaging/_entry.html", {**_staff_context(thread), "entry": entry})
+    return _sent(request, entry=entry, form_class=StaffReplyForm, context=_staff_context(thread))

@@ -101,13 +101,11 @@ def staff_projects(request: HttpRequest) -> HttpResponse:
             return HttpResponseBadRequest("That page cursor is malformed.")
         # The next page of rows, for "Load more" (or without JavaScript, a page of its own).
         context = staff_projects_context(after=cursor)
-        if request.htmx:
-            return render(request, "portal/_staff_project_page.html", context)
-        return render(request, "portal/staff_projects.html", context)
-    context = staff_projects_context()
-    if request.htmx and request.GET.get("fragment") == "rows":
-        return render(request, "portal/_staff_project_rows.html", context)
-    return render(request, "portal/staff_projects.html", context)
+        template = (
+            "portal/staff_projects.html#page" if request.htmx else "portal/staff_projects.html"
+        )
+        return render(request, template, context)
+    return render(request, "portal/staff_projects.html", staff_projects_context())
 
 
 class StaffLoginView(auth_views.LoginView):

@@ -67,9 +67,8 @@
     });
   }
 
-  var ready = navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(function () {
-    return navigator.serviceWorker.ready;
-  });
+  // pwa.js registers the service worker on every customer page; wait for it to be active.
+  var ready = navigator.serviceWorker.ready;
 
   ready.then(refresh).catch(function (error) { say("Push is unavailable: " + error.message); });
 

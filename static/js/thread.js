@@ -1,13 +1,10 @@
-// Porchlight thread behaviour: Enter to send, a fresh send key per message, entries kept in
-// sequence order without duplicates, scroll to newest, announcements for screen readers,
-// and the staff chat dialog. Everything works without this file, just less smoothly.
+// Porchlight thread behaviour, only what htmx and the browser do not do themselves: Enter to
+// send, entries kept in sequence order without duplicates, scrolling to the newest, live
+// announcements for screen readers, read marks, and the staff chat dialog. Everything works
+// without this file, just less smoothly. (The send key comes from the server: each send's
+// response carries the next one.)
 (function () {
   "use strict";
-
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID().replace(/-/g, "");
-    return String(Date.now()) + Math.random().toString(16).slice(2);
-  }
 
   function timelineOf(el) {
     var root = el.closest("[data-thread]") || document;
@@ -59,7 +56,6 @@
     var all = scope.querySelectorAll("#timeline-entries [data-seq]");
     return all.length ? +all[all.length - 1].dataset.seq : 0;
   }
-  window.Porchlight = { lastSeq: lastSeq, tidy: tidy, scrollToNewest: scrollToNewest };
 
   // Enter sends, Shift+Enter is a new line.
   document.addEventListener("keydown", function (event) {
@@ -93,8 +89,7 @@
     if (!form.matches || !form.matches("[data-reply-form]")) return;
     var error = form.querySelector(".field-error");
     if (event.detail.successful && event.detail.xhr.status < 300) {
-      // Sent: a new key, so the next message is a new message; clear what was sent.
-      form.querySelector("input[name=key]").value = newKey();
+      // Sent (the response brought the next send key): clear what was sent.
       var box = form.querySelector("textarea");
       if (box.value === form._sentText) {
         box.value = "";
@@ -255,26 +250,6 @@
     if (box) box.focus();
   }
 
-  // A modal <dialog> makes the page behind it inert, but Tab can still leave for the browser's
-  // own controls; keep it cycling inside the dialog instead.
-  document.addEventListener("keydown", function (event) {
-    var dialog = document.getElementById("chat-dialog");
-    if (event.key !== "Tab" || !dialog || !dialog.open) return;
-    var focusable = Array.prototype.filter.call(
-      dialog.querySelectorAll("a[href], button, textarea, input:not([type=hidden]), select, summary, [tabindex]:not([tabindex='-1'])"),
-      function (el) { return !el.disabled && !el.hidden && el.offsetParent !== null; }
-    );
-    if (!focusable.length) return;
-    var first = focusable[0], last = focusable[focusable.length - 1];
-    if (event.shiftKey && (document.activeElement === first || !dialog.contains(document.activeElement))) {
-      event.preventDefault();
-      last.focus();
-    } else if (!event.shiftKey && (document.activeElement === last || !dialog.contains(document.activeElement))) {
-      event.preventDefault();
-      first.focus();
-    }
-  });
-
   document.addEventListener("click", function (event) {
     var close = event.target.closest && event.target.closest("[data-close-chat]");
     if (close) {
@@ -291,7 +266,6 @@
     if (location.pathname.indexOf("/staff/chat/") === 0) {
       history.pushState({}, "", "/staff/projects/");
     }
-    if (window.htmx) htmx.trigger(document.body, "refresh-rows");
     var opener = document.querySelector("[data-last-opener]");
     if (opener) opener.focus();
   }
@@ -304,9 +278,6 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("[data-reply-form] input[name=key]").forEach(function (input) {
-      input.value = newKey();
-    });
     var dialog = document.getElementById("chat-dialog");
     if (dialog) {
       dialog.addEventListener("close", onDialogClosed);
