@@ -63,9 +63,14 @@ format: install
 screenshots: install
 	$(BIN)/python docs/take_screenshots.py
 
+# Benches need PostgreSQL and Redis (DATABASE_URL naming a database with "bench" in it, which
+# they flush; REDIS_URL not index 0). Defaults: porchlight_bench on 127.0.0.1, Redis db 7.
 bench: export SECRET_KEY ?= bench-only-not-secret
+bench: export PORCHLIGHT_ENV_FILE :=
 bench: install
-	$(BIN)/python -m bench.thread_page
+	$(BIN)/python -m bench.pages
+	$(BIN)/python -m bench.live
+	$(BIN)/python -m bench.deliveries
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

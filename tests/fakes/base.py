@@ -28,6 +28,8 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.time)
+    # When the reply was written: (answered_at - at) is the provider's own service time.
+    answered_at: float | None = None
 
     @property
     def query(self) -> dict[str, list[str]]:
@@ -191,6 +193,7 @@ class FakeServer:
             handler.send_header(key, value)
         handler.end_headers()
         handler.wfile.write(payload)
+        request.answered_at = time.time()
 
     def _handler_class(self):
         fake = self
