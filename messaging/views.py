@@ -9,6 +9,7 @@ from django_htmx.http import reswap, retarget
 from messaging import actions, queries
 from messaging.forms import EntriesPageForm, ReplyForm, SearchForm, StaffReplyForm
 from messaging.models import Side, Thread
+from portal import throttles
 from portal.access import customer_required, staff_required
 
 
@@ -50,15 +51,22 @@ def _staff_context(thread: Thread) -> dict:
     )
 
 
-def _form_error(request: HttpRequest, form: ReplyForm) -> HttpResponse:
-    """400 with the reasons; htmx puts them next to the form and keeps the typed text (and
-    the send key: the same message, sent again, is still one message)."""
-    message = " ".join(e for errors in form.errors.values() for e in errors)
-    response = HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+def _form_error(
+    request: HttpRequest, form: ReplyForm, *, message: str = "", status: int = 400
+) -> HttpResponse:
+    """The reasons (400, or 429 over the send limit); htmx puts them next to the form and
+    keeps the typed text (and the send key: the same message, sent again, is still one)."""
+    message = message or " ".join(e for errors in form.errors.values() for e in errors)
+    response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
     if request.htmx:
-        response = render(request, "messaging/_form_error.html", {"message": message}, status=400)
+        response = render(
+            request, "messaging/_form_error.html", {"message": message}, status=status
+        )
         response = reswap(retarget(response, f"#{form.error_id}"), "innerHTML")
     return response
+
+
+SLOW_DOWN = "You're sending messages very quickly. Wait a minute, then send this one again."
 
 
 def _sent(request: HttpRequest, *, entry, form_class, context: dict) -> HttpResponse:
@@ -115,6 +123,8 @@ def customer_send(request: HttpRequest) -> HttpResponse:
     form = ReplyForm(request.POST)
     if not form.is_valid():
         return _form_error(request, form)
+    if throttles.SENDS_PER_USER.exceeded(request):
+        return _form_error(request, form, message=SLOW_DOWN, status=429)
     entry = actions.post_customer_reply(
         customer=request.customer,
         body=form.cleaned_data["body"],
@@ -191,6 +201,8 @@ def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
     form = StaffReplyForm(request.POST)
     if not form.is_valid():
         return _form_error(request, form)
+    if throttles.SENDS_PER_USER.exceeded(request):
+        return _form_error(request, form, message=SLOW_DOWN, status=429)
     data = form.cleaned_data
     key = f"portal:{data['key']}"
     if data["internal_note"]:

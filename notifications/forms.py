@@ -3,10 +3,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import ipaddress
 import zoneinfo
 from functools import cache
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from django import forms
@@ -14,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from notifications.quiet_hours import QuietHours, window_length
+from notifications.safe_http import allowed_url
 
 # Longer than this and the window is more likely start and end swapped than meant.
 MAX_QUIET_HOURS = dt.timedelta(hours=16)
@@ -87,29 +86,6 @@ def _b64url(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
-def endpoint_allowed(endpoint: str) -> bool:
-    """Push endpoints must be https on a known push service (WEB_PUSH_ENDPOINT_HOSTS); a
-    loopback host may be listed to allow plain http (the fake push service)."""
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").lower()
-    allowed = [h.lower() for h in settings.WEB_PUSH_ENDPOINT_HOSTS]
-    listed = any(host == h or host.endswith("." + h) for h in allowed)
-    if not listed:
-        return False
-    if parts.scheme == "https":
-        return True
-    return parts.scheme == "http" and _is_loopback(host)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class PushSubscriptionForm(forms.Form):
     """What `PushSubscription.toJSON()` gives in the browser, flattened by the page."""
 
@@ -119,7 +95,7 @@ class PushSubscriptionForm(forms.Form):
 
     def clean_endpoint(self) -> str:
         endpoint = self.cleaned_data["endpoint"]
-        if not endpoint_allowed(endpoint):
+        if not allowed_url(endpoint, settings.WEB_PUSH_ENDPOINT_HOSTS):
             raise ValidationError("That push service is not one this site sends to.")
         return endpoint
 
@@ -144,3 +120,42 @@ class PushSubscriptionForm(forms.Form):
 
 class PushEndpointForm(forms.Form):
     endpoint = forms.URLField(max_length=1000, assume_scheme="https")
+
+
+# Twilio's statuses for a message; the callback may send any of them.
+TWILIO_MESSAGE_STATUSES = [
+    "accepted",
+    "scheduled",
+    "canceled",
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+    "delivered",
+    "undelivered",
+    "receiving",
+    "received",
+    "read",
+    "partially_delivered",
+]
+
+
+class WebhookForm(forms.Form):
+    """A provider's callback parameters, checked before anything is looked up: unexpected
+    shapes are a 400 with the reason, never a database error."""
+
+    def reason(self) -> str:
+        return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in self.errors.items())
+
+
+class TwilioStatusForm(WebhookForm):
+    # Twilio's ids are two letters and 32 hex digits (SM…, MM…).
+    MessageSid = forms.RegexField(regex=r"^[A-Za-z]{2}[0-9a-fA-F]{32}$", max_length=34)
+    MessageStatus = forms.ChoiceField(choices=[(s, s) for s in TWILIO_MESSAGE_STATUSES])
+    ErrorCode = forms.RegexField(regex=r"^[0-9]{1,10}$", required=False)
+    # Our delivery id, from the callback URL we gave Twilio (ASCII digits only: "²" is a
+    # digit to str.isdigit but not to int()).
+    d = forms.RegexField(regex=r"^[0-9]{1,18}$", required=False)
+
+    def clean_d(self) -> int | None:
+        return int(self.cleaned_data["d"]) if self.cleaned_data["d"] else None

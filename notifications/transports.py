@@ -25,6 +25,8 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client as TwilioClient
 
+from notifications.safe_http import PrivateAddressRefused, public_session
+
 logger = logging.getLogger(__name__)
 
 # Twilio's cap on a message body (it splits into segments up to this many characters).
@@ -195,13 +197,17 @@ def _first_line(exc: Exception) -> str:
 class WebPushTransport:
     """Web Push with VAPID through pywebpush. Every call sets TTL, Urgency and a timeout."""
 
-    def __init__(self, *, private_key: str, subject: str, timeout: float):
+    def __init__(
+        self, *, private_key: str, subject: str, timeout: float, listed_hosts: tuple[str, ...]
+    ):
         from py_vapid import Vapid
 
         # Parsed once: pywebpush would otherwise re-parse the key on every send.
         self.vapid = Vapid.from_string(private_key=private_key)
         self.subject = subject
         self.timeout = timeout
+        # Endpoints come from browsers, that is from users: connect to public addresses only.
+        self.session = public_session(listed_hosts)
 
     def send(self, *, subscription: dict, payload: dict, ttl: int, urgency: str) -> str:
         """Send one notification to one subscription. Returns the push service's message
@@ -220,6 +226,7 @@ class WebPushTransport:
                 ttl=ttl,
                 headers={"Urgency": urgency},
                 timeout=self.timeout,
+                requests_session=self.session,
             )
         except WebPushException as exc:
             status = exc.response.status_code if exc.response is not None else None
@@ -228,6 +235,12 @@ class WebPushTransport:
             # 4xx (bad VAPID, malformed): resending the same request changes nothing.
             permanent = status is not None and not _transient_http_status(status)
             raise TransportError(reason, permanent=permanent, code=status) from exc
+        except PrivateAddressRefused as exc:
+            raise TransportError(
+                "The device's push endpoint is not on the public internet; device removed",
+                permanent=True,
+                code="private-address",
+            ) from exc
         except requests.RequestException as exc:
             raise TransportError(
                 f"push service did not answer: {type(exc).__name__}", permanent=False
@@ -236,8 +249,9 @@ class WebPushTransport:
 
 
 # The push service no longer knows the subscription: forget the device. "bad-keys": its keys
-# cannot encrypt anything, so it cannot ever receive; forget it too.
-GONE_STATUSES = frozenset({404, 410, "bad-keys"})
+# cannot encrypt anything, so it cannot ever receive; "private-address": it points inside our
+# network, never at a push service. Forget those too.
+GONE_STATUSES = frozenset({404, 410, "bad-keys", "private-address"})
 
 
 def check_subscription_keys(subscription: dict) -> None:
@@ -301,10 +315,17 @@ def push_transport() -> WebPushTransport | None:
     if not push_configured():
         return None
     return _webpush(
-        settings.VAPID_PRIVATE_KEY, settings.VAPID_SUBJECT, settings.NOTIFICATIONS_PROVIDER_TIMEOUT
+        settings.VAPID_PRIVATE_KEY,
+        settings.VAPID_SUBJECT,
+        settings.NOTIFICATIONS_PROVIDER_TIMEOUT,
+        tuple(settings.WEB_PUSH_ENDPOINT_HOSTS),
     )
 
 
 @cache
-def _webpush(private_key: str, subject: str, timeout: float) -> WebPushTransport:
-    return WebPushTransport(private_key=private_key, subject=subject, timeout=timeout)
+def _webpush(
+    private_key: str, subject: str, timeout: float, listed_hosts: tuple[str, ...]
+) -> WebPushTransport:
+    return WebPushTransport(
+        private_key=private_key, subject=subject, timeout=timeout, listed_hosts=listed_hosts
+    )

@@ -1,17 +1,8 @@
 from __future__ import annotations
 
-from anymail.urls import urlpatterns as anymail_urlpatterns
-from django.urls import include, path
+from django.urls import path
 
-from notifications import views
-
-# Only anymail's *tracking* webhooks (delivery status of the emails we send). Its inbound
-# webhooks belong to the inbound-email work: mounted now, they would accept mail and drop it.
-anymail_tracking = [
-    pattern
-    for pattern in anymail_urlpatterns
-    if pattern.name and pattern.name.endswith("_tracking_webhook")
-]
+from notifications import views, webhooks
 
 urlpatterns = [
     path("settings/notifications/", views.notification_settings, name="notification_settings"),
@@ -23,7 +14,12 @@ urlpatterns = [
     ),
     path("settings/notifications/push/test/", views.push_test, name="push_test"),
     path("webhooks/twilio/status/", views.twilio_status, name="twilio_status"),
-    path("anymail/", include((anymail_tracking, "anymail"))),
+    # The configured ESP's tracking (and inbound) webhooks only; see notifications.webhooks.
+    path(
+        "anymail/<slug:esp>/<str:kind>/",
+        webhooks.esp_webhook,
+        name="esp_webhook",
+    ),
     path("manifest.webmanifest", views.manifest, name="manifest"),
     path("sw.js", views.service_worker, name="service_worker"),
     path("offline/", views.offline, name="offline"),

@@ -9,20 +9,23 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
-    HttpResponseForbidden,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from twilio.request_validator import RequestValidator
 
 from notifications import queries, transports
 from notifications.actions import preferences, provider_status
-from notifications.forms import PreferencesForm, PushEndpointForm, PushSubscriptionForm
+from notifications.forms import (
+    PreferencesForm,
+    PushEndpointForm,
+    PushSubscriptionForm,
+    TwilioStatusForm,
+)
+from notifications.webhooks import twilio_signed
 from portal.access import customer_required
 
 logger = logging.getLogger(__name__)
@@ -113,28 +116,20 @@ def push_test(request: HttpRequest) -> HttpResponse:
 # -- provider webhooks -------------------------------------------------------------------------
 
 
-@csrf_exempt
 @require_POST
+@twilio_signed
 def twilio_status(request: HttpRequest) -> HttpResponse:
-    """Twilio's message status callback. Signed requests only when TWILIO_AUTH_TOKEN is set;
-    every well-formed request answers 200, known id or not, so Twilio stops retrying."""
-    if settings.TWILIO_AUTH_TOKEN:
-        # Twilio signs the public URL it called, which behind a proxy is SITE_URL's.
-        url = f"{settings.SITE_URL}{request.get_full_path()}"
-        signature = request.headers.get("X-Twilio-Signature", "")
-        if not RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature):
-            logger.warning("Twilio status callback with a bad signature")
-            return HttpResponseForbidden("Bad signature")
-    delivery_id = request.GET.get("d", "")
-    sid = request.POST.get("MessageSid", "")
-    status = request.POST.get("MessageStatus", "")
-    if not sid or not status or (delivery_id and not delivery_id.isdigit()):
-        return HttpResponseBadRequest("Expected MessageSid and MessageStatus")
+    """Twilio's message status callback. Every well-formed request answers 200, known id or
+    not, so Twilio stops retrying; a malformed one is a 400 that changes nothing."""
+    form = TwilioStatusForm({**request.POST.dict(), "d": request.GET.get("d", "")})
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.reason())
+    data = form.cleaned_data
     provider_status.record_sms_status(
-        message_sid=sid,
-        status=status,
-        error_code=request.POST.get("ErrorCode", ""),
-        delivery_id=int(delivery_id) if delivery_id else None,
+        message_sid=data["MessageSid"],
+        status=data["MessageStatus"],
+        error_code=data["ErrorCode"],
+        delivery_id=data["d"],
     )
     return HttpResponse(status=200)
 

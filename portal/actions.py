@@ -8,10 +8,14 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
+from django.db import transaction
 from django.urls import reverse
 from sesame.utils import get_token
 
+from portal.celery import run_task
 from portal.models import Customer
+
+SEND_LOGIN_LINK_TASK = "portal.send_login_link"
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +27,23 @@ def login_url_for(*, user: AbstractBaseUser) -> str:
     return f"{settings.SITE_URL}{reverse('magic_link')}?{query}"
 
 
+def request_login_link(*, email: str) -> None:
+    """Queue the email of a sign-in link to `email`, known or not: the request does the same
+    work either way (so its timing tells nothing), and a mail provider that is down or slow
+    is the task's problem, not the visitor's."""
+
+    def queue() -> None:
+        try:
+            run_task(SEND_LOGIN_LINK_TASK, email)
+        except Exception:
+            logger.exception("could not send a sign-in link")
+
+    transaction.on_commit(queue)
+
+
 def send_login_link(*, email: str) -> None:
-    """Email a sign-in link if `email` belongs to an active customer. Says nothing either way,
-    so the login page cannot be used to learn who is a customer."""
+    """Email a sign-in link if `email` belongs to an active customer (the task's body). Says
+    nothing either way, so the login page cannot be used to learn who is a customer."""
     customer = (
         Customer.objects.select_related("business", "user")
         .filter(email__iexact=email.strip(), user__is_active=True)

@@ -11,3 +11,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("porchlight")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def run_task(name: str, *args, countdown: float | None = None) -> None:
+    """Queue the registered task `name` (run inline when tasks are eager). By name, so that
+    actions never import the tasks modules that import them; each app registers its tasks
+    in its AppConfig.ready()."""
+    app.tasks[name].apply_async(args=list(args), countdown=countdown)

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from portal.models import Business
 
 
 def portal_shell(request: HttpRequest) -> dict:
     """The business and customer for the page shell, when the view already loaded them
-    (customer_required sets request.customer), so the shell costs no query."""
+    (customer_required sets request.customer), so the shell costs no query. Pages without a
+    customer (sign-in) get the deployment's business lazily: a query only if they show it."""
     customer = getattr(request, "customer", None)
     return {
         "shell_customer": customer,
         "shell_business": customer.business if customer is not None else None,
+        "site_business": SimpleLazyObject(lambda: Business.objects.order_by("pk").first()),
     }

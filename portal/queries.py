@@ -80,7 +80,9 @@ class RowCursor:
             when = dt.datetime.fromtimestamp(float(stamp), tz=dt.UTC) if stamp else None
         except (ValueError, OverflowError, OSError) as exc:
             raise ValueError(raw) from exc
-        if unread not in ("0", "1") or not code or len(code) > 20:
+        # A code is printable text (NUL and control characters are not, and PostgreSQL
+        # refuses NUL in a query parameter).
+        if unread not in ("0", "1") or not code or len(code) > 20 or not code.isprintable():
             raise ValueError(raw)
         return cls(int(unread), when, code)
 

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    "django_ratelimit",
     "anymail",
     "portal",
     "messaging",
@@ -132,7 +133,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Rate-limit counters (portal/throttles.py) must be shared by every web process: Redis
+    # when there is one; this process's memory under `make run` (one process).
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    ),
     # Rendered customer views of thread entries (messaging/rendering.py). Per process on
     # purpose: a hit costs no network round trip, and the contents are deterministic.
     "fragments": {
@@ -188,8 +195,28 @@ SESAME_ONE_TIME = True
 SESAME_TOKEN_NAME = "sesame"
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "messages"
+# "home" sends each person to their own start page: staff to the project list, customers to
+# their messages.
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Rate limits (portal/throttles.py), as django-ratelimit rates: count / period.
+RATE_LOGIN_LINKS_PER_CLIENT = env.str("RATE_LOGIN_LINKS_PER_CLIENT", default="20/h")
+RATE_LOGIN_LINKS_PER_ADDRESS = env.str("RATE_LOGIN_LINKS_PER_ADDRESS", default="5/h")
+RATE_STAFF_LOGIN_FAILURES = env.str("RATE_STAFF_LOGIN_FAILURES", default="5/15m")
+RATE_STAFF_LOGIN_FAILURES_PER_CLIENT = env.str(
+    "RATE_STAFF_LOGIN_FAILURES_PER_CLIENT", default="20/15m"
+)
+RATE_SENDS_PER_USER = env.str("RATE_SENDS_PER_USER", default="30/m")
+RATELIMIT_USE_CACHE = "default"
+SILENCED_SYSTEM_CHECKS = [
+    # django-ratelimit lists only django-redis's Redis cache; Django's own RedisCache also
+    # increments atomically (INCR).
+    "django_ratelimit.W001",
+]
+if not REDIS_URL:
+    # One process (make run, tests): its own memory is the only place counters need to be.
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

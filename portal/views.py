@@ -4,16 +4,21 @@ from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.views.decorators.http import require_GET, require_http_methods
 from sesame.utils import get_user
 
 from messaging.models import Entry
 from messaging.queries import event_cards
-from portal import actions
+from portal import actions, throttles
 from portal.access import customer_required, staff_required
 from portal.forms import EmailLoginForm, MagicLinkForm
 from portal.queries import RowCursor, staff_project_page
+
+
+def too_many(request: HttpRequest, *, what: str) -> HttpResponse:
+    """429 with a page that says what to do; the same page for everyone over a limit."""
+    return render(request, "portal/throttled.html", {"what": what}, status=429)
 
 
 @require_http_methods(["GET", "POST"])
@@ -22,12 +27,18 @@ def login_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if not form.is_valid():
             return render(request, "portal/login.html", {"form": form}, status=400)
-        actions.send_login_link(email=form.cleaned_data["email"])
+        email = form.cleaned_data["email"].strip()
+        # Known and unknown addresses count alike, so the limit reveals nothing either.
+        if throttles.LOGIN_LINKS_PER_CLIENT.exceeded(
+            request
+        ) or throttles.LOGIN_LINKS_PER_ADDRESS.exceeded(request, value=email):
+            return too_many(request, what="sign-in links")
+        actions.request_login_link(email=email)
         # The same answer for known and unknown addresses.
         return render(
             request,
             "portal/login_sent.html",
-            {"email": form.cleaned_data["email"], "minutes": settings.SESAME_MAX_AGE // 60},
+            {"email": email, "minutes": settings.SESAME_MAX_AGE // 60},
         )
     return render(request, "portal/login.html", {"form": form})
 
@@ -44,6 +55,8 @@ def magic_link(request: HttpRequest) -> HttpResponse:
         form = MagicLinkForm(initial={"sesame": token})
         return render(request, "portal/magic_link.html", {"form": form})
 
+    if throttles.MAGIC_LINK_POSTS.exceeded(request):
+        return too_many(request, what="sign-in attempts")
     form = MagicLinkForm(request.POST)
     user = get_user(form.data.get("sesame", "")) if form.is_valid() else None
     if user is None:
@@ -109,8 +122,21 @@ def staff_projects(request: HttpRequest) -> HttpResponse:
 
 
 class StaffLoginView(auth_views.LoginView):
+    """Username and password for staff. Repeated failures for one username (or from one
+    client) lock sign-in for a while, even with the right password: guessing gets nowhere."""
+
     template_name = "portal/staff_login.html"
 
+    def post(self, request, *args, **kwargs):
+        if throttles.staff_locked_out(request, username=request.POST.get("username", "")[:150]):
+            return too_many(request, what="failed sign-ins")
+        return super().post(request, *args, **kwargs)
+
     def form_invalid(self, form):
+        username = self.request.POST.get("username", "")[:150]
+        throttles.record_staff_failure(self.request, username=username)
         # A wrong password is a client error: answer 400 with the form and its message.
         return self.render_to_response(self.get_context_data(form=form), status=400)
+
+    def get_default_redirect_url(self):
+        return resolve_url("staff_projects")

@@ -6,12 +6,16 @@ under CI (CI=true) a missing service fails the run instead, so nothing is silent
 
 from __future__ import annotations
 
+import base64
 import os
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.db import connection
 
 from messaging import actions
+from notifications import transports
 from tests.factories import (
     BusinessFactory,
     CustomerFactory,
@@ -19,6 +23,9 @@ from tests.factories import (
     StaffUserFactory,
     ThreadFactory,
 )
+from tests.fakes.postmark import FakePostmark
+from tests.fakes.push import FakePushService
+from tests.fakes.twilio import FakeTwilio
 
 UNDER_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -51,11 +58,18 @@ def _celery_tasks_run_inline():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_fragment_cache():
-    # Rendered entries are cached per process; each test starts without another's.
+def _fresh_caches(settings):
+    """Each test starts with empty caches: rendered entries (cached per process) and the
+    rate-limit counters, which live in Redis under CI and would otherwise carry from test to
+    test. (Changing CACHES makes Django drop its cache connections.)"""
     from django.core.cache import caches
 
     caches["fragments"].clear()
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "t"},
+    }
+    caches["default"].clear()
 
 
 @pytest.fixture
@@ -131,3 +145,65 @@ def secrets_thread(thread, staff):
     actions.add_internal_note(thread=thread, author=staff, body="NOTE-SECRET gate code 4512")
     thread.refresh_from_db()
     return thread
+
+
+# -- the fake providers, wired into settings -------------------------------------------------
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="session")
+def vapid_keys() -> tuple[str, str]:
+    """(public, private) in the form `manage.py vapid_keys` prints."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return _b64url(public), _b64url(key.private_numbers().private_value.to_bytes(32, "big"))
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    with FakeTwilio() as fake:
+        for name, value in fake.settings().items():
+            setattr(settings, name, value)
+        yield fake
+    transports._twilio.cache_clear()
+
+
+@pytest.fixture
+def fake_postmark(settings):
+    with FakePostmark() as fake:
+        for name, value in fake.settings().items():
+            setattr(settings, name, value)
+        yield fake
+
+
+@pytest.fixture
+def fake_push(settings, vapid_keys):
+    public, private = vapid_keys
+    with FakePushService(vapid_public_key=public) as fake:
+        settings.VAPID_PUBLIC_KEY = public
+        settings.VAPID_PRIVATE_KEY = private
+        settings.WEB_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
+        yield fake
+    transports._webpush.cache_clear()
+
+
+@pytest.fixture
+def providers(fake_twilio, fake_postmark, fake_push):
+    """All three fakes at once, as (twilio, postmark, push)."""
+    return fake_twilio, fake_postmark, fake_push
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """`with committed(): ...` runs what the block's commits would have queued (the tasks
+    run inline), as if the test transaction had committed."""
+
+    def run():
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return run

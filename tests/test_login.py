@@ -21,9 +21,12 @@ def _token(url: str) -> str:
     return re.search(r"sesame=([\w-]+)", url).group(1)
 
 
-def test_a_known_email_gets_a_link_and_an_unknown_one_the_same_answer(client, customer):
-    known = client.post("/login/", {"email": "sarah@example.com"})
-    unknown = client.post("/login/", {"email": "nobody@example.com"})
+def test_a_known_email_gets_a_link_and_an_unknown_one_the_same_answer(
+    client, customer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        known = client.post("/login/", {"email": "sarah@example.com"})
+        unknown = client.post("/login/", {"email": "nobody@example.com"})
     assert known.status_code == unknown.status_code == 200
 
     def page(response, email):
@@ -102,12 +105,18 @@ def test_login_link_command_accepts_a_username_and_refuses_strangers(staff):
         call_command("login_link", "nobody@example.com")
 
 
-def test_staff_sign_in_with_username_and_password(client, staff):
+def test_staff_sign_in_with_username_and_password_lands_on_the_project_list(client, staff):
     response = client.post(
         "/staff/login/", {"username": "mike", "password": "correct horse battery"}
     )
     assert response.status_code == 302
-    assert client.get("/staff/projects/").status_code == 200
+    assert response["Location"] == "/staff/projects/"
+    assert client.get(response["Location"]).status_code == 200
+
+
+def test_staff_signed_in_by_magic_link_or_default_redirect_lands_on_their_page(client, staff):
+    client.force_login(staff)
+    assert client.get("/").url == "/staff/projects/"
 
 
 def test_staff_wrong_password_is_refused(client, staff):
@@ -119,3 +128,61 @@ def test_staff_wrong_password_is_refused(client, staff):
 def test_signing_out(customer_client):
     assert customer_client.post("/logout/").status_code == 302
     assert customer_client.get("/messages/").status_code == 302
+
+
+# -- rate limits ------------------------------------------------------------------------------
+
+
+def test_sign_in_links_for_one_address_are_throttled_alike_for_known_and_unknown(
+    client, customer, settings, django_capture_on_commit_callbacks
+):
+    settings.RATE_LOGIN_LINKS_PER_ADDRESS = "3/h"
+    with django_capture_on_commit_callbacks(execute=True):
+        answers = [client.post("/login/", {"email": "sarah@example.com"}) for _ in range(5)]
+        strangers = [client.post("/login/", {"email": "NOBODY@example.com"}) for _ in range(5)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
+    assert [r.status_code for r in strangers] == [200, 200, 200, 429, 429]
+    assert "try again in a few minutes" in answers[-1].content.decode()
+    assert len(mail.outbox) == 3
+
+
+def test_sign_in_links_from_one_client_are_throttled(client, db, settings):
+    settings.RATE_LOGIN_LINKS_PER_CLIENT = "4/h"
+    codes = [client.post("/login/", {"email": f"p{i}@example.com"}).status_code for i in range(6)]
+    assert codes == [200, 200, 200, 200, 429, 429]
+    # Another client is not affected.
+    other = client.post("/login/", {"email": "x@example.com"}, REMOTE_ADDR="203.0.113.9")
+    assert other.status_code == 200
+
+
+def test_a_mail_provider_outage_is_not_a_500_and_says_the_same(
+    client, customer, fake_postmark, django_capture_on_commit_callbacks, caplog
+):
+    fake_postmark.fail_next(500, 500, 500)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/login/", {"email": "sarah@example.com"})
+    assert response.status_code == 200
+    assert "If sarah@example.com is on file" in response.content.decode()
+    assert "could not send a sign-in link" in caplog.text
+
+
+def test_repeated_wrong_staff_passwords_lock_sign_in_even_with_the_right_one(
+    client, staff, settings
+):
+    settings.RATE_STAFF_LOGIN_FAILURES = "5/15m"
+    for _ in range(6):
+        client.post("/staff/login/", {"username": "mike", "password": "wrong"})
+    response = client.post(
+        "/staff/login/", {"username": "mike", "password": "correct horse battery"}
+    )
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_few_wrong_staff_passwords_do_not_lock_anyone_out(client, staff):
+    for _ in range(3):
+        client.post("/staff/login/", {"username": "mike", "password": "wrong"})
+    response = client.post(
+        "/staff/login/", {"username": "mike", "password": "correct horse battery"}
+    )
+    assert response.status_code == 302

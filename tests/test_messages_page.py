@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from messaging import actions
@@ -27,6 +29,31 @@ def test_sending_by_htmx_returns_the_new_bubble(customer_client, thread):
     assert "Sounds good!" in html and 'data-seq="1"' in html
     entry = thread.entries.get()
     assert (entry.kind, entry.channel) == (Entry.Kind.CUSTOMER_REPLY, Entry.Channel.PORTAL)
+
+
+def test_a_send_answers_with_the_next_send_key_out_of_band(customer_client, thread):
+    response = customer_client.post(
+        "/messages/send/", {"body": "One", "key": "k-first"}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    key = re.search(r'name="key" value="(\w+)" id="reply-key" hx-swap-oob="true"', html)
+    assert key and key.group(1) != "k-first"
+
+
+def test_sending_too_fast_is_refused_beside_the_box_and_writes_nothing(
+    customer_client, thread, settings
+):
+    settings.RATE_SENDS_PER_USER = "3/m"
+    codes = [
+        customer_client.post(
+            "/messages/send/", {"body": f"Hi {i}", "key": f"k{i}"}, HTTP_HX_REQUEST="true"
+        )
+        for i in range(5)
+    ]
+    assert [r.status_code for r in codes] == [200, 200, 200, 429, 429]
+    assert codes[-1]["HX-Retarget"] == "#reply-error"
+    assert "sending messages very quickly" in codes[-1].content.decode()
+    assert thread.entries.count() == 3
 
 
 def test_sending_without_javascript_redirects_back(customer_client, thread):

@@ -53,7 +53,10 @@ def test_pages_cover_every_project_once_in_order(staff_client, business, staff):
 
 
 def test_a_malformed_cursor_is_a_400(staff_client):
-    for raw in ("nonsense", "2~1~PRJ", "1~abc~PRJ-1", "1~~", "1~inf~X", "1~1e30~X", "1~nan~X"):
+    for raw in (
+        "nonsense", "2~1~PRJ", "1~abc~PRJ-1", "1~~", "1~inf~X", "1~1e30~X", "1~nan~X",
+        "0~~a\x00", "0~~PRJ\n1", "1~\x00~PRJ",
+    ):  # fmt: skip
         assert staff_client.get("/staff/projects/", {"after": raw}).status_code == 400
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from notifications.models import Delivery
-from portal.celery import app
+from portal.celery import app, run_task
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +58,6 @@ def queue_on_commit(deliveries: list[Delivery]) -> None:
     if due:
         # robust: whatever goes wrong here is logged; the message is committed either way.
         transaction.on_commit(lambda: publish(due), robust=True)
-
-
-def run_task(name: str, *args, countdown: float | None = None) -> None:
-    """Queue the registered task `name` (eagerly run without Redis). By name, so that
-    actions never import the tasks module that imports them."""
-    app.tasks[name].apply_async(args=list(args), countdown=countdown)
 
 
 def publish(due: list[tuple[int, dt.datetime]]) -> None:

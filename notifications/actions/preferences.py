@@ -12,6 +12,7 @@ from notifications.actions import outbox, planning
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
 from notifications.quiet_hours import release_time
 from portal import actions as portal_actions
+from portal.celery import run_task
 from portal.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def queue_test_push(*, customer: Customer) -> None:
 
     def publish() -> None:
         try:
-            outbox.run_task(outbox.TEST_PUSH_TASK, customer.pk)
+            run_task(outbox.TEST_PUSH_TASK, customer.pk)
         except Exception:
             logger.exception("could not queue a test push for customer %s", customer.pk)
 

@@ -271,7 +271,37 @@ def test_tracking_webhooks_need_the_shared_secret(client, fake_postmark):
     response = client.post(
         "/anymail/postmark/tracking/", data="{}", content_type="application/json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Basic")
+
+
+def test_without_a_webhook_secret_forged_bounces_are_refused(
+    client, fake_postmark, thread, staff, committed, clock, settings, caplog
+):
+    delivery = sent_email(fake_postmark, thread, staff, committed, clock)
+    settings.ANYMAIL = {k: v for k, v in settings.ANYMAIL.items() if k != "WEBHOOK_SECRET"}
+    forged = {"RecordType": "Bounce", "Type": "HardBounce", "MessageID": delivery.provider_id}
+    assert post_tracking(client, forged).status_code == 403
+    delivery.refresh_from_db()
+    assert delivery.status == S.SENT
+    assert "ANYMAIL_WEBHOOK_SECRET is not set" in caplog.text
+
+
+@pytest.mark.parametrize("esp", ["mailgun", "sendgrid", "amazon_ses", "mandrill", "nope"])
+def test_only_the_configured_esps_webhooks_answer(client, fake_postmark, esp):
+    for kind in ("tracking", "inbound"):
+        response = client.post(
+            f"/anymail/{esp}/{kind}/", data="{}", content_type="application/json"
+        )
+        assert response.status_code == 404
+
+
+def test_without_an_esp_no_email_webhook_answers(client, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    response = client.post(
+        "/anymail/postmark/tracking/", data="{}", content_type="application/json"
+    )
+    assert response.status_code == 404
 
 
 def test_read_receipts_stay_honest_the_customer_reading_does_not_mark_email_delivered(

@@ -219,6 +219,10 @@ def test_the_page_subscribes_this_device(customer_client, customer, fake_push):
         ({"keys": {"p256dh": "bm90IGEga2V5", "auth": "x"}}, "encryption key is malformed"),
         ({"endpoint": "https://evil.example/collect"}, "not one this site sends to"),
         ({"endpoint": "http://fcm.googleapis.com/fcm/send/abc"}, "not one this site sends to"),
+        # urlsplit sees fcm.googleapis.com; requests would connect to 127.0.0.1.
+        ({"endpoint": "https://127.0.0.1\\@fcm.googleapis.com/x"}, "not one this site sends to"),
+        ({"endpoint": "https://user:pw@fcm.googleapis.com/x"}, "not one this site sends to"),
+        ({"endpoint": "https://fcm.googleapis.com.evil.example/x"}, "not one this site sends to"),
         ({"endpoint": "javascript:alert(1)"}, "Enter a valid URL"),
         ({"keys": None}, "This field is required"),
     ],
@@ -316,3 +320,26 @@ def test_a_stored_subscription_with_unusable_keys_is_removed_not_retried(
     assert delivery.attempts == 1
     assert not PushSubscription.objects.exists()
     assert fake_push.requests == []
+
+
+def test_a_listed_name_that_resolves_to_a_private_address_gets_no_request(
+    fake_push, customer, thread, staff, committed, settings
+):
+    # "localhost" is a listed name here, not a listed loopback address: at send time it
+    # resolves to 127.0.0.1, so the connection is refused before a byte is sent.
+    settings.WEB_PUSH_ENDPOINT_HOSTS = ["localhost"]
+    info = fake_push.new_subscription()
+    port = fake_push.url.rsplit(":", 1)[1]
+    preferences.subscribe_push(
+        customer=customer,
+        endpoint=f"https://localhost:{port}/push/{info['endpoint'].rsplit('/', 1)[1]}",
+        p256dh=info["keys"]["p256dh"],
+        auth=info["keys"]["auth"],
+    )
+    with committed():
+        entry = actions.post_staff_message(thread=thread, author=staff, body="Hi")
+    assert fake_push.requests == []
+    delivery = push_of(entry)
+    assert delivery.status == S.FAILED
+    assert "not on the public internet" in delivery.last_error
+    assert not PushSubscription.objects.exists()

@@ -26,16 +26,19 @@ def sent_sms(fake_twilio, thread, staff, committed):
     return delivery
 
 
+def signed_post(client, fake_twilio, path: str, data: dict, *, sign: bool = True):
+    # Twilio signs the public URL it called: SITE_URL plus the path.
+    url = f"http://127.0.0.1:8000{path}"
+    signature = RequestValidator(fake_twilio.auth_token).compute_signature(url, data)
+    return client.post(path, data, HTTP_X_TWILIO_SIGNATURE=signature if sign else "forged")
+
+
 def callback(client, fake_twilio, delivery, status, *, error_code="", sign=True, path=None):
     path = path or f"/webhooks/twilio/status/?d={delivery.pk}"
     data = {"MessageSid": delivery.provider_id, "MessageStatus": status}
     if error_code:
         data["ErrorCode"] = error_code
-    # Twilio signs the public URL it called: SITE_URL plus the path.
-    url = f"http://127.0.0.1:8000{path}"
-    signature = RequestValidator(fake_twilio.auth_token).compute_signature(url, data)
-    headers = {"HTTP_X_TWILIO_SIGNATURE": signature if sign else "forged"}
-    return client.post(path, data, **headers)
+    return signed_post(client, fake_twilio, path, data, sign=sign)
 
 
 def test_a_delivered_callback_marks_the_sms_delivered(client, fake_twilio, sent_sms):
@@ -74,17 +77,25 @@ def test_a_forged_callback_is_refused_and_changes_nothing(client, fake_twilio, s
     assert sent_sms.status == S.SENT
 
 
-def test_without_an_auth_token_callbacks_are_not_signed(client, fake_twilio, sent_sms, settings):
+def test_without_an_auth_token_every_callback_is_refused_and_changes_nothing(
+    client, fake_twilio, sent_sms, customer, settings, caplog
+):
     settings.TWILIO_AUTH_TOKEN = ""
-    assert callback(client, fake_twilio, sent_sms, "delivered", sign=False).status_code == 200
+    for signed in (True, False):
+        response = callback(
+            client, fake_twilio, sent_sms, "failed", error_code="21610", sign=signed
+        )
+        assert response.status_code == 403
     sent_sms.refresh_from_db()
-    assert sent_sms.status == S.DELIVERED
+    assert sent_sms.status == S.SENT
+    assert not NotificationPreferences.objects.filter(customer=customer).exists()
+    assert "TWILIO_AUTH_TOKEN is not configured" in caplog.text
 
 
 def test_an_unknown_message_still_answers_200_so_twilio_stops_retrying(
     client, fake_twilio, sent_sms
 ):
-    sent_sms.provider_id = "SMunknown"
+    sent_sms.provider_id = "SM" + "0" * 32
     response = callback(client, fake_twilio, sent_sms, "delivered", path="/webhooks/twilio/status/")
     assert response.status_code == 200
     assert Delivery.objects.get(pk=sent_sms.pk).status == S.SENT
@@ -103,15 +114,43 @@ def test_a_callback_that_beats_our_own_record_of_the_sid_is_matched_by_delivery_
 
 
 def test_a_callback_naming_another_messages_sid_changes_nothing(client, fake_twilio, sent_sms):
-    sent_sms.provider_id = "SMsomeoneelse"
+    sent_sms.provider_id = "SM" + "f" * 32
     callback(client, fake_twilio, sent_sms, "failed", error_code="30003")
     assert Delivery.objects.get(pk=sent_sms.pk).status == S.SENT
 
 
-def test_a_malformed_callback_is_a_bad_request(client, fake_twilio, settings):
-    settings.TWILIO_AUTH_TOKEN = ""
-    assert client.post("/webhooks/twilio/status/", {"MessageStatus": "sent"}).status_code == 400
-    assert client.post("/webhooks/twilio/status/?d=x", {}).status_code == 400
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/webhooks/twilio/status/", {"MessageStatus": "sent"}),
+        ("/webhooks/twilio/status/?d=x", {}),
+        # A MessageSid longer than the column holds, a non-ASCII digit, NUL bytes.
+        ("/webhooks/twilio/status/", {"MessageSid": "SM" + "a" * 199, "MessageStatus": "sent"}),
+        ("/webhooks/twilio/status/", {"MessageSid": "S" * 10_000, "MessageStatus": "sent"}),
+        (
+            "/webhooks/twilio/status/?d=%C2%B2",
+            {"MessageSid": "SM" + "a" * 32, "MessageStatus": "sent"},
+        ),
+        (
+            "/webhooks/twilio/status/?d=1%002",
+            {"MessageSid": "SM" + "a" * 32, "MessageStatus": "sent"},
+        ),
+        ("/webhooks/twilio/status/", {"MessageSid": "SM\x00" + "a" * 31, "MessageStatus": "sent"}),
+        ("/webhooks/twilio/status/", {"MessageSid": "SM" + "a" * 32, "MessageStatus": "sent\x00"}),
+        (
+            "/webhooks/twilio/status/",
+            {"MessageSid": "SM" + "a" * 32, "MessageStatus": "sent", "ErrorCode": "3\x000"},
+        ),
+    ],
+)
+def test_a_signed_but_malformed_callback_is_a_bad_request_that_changes_nothing(
+    client, fake_twilio, sent_sms, path, data
+):
+    assert signed_post(client, fake_twilio, path, data).status_code == 400
+    assert Delivery.objects.get(pk=sent_sms.pk).status == S.SENT
+
+
+def test_the_status_webhook_takes_only_posts(client):
     assert client.get("/webhooks/twilio/status/").status_code == 405
 
 

@@ -1,0 +1,12 @@
+"""Celery tasks of the portal: each takes plain values and calls one action."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from portal import actions
+
+
+@shared_task(name=actions.SEND_LOGIN_LINK_TASK, soft_time_limit=60, time_limit=90)
+def send_login_link(email: str) -> None:
+    actions.send_login_link(email=email)
