@@ -13,6 +13,7 @@ leaves no trace outside the database.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -31,10 +32,24 @@ Kind = Entry.Kind
 Channel = Entry.Channel
 
 
+# What draws nothing on its own: format characters (zero-width spaces and joiners, the BOM,
+# direction marks), controls, separators, combining marks with nothing to combine with, and
+# the few letters that render blank (Hangul fillers, the Braille blank).
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp", "Mn", "Me"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _shows_something(text: str) -> bool:
+    return any(
+        unicodedata.category(c) not in _INVISIBLE_CATEGORIES and c not in _BLANK_LETTERS
+        for c in text
+    )
+
+
 def clean_body(body: str) -> str:
     """Trim and check a message body; the one rule for every channel."""
     body = (body or "").strip()
-    if not body:
+    if not _shows_something(body):
         raise ValidationError("Write a message before sending.", code="empty")
     limit = settings.MESSAGE_MAX_LENGTH
     if len(body) > limit:
@@ -81,7 +96,9 @@ def _append(
     # increasing, and the idempotency check below cannot race with its own insert.
     locked = Thread.objects.select_for_update().get(pk=thread.pk)
     if idempotency_key:
-        existing = Entry.objects.filter(thread=locked, idempotency_key=idempotency_key).first()
+        existing = Entry.objects.filter(
+            thread=locked, author=new.author, idempotency_key=idempotency_key
+        ).first()
         if existing is not None:
             return existing
 

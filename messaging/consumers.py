@@ -64,8 +64,10 @@ MAX_FRAME_BYTES = 2048
 MAX_RESUME_ENTRIES = 200
 # The frames a page may send, and the field holding each one's sequence number.
 FRAME_SEQ_FIELDS = {"resume": "last_seq", "read": "seq"}
-POLICY_VIOLATION = 1008
-TOO_BIG = 1009
+# Close codes of our own (4000-4999 are the application's): the protocol's 1008/1009 make
+# daphne's websocket library raise, the client sees 1011 and disconnect() never runs.
+POLICY_VIOLATION = 4008
+TOO_BIG = 4009
 
 
 class FrameRefused(Exception):
@@ -77,7 +79,32 @@ class FrameRefused(Exception):
         self.code = code
 
 
-class ThreadConsumer(AsyncWebsocketConsumer):
+class GroupConsumer(AsyncWebsocketConsumer):
+    """A socket in one channel-layer group, which it always leaves: on disconnect, and before
+    it closes a socket itself (the server may never report that disconnect)."""
+
+    group = ""
+
+    async def join(self, group: str) -> None:
+        self.group = group
+        await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def leave(self) -> None:
+        if self.group:
+            group, self.group = self.group, ""
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        await self.leave()
+
+    async def refuse(self, reason: str, *, code: int = POLICY_VIOLATION) -> None:
+        logger.warning("websocket refused and closed: %s", reason)
+        await self.leave()
+        await self.close(code=code)
+
+
+class ThreadConsumer(GroupConsumer):
     """One thread, for one viewer: the customer (own thread only) or staff (any thread)."""
 
     audience: Side
@@ -89,30 +116,21 @@ class ThreadConsumer(AsyncWebsocketConsumer):
             logger.info("websocket refused: %s may not watch this thread", user)
             await self.close(code=POLICY_VIOLATION)
             return
-        self.group = live.thread_group(self.thread.pk, self.audience.value)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.join(live.thread_group(self.thread.pk, self.audience.value))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         try:
             frame = parse_frame(text_data, bytes_data)
         except FrameRefused as refused:
-            logger.warning("websocket frame refused (%s); closing", refused.reason)
-            await self.close(code=refused.code)
+            await self.refuse(f"frame refused ({refused.reason})", code=refused.code)
             return
         if frame["type"] == "read":
             if not await self._mark_read(frame["seq"]):
-                logger.warning("websocket read mark beyond the thread's end; closing")
-                await self.close(code=POLICY_VIOLATION)
+                await self.refuse("read mark beyond the thread's end")
             return
         html = await self._resume(frame["seq"])
         if html is None:
-            logger.warning("websocket resume from a future sequence number; closing")
-            await self.close(code=POLICY_VIOLATION)
+            await self.refuse("resume from a future sequence number")
             return
         if html:
             await self.send(text_data=html)
@@ -256,7 +274,7 @@ class StaffThreadConsumer(ThreadConsumer):
         return thread
 
 
-class StaffInboxConsumer(AsyncWebsocketConsumer):
+class StaffInboxConsumer(GroupConsumer):
     """The staff project list: re-renders the rows of a thread whose unread count or last
     message changed; the page re-sorts rows (unread first, then newest)."""
 
@@ -267,19 +285,14 @@ class StaffInboxConsumer(AsyncWebsocketConsumer):
             await self.close(code=POLICY_VIOLATION)
             return
         self.zone = zoneinfo.ZoneInfo(await database_sync_to_async(staff_time_zone)())
-        await self.channel_layer.group_add(live.STAFF_INBOX_GROUP, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(live.STAFF_INBOX_GROUP, self.channel_name)
+        await self.join(live.STAFF_INBOX_GROUP)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         # The list only listens: well-formed frames are ignored, malformed ones close it.
         try:
             parse_frame(text_data, bytes_data)
         except FrameRefused as refused:
-            logger.warning("staff inbox frame refused (%s); closing", refused.reason)
-            await self.close(code=refused.code)
+            await self.refuse(f"inbox frame refused ({refused.reason})", code=refused.code)
 
     async def entry_appended(self, event: dict) -> None:
         await self._send_rows(event["thread_id"], ("entry", event["entry_id"]))

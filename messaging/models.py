@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 
 from portal.models import Customer, Project
 
@@ -132,10 +133,15 @@ class Entry(models.Model):
         verbose_name_plural = "entries"
         constraints = [
             models.UniqueConstraint(fields=["thread", "seq"], name="entry_seq_unique"),
+            # A key is one author's (the page's send key, a provider's message id): another
+            # author reusing it writes their own message. Authorless entries (automations,
+            # the CRM) share the author "0".
             models.UniqueConstraint(
-                fields=["thread", "idempotency_key"],
+                "thread",
+                Coalesce("author", models.Value(0)),
+                "idempotency_key",
                 condition=models.Q(idempotency_key__isnull=False),
-                name="entry_idempotency_key_unique",
+                name="entry_idempotency_key_per_author",
             ),
         ]
 

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from messaging import actions
 from messaging.models import Entry, Side
-from tests.factories import ProjectFactory
+from tests.factories import ProjectFactory, StaffUserFactory
 
 
 def test_repeating_an_append_with_its_key_returns_the_first_entry(thread, staff):
@@ -27,9 +27,38 @@ def test_the_same_key_in_another_thread_is_a_different_entry(thread, other_threa
     assert a.pk != b.pk
 
 
+def test_another_author_reusing_a_key_writes_their_own_message(thread, staff, customer):
+    other = StaffUserFactory(username="anna")
+    mine = actions.post_staff_message(thread=thread, author=staff, body="Mine", idempotency_key="k")
+    theirs = actions.post_staff_message(
+        thread=thread, author=other, body="Theirs", idempotency_key="k"
+    )
+    reply = actions.post_customer_reply(customer=customer, body="Also k", idempotency_key="k")
+    assert len({mine.pk, theirs.pk, reply.pk}) == 3
+    assert [e.body for e in thread.entries.order_by("seq")] == ["Mine", "Theirs", "Also k"]
+    # Each author's replay is still one message.
+    again = actions.post_staff_message(thread=thread, author=other, body="x", idempotency_key="k")
+    assert again.pk == theirs.pk
+
+
+def test_authorless_entries_share_one_key_space(thread):
+    first = actions.post_automated_message(thread=thread, body="Reminder", idempotency_key="r")
+    again = actions.post_automated_message(thread=thread, body="Reminder", idempotency_key="r")
+    assert again.pk == first.pk
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [("", "Write a message"), ("   \n ", "Write a message"), ("x" * 5001, "at most 5,000")],
+    [
+        ("", "Write a message"),
+        ("   \n ", "Write a message"),
+        ("\u200b\u200b", "Write a message"),  # zero-width spaces
+        ("\u200d\ufeff\u2060\u200e", "Write a message"),  # joiner, BOM, word joiner, LRM
+        ("\u3164\u2800\u00a0", "Write a message"),  # Hangul filler, Braille blank, NBSP
+        ("\u0301\u0301", "Write a message"),  # combining accents with nothing under them
+        ("\x00\x07", "Write a message"),  # control characters
+        ("x" * 5001, "at most 5,000"),
+    ],
 )
 def test_empty_or_overlong_messages_are_refused_and_change_nothing(thread, staff, body, reason):
     with pytest.raises(ValidationError, match=reason):
@@ -114,3 +143,8 @@ def test_event_cards_only_link_to_our_pages_or_the_web(thread):
         thread=thread, card_kind="invoice", title="Invoice #1 sent", link_url="/invoices/#i1"
     )
     assert card.link_url == "/invoices/#i1"
+
+
+@pytest.mark.parametrize("body", ["👍", "é", "\u200bok", "日本", "1"])
+def test_short_visible_messages_are_accepted(thread, staff, body):
+    assert actions.post_staff_message(thread=thread, author=staff, body=body).body == body
