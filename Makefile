@@ -18,17 +18,20 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-run: export DEBUG ?= 1
-run: export SITE_URL ?= http://$(HOST):$(PORT)
+# `make run` writes the git-ignored .env (a generated SECRET_KEY, DEBUG=1, SITE_URL and
+# ALLOWED_HOSTS of the address served) that settings read, so every `.venv/bin/python
+# manage.py …` in another shell works as written and prints links to this server.
 run: install
+	@DEBUG=1 $(BIN)/python manage.py dev_env --host $(HOST) --port $(PORT) > $(VENV)/site-url
 	$(BIN)/python manage.py migrate --verbosity 0
 	$(BIN)/python manage.py demo
 	@echo
-	@echo "Porchlight is at $(SITE_URL)"
+	@echo "Porchlight is at $$(cat $(VENV)/site-url)"
 	@echo "  Sarah (customer):  $$($(BIN)/python manage.py login_link sarah@example.com)"
 	@echo "  Mike (staff):      $$($(BIN)/python manage.py login_link mike)"
-	@echo "                     or sign in at $(SITE_URL)/staff/login/ as mike / porchlight-demo"
-	@echo "  Links work once, for 10 minutes; 'python manage.py login_link EMAIL' makes more."
+	@echo "                     or sign in at $$(cat $(VENV)/site-url)/staff/login/ as mike / porchlight-demo"
+	@echo "  Links work once, for 10 minutes; more from another shell:"
+	@echo "    $(BIN)/python manage.py login_link EMAIL_OR_USERNAME"
 	@echo "  Notifications held for quiet hours or the email delay go when 'make worker' runs."
 	@echo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
@@ -36,8 +39,6 @@ run: install
 # Sends notifications that wait (quiet hours, the email delay, retries). With REDIS_URL: a
 # Celery worker with the beat scheduler. Without (as under `make run`, where tasks run inline):
 # the sweeper every NOTIFICATIONS_SWEEP_SECONDS, which then sends them itself.
-worker: export DEBUG ?= 1
-worker: export SITE_URL ?= http://$(HOST):$(PORT)
 worker: install
 	@if [ -n "$$REDIS_URL" ]; then \
 		$(BIN)/celery -A portal worker --beat --schedule $(VENV)/celerybeat-schedule --loglevel INFO; \

@@ -29,7 +29,9 @@ class ReplyForm(forms.Form):
             attrs={
                 "placeholder": "Type a reply…",
                 "rows": 1,
-                "maxlength": settings.MESSAGE_MAX_LENGTH,
+                # No maxlength: the browser would cut a pasted text silently. The counter
+                # below the box says what is left, and the server refuses what is over.
+                "data-max-length": settings.MESSAGE_MAX_LENGTH,
                 "autocomplete": "off",
                 "enterkeyhint": "send",
             }
@@ -40,7 +42,11 @@ class ReplyForm(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", self.error_id.removesuffix("error") + "%s")
         super().__init__(*args, **kwargs)
-        self.fields["body"].widget.attrs["aria-describedby"] = self.error_id
+        self.fields["body"].widget.attrs["aria-describedby"] = f"{self.error_id} {self.count_id}"
+
+    @property
+    def count_id(self) -> str:
+        return self.error_id.removesuffix("error") + "count"
 
     @classmethod
     def blank(cls) -> ReplyForm:

@@ -18,10 +18,31 @@ from notifications.safe_http import allowed_url
 MAX_QUIET_HOURS = dt.timedelta(hours=16)
 
 
+def _zone_label(zone: str) -> str:
+    return zone.partition("/")[2].replace("_", " ").replace("/", " – ") or zone
+
+
 @cache
-def time_zone_choices() -> list[tuple[str, str]]:
-    zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z and "Etc/" not in z)
-    return [(z, z.replace("_", " ")) for z in [*zones, "UTC"]]
+def zones_by_region() -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """Every zone, grouped by its region ("America", "Europe"…), cities A to Z."""
+    regions: dict[str, list[tuple[str, str]]] = {}
+    for zone in sorted(zoneinfo.available_timezones()):
+        region = zone.partition("/")[0]
+        if "/" in zone and region not in ("Etc", "SystemV", "US", "Canada", "Brazil", "Mexico"):
+            regions.setdefault(region, []).append((zone, _zone_label(zone)))
+    regions["Other"] = [("UTC", "UTC")]
+    return tuple((region, tuple(zones)) for region, zones in regions.items())
+
+
+def time_zone_choices(suggested: list[str] = ()) -> list:
+    """Grouped choices, with the zones this person most likely lives in first (their own,
+    their contractor's; the page adds the device's)."""
+    known = {z for _, zones in zones_by_region() for z, _ in zones}
+    first = [z for z in dict.fromkeys(suggested) if z in known]
+    groups = [(region, list(zones)) for region, zones in zones_by_region()]
+    if first:
+        groups.insert(0, ("Suggested", [(z, z.replace("_", " ")) for z in first]))
+    return groups
 
 
 def _clock(t: dt.time) -> str:
@@ -50,6 +71,10 @@ class PreferencesForm(forms.Form):
         choices=time_zone_choices,
         error_messages={"invalid_choice": "Choose your time zone from the list."},
     )
+
+    def __init__(self, *args, suggested_zones: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = time_zone_choices(suggested_zones)
 
     def clean(self):
         data = super().clean()

@@ -40,15 +40,18 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
     customer = request.customer
     prefs = queries.preferences_for(customer)
     status = 200
+    suggested = [customer.time_zone, customer.business.time_zone]
     if request.method == "POST":
-        form = PreferencesForm(request.POST)
+        form = PreferencesForm(request.POST, suggested_zones=suggested)
         if form.is_valid():
             preferences.update_preferences(customer=customer, **form.cleaned_data)
             messages.success(request, "Your notification settings are saved.")
             return redirect("notification_settings")
         status = 400
     else:
-        form = PreferencesForm(initial=queries.preferences_initial(prefs))
+        form = PreferencesForm(
+            initial=queries.preferences_initial(prefs), suggested_zones=suggested
+        )
     context = {
         "tab": "settings",
         "form": form,

@@ -125,6 +125,15 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_POOL",
         "timeout": 10,
     }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded default serves two people chatting (web requests and WebSocket read marks
+    # at once): WAL lets readers and a writer work together, a writer waits for another
+    # instead of failing with "database is locked", and IMMEDIATE takes the write lock when a
+    # transaction begins, so a reader that turns writer cannot deadlock with another.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     # A file, not memory, so the live ASGI server the browser tests start in another process
     # sees the same test database.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from messaging import actions
-from messaging.models import Entry, Thread
+from messaging.models import Entry, Side, Thread
 
 
 def test_each_append_takes_the_next_sequence_number(thread, staff, customer):
@@ -85,3 +85,33 @@ def test_concurrent_appends_get_unique_increasing_numbers(customer, staff):
             .values_list("body", flat=True)
         )
         assert bodies == [f"w{n} m{i}" for i in range(per_writer)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_sqlite_lets_writers_wait_for_each_other_instead_of_failing(thread, staff):
+    """Under `make run` a send and a WebSocket read mark often write at the same moment."""
+    if connection.vendor != "sqlite":
+        pytest.skip("the embedded default only")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+    errors = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(15):
+                actions.post_staff_message(thread=thread, author=staff, body=f"{n}-{i}")
+                actions.mark_read(thread=thread, side=Side.CUSTOMER)
+        except Exception as exc:  # noqa: BLE001 - any failure is the finding
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    thread.refresh_from_db()
+    assert thread.last_seq == 60

@@ -6,20 +6,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0003_entry_search_index'),
-        ('portal', '0001_initial'),
+        ("messaging", "0003_entry_search_index"),
+        ("portal", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='entry',
-            name='entry_idempotency_key_unique',
+            model_name="entry",
+            name="entry_idempotency_key_unique",
         ),
         migrations.AddConstraint(
-            model_name='entry',
-            constraint=models.UniqueConstraint(models.F('thread'), django.db.models.functions.comparison.Coalesce('author', models.Value(0)), models.F('idempotency_key'), condition=models.Q(('idempotency_key__isnull', False)), name='entry_idempotency_key_per_author'),
+            model_name="entry",
+            constraint=models.UniqueConstraint(
+                models.F("thread"),
+                django.db.models.functions.comparison.Coalesce("author", models.Value(0)),
+                models.F("idempotency_key"),
+                condition=models.Q(("idempotency_key__isnull", False)),
+                name="entry_idempotency_key_per_author",
+            ),
         ),
     ]

@@ -1,5 +1,32 @@
-// The settings page's "This device" panel: subscribe this browser to Web Push with the
-// server's VAPID key, tell the server, and keep the server's copy in step with the browser.
+// The settings page: the device's own time zone offered first in the zone picker, and the
+// "This device" panel that subscribes this browser to Web Push.
+
+// The device's zone, added to the top of the picker's "Suggested" group (not chosen for the
+// person: they may be looking from a trip).
+(function () {
+  "use strict";
+  var select = document.getElementById("id_time_zone");
+  var note = document.querySelector("[data-device-zone]");
+  var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (!select || !zone) return;
+  var existing = select.querySelector('option[value="' + CSS.escape(zone) + '"]');
+  if (!existing) return;
+  var group = select.querySelector('optgroup[label="Suggested"]');
+  if (!group) {
+    group = document.createElement("optgroup");
+    group.label = "Suggested";
+    select.prepend(group);
+  }
+  if (!group.querySelector('option[value="' + CSS.escape(zone) + '"]')) {
+    var option = new Option(zone.replace(/_/g, " ") + " (this device)", zone);
+    group.prepend(option);
+  }
+  if (note && select.value !== zone) {
+    note.textContent = "This device is set to " + zone.replace(/_/g, " ") + ".";
+    note.hidden = false;
+  }
+})();
+
 (function () {
   "use strict";
   var panel = document.getElementById("push-device");

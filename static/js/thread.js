@@ -69,12 +69,27 @@
     }
   });
 
-  // The textarea grows with its text, up to a limit set in CSS.
+  // The textarea grows with its text, up to a limit set in CSS; near the length limit a
+  // counter says what is left (nothing is cut: the server refuses what is over, inline).
+  function updateCount(box) {
+    var form = box.closest("[data-reply-form]");
+    var counter = form && form.querySelector("[data-char-count]");
+    var max = +box.dataset.maxLength;
+    if (!counter || !max) return;
+    var left = max - Array.from(box.value.trim()).length;
+    counter.textContent = left >= 500 ? "" :
+      left >= 0 ? left.toLocaleString() + " characters left" :
+      (-left).toLocaleString() + " characters over the limit";
+    counter.classList.toggle("over", left < 0);
+    box.toggleAttribute("aria-invalid", left < 0);
+  }
+
   document.addEventListener("input", function (event) {
     var box = event.target;
     if (!(box instanceof HTMLTextAreaElement) || !box.closest("[data-reply-form]")) return;
     box.style.height = "auto";
     box.style.height = box.scrollHeight + "px";
+    updateCount(box);
   });
 
   // Remember what was sent, so a reply typed while the request was in flight is kept.
@@ -94,6 +109,7 @@
       if (box.value === form._sentText) {
         box.value = "";
         box.style.height = "auto";
+        updateCount(box);
         var note = form.querySelector("[data-note-toggle]");
         if (note) note.checked = false;
       }
@@ -103,7 +119,32 @@
     // On an error the server's reason was swapped into .field-error and the text stays.
   });
 
+  // Loading earlier entries keeps the reader's place: the entry at the top of the view stays
+  // where it was, instead of the view jumping up (and the next "load earlier" sentinel, now in
+  // view, loading the next page, and the next, all the way to the first message).
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!source || !source.classList || !source.classList.contains("load-earlier")) return;
+    var timeline = timelineOf(source);
+    var anchor = timeline && timeline.querySelector("#timeline-entries [data-seq]");
+    if (!anchor) return;
+    timeline._anchor = { el: anchor, top: anchor.getBoundingClientRect().top };
+  });
+
+  function keepPlace() {
+    document.querySelectorAll("#timeline").forEach(function (timeline) {
+      var anchor = timeline._anchor;
+      if (!anchor) return;
+      timeline._anchor = null;
+      tidy(timeline.querySelector("#timeline-entries"));  // first: it may drop a day header
+      if (anchor.el.isConnected) {
+        timeline.scrollTop += anchor.el.getBoundingClientRect().top - anchor.top;
+      }
+    });
+  }
+
   document.addEventListener("htmx:afterSwap", function (event) {
+    keepPlace();
     var container = event.target.closest ? event.target.closest("#timeline-entries") || (event.target.id === "timeline-entries" ? event.target : null) : null;
     if (container) {
       var timeline = timelineOf(container);

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
@@ -36,6 +37,36 @@ def test_the_page_shows_her_channels_and_quiet_hours(customer_client):
     assert '<option value="America/New_York" selected>' in page
     assert 'name="sms_enabled" id="id_sms_enabled" checked' in page
     assert "Push notifications are not set up on this server." in page  # no VAPID keys
+
+
+def test_without_push_on_the_server_its_switch_is_not_shown_on_and_the_choice_is_kept(
+    customer_client, customer
+):
+    page = customer_client.get(URL).content.decode()
+    assert 'name="push_enabled" id="id_push_enabled" checked' not in page
+    assert '<input type="checkbox" disabled> Push notifications' in page
+    # Saving other settings keeps the (invisible) push choice for when push is set up.
+    customer_client.post(URL, VALID)
+    assert NotificationPreferences.objects.get(customer=customer).push_enabled
+
+
+def test_push_switch_shows_her_choice_when_push_is_set_up(customer_client, fake_push):
+    page = customer_client.get(URL).content.decode()
+    assert 'name="push_enabled" id="id_push_enabled" checked' in page
+
+
+def test_time_zones_come_grouped_by_region_with_her_likely_ones_first(customer_client, customer):
+    customer.business.time_zone = "America/Chicago"
+    customer.business.save()
+    page = customer_client.get(URL).content.decode()
+    groups = re.findall(r'<optgroup label="([^"]+)">', page)
+    assert groups[0] == "Suggested"
+    assert {"America", "Europe", "Asia", "Australia"} <= set(groups)
+    suggested = page.split('<optgroup label="Suggested">')[1].split("</optgroup>")[0]
+    assert re.findall(r'<option value="([^"]+)"', suggested) == [
+        "America/New_York",
+        "America/Chicago",
+    ]
 
 
 def test_the_page_costs_a_fixed_number_of_queries(
