@@ -104,8 +104,9 @@ _SEPARATOR_MAX_LENGTH = max(map(len, _SEPARATORS)) + 4
 _SEPARATOR_PREFIXES = frozenset(phrase[:3] for phrase in _SEPARATORS)
 
 # A device's tagline, alone on its line, once a trailing link ("<https://aka.ms/…>") is set
-# aside. The app's name is short: "Sent from my desk, it is easier" is the person's own.
-_APP = r"[^.!?]{1,50}?"
+# aside. The app's name is short, and ends no sentence: "Sent from my desk, it is easier than
+# from my phone." is the person's own.
+_APP = r"[^.!?]{1,50}?\.?"
 _TAGLINE = re.compile(
     r"(?:"
     rf"sent\s+(?:from|with|via|using|by)\s+{_APP}"
@@ -175,7 +176,7 @@ def _needs_a_look(line: str) -> bool:
     field or a tagline: a quick, permissive test before any pattern."""
     head = line[: _MAX_LABEL_LENGTH + 4]
     return (
-        line[0] in "-_"
+        line.startswith(("--", "__"))
         or ":" in head
         or "：" in head
         or line[:3].lower() in _SEPARATOR_PREFIXES
@@ -300,6 +301,8 @@ def _reply_header_length(lines: _Lines, i: int) -> int:
         if joined is None:
             return 0
         if not _is_header_text(joined, lines, last):
+            if lines.text[last][-1] in ":：":
+                return 0  # a header does not go on past a line that ends with a colon
             continue
         if k == 1:
             return 1
