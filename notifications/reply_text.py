@@ -146,19 +146,23 @@ _TAGLINE_ENDS = ("から送信", "gönderildi", "发送")
 
 # A closing followed by two or more short lines (name and title, company or phone) is a
 # signature block; a closing with just a name under it is what the person wrote, and stays.
+# "Thanks", "Cheers" and "Best" close a message only with a comma: "Thanks!" starts a line
+# of the message as often as it ends one.
 _CLOSING = re.compile(
     r"(?:(?:best|kind|warm|warmest)\s+regards|regards|best\s+wishes|sincerely|"
-    r"yours\s+(?:truly|sincerely)|cheers|thanks|thank\s+you|many\s+thanks|best|"
+    r"yours\s+(?:truly|sincerely)|"
     r"med\s+venlig\s+hilsen|mit\s+freundlichen\s+grüßen|viele\s+grüße|beste\s+grüße|"
     r"cordialement|bien\s+à\s+vous|saludos|un\s+saludo|atentamente|cordiali\s+saluti|"
     r"distinti\s+saluti|met\s+vriendelijke\s+groet(?:en)?|atenciosamente|"
     r"med\s+vänlig\s+hälsning|vänliga\s+hälsningar|pozdrawiam|z\s+poważaniem|"
     r"с\s+уважением|敬具|此致)"
-    r"(?:\s*/\s*[^,]{1,40})?\s*[,.!]?",
+    r"(?:\s*/\s*[^,]{1,40})?\s*[,.!]?"
+    r"|(?:thanks|thank\s+you|many\s+thanks|cheers|best)\s*,",
     re.IGNORECASE,
 )
 _RULE = re.compile(r"[-_=*~–—]{2,}")
 _SIGNATURE_LINE_LENGTH = 60
+_SIGNATURE_LINE_WORDS = 6
 _SIGNATURE_MAX_LINES = 6
 
 
@@ -386,6 +390,15 @@ def _is_greeting(line: str) -> bool:
     return len(line) <= 40 and line.endswith(",")
 
 
+def _looks_like_signature_line(line: str) -> bool:
+    """A name, a title, a company, a phone number: short, and no sentence."""
+    return (
+        len(line) <= _SIGNATURE_LINE_LENGTH
+        and len(line.split()) <= _SIGNATURE_LINE_WORDS
+        and not line.endswith((".", "?"))
+    )
+
+
 def _drop_signature_block(lines: list[str]) -> list[str]:
     """Without a signature block at the end: a few short lines (name, title, company,
     phone) under a closing ("Regards,") or under a rule ("—————")."""
@@ -395,8 +408,8 @@ def _drop_signature_block(lines: list[str]) -> list[str]:
     first = next((i for i, line in enumerate(lines) if line.strip()), end)
     for i in range(max(first + 1, end - _SIGNATURE_MAX_LINES - 2), end):
         text = lines[i].strip()
-        below = [line for line in lines[i + 1 : end] if line.strip()]
-        if not all(len(line.strip()) <= _SIGNATURE_LINE_LENGTH for line in below):
+        below = [line.strip() for line in lines[i + 1 : end] if line.strip()]
+        if not all(map(_looks_like_signature_line, below)):
             continue
         if _CLOSING.fullmatch(text) and 2 <= len(below) <= _SIGNATURE_MAX_LINES:
             return lines[:i]

@@ -292,6 +292,13 @@ def test_it_drops_a_signature_block_under_a_closing_and_keeps_a_closing_with_a_n
     assert visible_reply(body) == "Thanks!"
 
 
+def test_it_keeps_sentences_under_a_thanks_or_a_rule():
+    body = "Thanks!\nWe will be home at 9.\nThe gate code is 1234."
+    assert visible_reply(body) == body
+    body = "Notes from today\n\n--------------------\nThe gutter needs a new bracket."
+    assert visible_reply(body) == body
+
+
 @pytest.mark.parametrize(
     "tagline",
     [
