@@ -661,7 +661,8 @@ def html_to_text(html: str) -> str:
 
     libxml2's HTML tokenizer (through lxml) reads the markup in linear time whatever it
     holds; the standard library's `html.parser` goes quadratic on some malformed input
-    (many unclosed comments, CVE-2025-6069) in the Python versions we run on.
+    (many unclosed comments, CVE-2025-6069) in Python releases before its fix, 3.11.7 among
+    them.
     """
     target = _TextTarget()
     parser = etree.HTMLParser(target=target, encoding="utf-8", no_network=True)
