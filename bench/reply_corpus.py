@@ -1,0 +1,169 @@
+"""Reply-extraction benchmark: how many replies of the public corpus does each candidate get
+exactly right?
+
+    .venv/bin/python -m bench.reply_corpus                 # the table
+    .venv/bin/python -m bench.reply_corpus --failures      # ours, dev failures, as diffs
+    .venv/bin/python -m bench.reply_corpus --failures --holdout   # only once tuning is over
+
+The corpus is `tests/fixtures/email/replies/` (see its SOURCES.md); `split.json` there says
+which cases are dev and which holdout. A case counts when the candidate's text equals the
+expected one after both are normalised the same way (`normalise` below).
+
+Candidates other than ours are optional: a library that is not installed is listed as such.
+To measure them all, in a throwaway virtualenv:
+
+    pip install email-reply-parser mail-parser-reply talon
+
+Exit status 0 whatever the scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "email" / "replies"
+
+# Every language mail-parser-reply 1.36 knows, so that it is not judged on English alone.
+MAIL_PARSER_REPLY_LANGUAGES = [
+    "en", "de", "fr", "it", "es", "nl", "pl", "sv", "da", "cs", "ja", "ko", "zh",
+]  # fmt: skip
+
+
+def normalise(text: str | None) -> str:
+    """Line endings unified, trailing spaces dropped, blank lines around the text dropped."""
+    lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip("\n")
+
+
+def load_corpus(root: Path = CORPUS) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]]]:
+    """({case: (body, expected)}, {"dev": [...], "holdout": [...]})."""
+    cases = {}
+    for body_path in sorted(root.glob("*.txt")):
+        if body_path.name.endswith(".expected.txt"):
+            continue
+        name = body_path.name.removesuffix(".txt")
+        expected = (root / f"{name}.expected.txt").read_text(encoding="utf-8")
+        cases[name] = (body_path.read_text(encoding="utf-8"), expected)
+    split = json.loads((root / "split.json").read_text(encoding="utf-8"))
+    return cases, {"dev": split["dev"], "holdout": split["holdout"]}
+
+
+def candidates() -> dict[str, Callable[[str], str] | str]:
+    """Name -> extraction function, or the reason it cannot run here."""
+    found: dict[str, Callable[[str], str] | str] = {}
+
+    from notifications.reply_text import visible_reply
+
+    found["porchlight visible_reply"] = visible_reply
+
+    try:
+        from email_reply_parser import EmailReplyParser as Zapier
+
+        found["email-reply-parser (zapier) parse_reply"] = Zapier.parse_reply
+    except ImportError:
+        found["email-reply-parser (zapier) parse_reply"] = "not installed"
+
+    try:
+        from mailparser_reply import EmailReplyParser as MailParserReply
+
+        parser = MailParserReply(languages=MAIL_PARSER_REPLY_LANGUAGES)
+
+        def mpr_latest(text: str) -> str:
+            return parser.parse_reply(text=text) or ""
+
+        def mpr_body(text: str) -> str:
+            replies = parser.read(text=text).replies
+            return replies[0].body if replies else ""
+
+        found["mail-parser-reply latest_reply"] = mpr_latest
+        found["mail-parser-reply replies[0].body"] = mpr_body
+    except ImportError:
+        found["mail-parser-reply latest_reply"] = "not installed"
+
+    try:
+        import talon
+        from talon import quotations
+        from talon.signature.bruteforce import extract_signature
+
+        talon.init()
+
+        def talon_quotes(text: str) -> str:
+            return quotations.extract_from_plain(text)
+
+        def talon_quotes_and_signature(text: str) -> str:
+            return extract_signature(quotations.extract_from_plain(text))[0]
+
+        found["talon extract_from_plain"] = talon_quotes
+        found["talon extract_from_plain + signature"] = talon_quotes_and_signature
+    except ImportError:
+        found["talon extract_from_plain"] = "not installed"
+    return found
+
+
+def score(
+    extract: Callable[[str], str], cases: dict[str, tuple[str, str]], names: list[str]
+) -> list[str]:
+    """The names of the cases `extract` gets wrong (an exception counts as wrong)."""
+    wrong = []
+    for name in names:
+        body, expected = cases[name]
+        try:
+            got = extract(body)
+        except Exception:  # a library crashing on a real email is a miss, not a stop
+            got = "<exception>"
+        if normalise(got) != normalise(expected):
+            wrong.append(name)
+    return wrong
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--failures", action="store_true", help="print ours' failures as diffs")
+    parser.add_argument(
+        "--holdout", action="store_true", help="with --failures: the holdout's, not dev's"
+    )
+    args = parser.parse_args(argv)
+
+    cases, split = load_corpus()
+    every = split["dev"] + split["holdout"]
+    print(f"corpus: {len(cases)} cases, dev {len(split['dev'])}, holdout {len(split['holdout'])}")
+    print(f"| {'candidate':42} | {'dev':>13} | {'holdout':>13} | {'total':>13} |")
+    print(f"| {'-' * 42} | {'-' * 13:>13} | {'-' * 13:>13} | {'-' * 13:>13} |")
+    for label, extract in candidates().items():
+        if isinstance(extract, str):
+            print(f"| {label:42} | {extract:>13} | {'':>13} | {'':>13} |")
+            continue
+        cells = []
+        for names in (split["dev"], split["holdout"], every):
+            right = len(names) - len(score(extract, cases, names))
+            cells.append(f"{right}/{len(names)} {100 * right / len(names):3.0f}%")
+        print(f"| {label:42} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
+
+    if args.failures:
+        from notifications.reply_text import visible_reply
+
+        names = split["holdout"] if args.holdout else split["dev"]
+        for name in score(visible_reply, cases, names):
+            body, expected = cases[name]
+            got = normalise(visible_reply(body))
+            print(f"\n=== {name}")
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    normalise(expected).splitlines(True),
+                    got.splitlines(True),
+                    "expected",
+                    "got",
+                    lineterm="\n",
+                )
+            )
+            print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

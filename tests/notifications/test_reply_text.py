@@ -1,0 +1,529 @@
+"""The visible reply of an inbound email: the public corpus, each language's headers and
+taglines, Outlook blocks, signatures, HTML bodies, and the time a hostile body can take."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from notifications.reply_text import html_to_text, visible_reply
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
+REPLIES = FIXTURES / "replies"
+HTML = FIXTURES / "html"
+REQUIRED_SCORE = 0.90
+
+
+def normalise(text: str) -> str:
+    """Trailing spaces on each line and blank lines around the text do not count."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip("\n")
+
+
+def corpus_cases() -> dict[str, tuple[str, str]]:
+    cases = {}
+    for body in sorted(REPLIES.glob("*.txt")):
+        if not body.name.endswith(".expected.txt"):
+            name = body.name.removesuffix(".txt")
+            expected = (REPLIES / f"{name}.expected.txt").read_text(encoding="utf-8")
+            cases[name] = (body.read_text(encoding="utf-8"), expected)
+    return cases
+
+
+def cpu_seconds(work: Callable[[], object]) -> float:
+    """CPU time of `work`: other load on the machine does not count, as wall time would."""
+    start = time.process_time()
+    work()
+    return time.process_time() - start
+
+
+@pytest.fixture(scope="module")
+def linear_budget() -> float:
+    """CPU seconds a linear pass over a hostile megabyte may take on this machine: ten times
+    a fixed loop of ten million additions (0.1 s on a laptop, 0.3 s on a busy CI runner).
+    Quadratic work on a megabyte takes minutes, wherever it runs."""
+    return 10 * min(cpu_seconds(lambda: sum(range(10_000_000))) for _ in range(3))
+
+
+# -- The corpus ----------------------------------------------------------------------------
+
+
+def test_the_public_corpus_scores_at_least_90_percent_exact_matches():
+    cases = corpus_cases()
+    failures = []
+    for name, (body, expected) in cases.items():
+        got = visible_reply(body)
+        if normalise(got) != normalise(expected):
+            diff = difflib.unified_diff(
+                normalise(expected).splitlines(), normalise(got).splitlines(), lineterm=""
+            )
+            failures.append(f"--- {name}\n" + "\n".join(diff))
+    score = 1 - len(failures) / len(cases)
+    print(f"\n{len(cases) - len(failures)}/{len(cases)} exact ({score:.0%})")
+    print("\n\n".join(failures))
+    assert len(cases) >= 60
+    assert score >= REQUIRED_SCORE, f"{score:.0%} < {REQUIRED_SCORE:.0%}:\n" + "\n".join(failures)
+
+
+def test_the_split_manifest_puts_every_case_in_dev_or_holdout_once():
+    split = json.loads((REPLIES / "split.json").read_text(encoding="utf-8"))
+    dev, holdout = set(split["dev"]), set(split["holdout"])
+    assert not dev & holdout
+    assert dev | holdout == set(corpus_cases())
+    assert len(holdout) * 3 >= len(dev | holdout) - 2  # about a third
+
+
+# -- Reply headers ---------------------------------------------------------------------------
+
+QUOTE = "\n\n> Can we move the site visit to Tuesday?\n> Thanks, Mike\n"
+
+
+def test_it_strips_a_gmail_reply_header_and_its_quote():
+    body = "Tuesday works.\n\nOn Mon, Jan 15, 2024 at 10:00 AM Mike <mike@acme.com> wrote:" + QUOTE
+    assert visible_reply(body) == "Tuesday works."
+
+
+def test_it_strips_a_gmail_reply_header_wrapped_over_two_lines():
+    body = (
+        "Tuesday works.\n\nOn Mon, Jan 15, 2024 at 10:00 AM Mike Jones from Acme Roofing <\n"
+        "mike.jones@acme-roofing.example.com> wrote:" + QUOTE
+    )
+    assert visible_reply(body) == "Tuesday works."
+
+
+def test_it_strips_an_apple_mail_header_wrapped_over_three_lines():
+    body = (
+        "Tuesday works.\n\nOn Jan 15, 2024, at 10:00, Mike Jones\n<mike@acme.com>\nwrote:" + QUOTE
+    )
+    assert visible_reply(body) == "Tuesday works."
+
+
+def test_it_strips_a_header_whose_quote_is_not_marked_with_angle_brackets():
+    body = "Tuesday works.\n\nOn Mon, Jan 15, 2024 at 10:00 AM Mike <mike@acme.com> wrote:\n\nOld"
+    assert visible_reply(body) == "Tuesday works."
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "On Mon, Jan 15, 2024 at 10:00 AM Mike Jones <mike@acme.com> wrote:",
+        "Le lun. 15 janv. 2024 à 10:00, Mike Jones <mike@acme.com> a écrit :",
+        "Am Mo., 15. Jan. 2024 um 10:00 Uhr schrieb Mike Jones <mike@acme.com>:",
+        "Mike Jones <mike@acme.com> schrieb am Mo., 15. Jan. 2024, 10:00:",
+        "El lun, 15 ene 2024 a las 10:00, Mike Jones (<mike@acme.com>) escribió:",
+        "Il giorno lun 15 gen 2024 alle ore 10:00 Mike Jones <mike@acme.com> ha scritto:",
+        "Op ma 15 jan. 2024 om 10:00 schreef Mike Jones <mike@acme.com>:",
+        "Em seg., 15 de jan. de 2024 às 10:00, Mike Jones <mike@acme.com> escreveu:",
+        "Den mån 15 jan. 2024 kl 10:00 skrev Mike Jones <mike@acme.com>:",
+        "pon., 15 sty 2024 o 10:00 Mike Jones <mike@acme.com> napisał(a):",
+        "пн, 15 янв. 2024 г. в 10:00, Mike Jones <mike@acme.com>:",
+        "15.01.2024 10:00, Mike Jones пишет:",
+        "2024年1月15日(月) 10:00 Mike Jones <mike@acme.com>:",
+        "2024/01/15 10:00、Mike Jones <mike@acme.com>のメール:",
+        "Mike Jones <mike@acme.com> 于2024年1月15日周一 10:00写道：",
+    ],
+    ids=[
+        "en",
+        "fr",
+        "de",
+        "de-date-last",
+        "es",
+        "it",
+        "nl",
+        "pt",
+        "sv",
+        "pl",
+        "ru",
+        "ru-pishet",
+        "ja",
+        "ja-apple",
+        "zh",
+    ],  # fmt: skip
+)
+def test_it_strips_each_languages_wrote_header(header):
+    assert visible_reply(f"Tuesday works.\n\n{header}{QUOTE}") == "Tuesday works."
+    # The history below a header need not be quoted (Outlook's plain text, some webmails).
+    assert visible_reply(f"Tuesday works.\n\n{header}\n\nOld message") == "Tuesday works."
+
+
+def test_it_keeps_a_paragraph_that_starts_with_on():
+    body = "On Tuesday I can be there at 9.\n\nOn second thought, 10 is better."
+    assert visible_reply(body) == body
+
+
+def test_it_keeps_answers_written_between_quoted_blocks():
+    body = (
+        "On Mon, Jan 15, 2024 at 10:00 AM Mike <mike@acme.com> wrote:\n"
+        "> Tuesday or Wednesday?\n\nTuesday.\n\n> Morning or afternoon?\n\nMorning, please.\n"
+    )
+    assert visible_reply(body) == "Tuesday.\n\nMorning, please."
+
+
+def test_it_keeps_a_reply_written_below_the_quote():
+    body = "On 15/01/2024 10:00, Mike wrote:\n> Tuesday or Wednesday?\nTuesday."
+    assert visible_reply(body) == "Tuesday."
+
+
+# -- Outlook blocks and separators -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "From: Mike Jones <mike@acme.com>\nSent: Monday, January 15, 2024 10:00 AM\n"
+        "To: Sarah <sarah@example.com>\nSubject: RE: Site visit",
+        "________________________________\nFrom: Mike Jones <mike@acme.com>\n"
+        "Sent: Monday, January 15, 2024 10:00 AM\nTo: Sarah\nSubject: Site visit",
+        "De : Mike Jones <mike@acme.com>\nEnvoyé : lundi 15 janvier 2024 10:00\nÀ : Sarah\n"
+        "Objet : Visite",
+        "Von: Mike Jones <mike@acme.com>\nGesendet: Montag, 15. Januar 2024 10:00\nAn: Sarah\n"
+        "Betreff: Besuch",
+        "De: Mike Jones <mike@acme.com>\nEnviado el: lunes, 15 de enero de 2024 10:00\n"
+        "Para: Sarah\nAsunto: Visita",
+        "Da: Mike Jones <mike@acme.com>\nInviato: lunedì 15 gennaio 2024 10:00\nA: Sarah\n"
+        "Oggetto: Visita",
+        "Van: Mike Jones <mike@acme.com>\nVerzonden: maandag 15 januari 2024 10:00\n"
+        "Aan: Sarah\nOnderwerp: Bezoek",
+        "De: Mike Jones <mike@acme.com>\nEnviada em: segunda-feira, 15 de janeiro de 2024\n"
+        "Para: Sarah\nAssunto: Visita",
+        "Från: Mike Jones <mike@acme.com>\nSkickat: den 15 januari 2024 10:00\nTill: Sarah\n"
+        "Ämne: Besök",
+        "Od: Mike Jones <mike@acme.com>\nWysłano: poniedziałek, 15 stycznia 2024 10:00\n"
+        "Do: Sarah\nTemat: Wizyta",
+        "От: Mike Jones <mike@acme.com>\nОтправлено: 15 января 2024 г. 10:00\nКому: Sarah\n"
+        "Тема: Визит",
+        "发件人: Mike Jones <mike@acme.com>\n发送时间: 2024年1月15日 10:00\n收件人: Sarah\n"
+        "主题: 拜访",
+        "差出人: Mike Jones <mike@acme.com>\n送信日時: 2024年1月15日 10:00\n宛先: Sarah\n"
+        "件名: 訪問",
+        "From: Human Resources\n<a-very-long-address@acme.example.com>\nSent: Monday\nTo: Sarah",
+        "Date: Mon, 15 Jan 2024 10:00:00 +0000\nFrom: mike@acme.com\nTo: sarah@example.com",
+    ],
+    ids=[
+        "en",
+        "en-rule",
+        "fr",
+        "de",
+        "es",
+        "it",
+        "nl",
+        "pt",
+        "sv",
+        "pl",
+        "ru",
+        "zh",
+        "ja",
+        "wrapped-from",
+        "date-first",
+    ],  # fmt: skip
+)
+def test_it_strips_an_outlook_header_block(block):
+    body = f"Tuesday works.\n\n{block}\n\nCan we move the site visit?\n"
+    assert visible_reply(body) == "Tuesday works."
+
+
+def test_a_line_starting_with_from_is_not_an_outlook_block():
+    body = "From: the back door, please.\nThe gate is locked."
+    assert visible_reply(body) == body
+
+
+@pytest.mark.parametrize(
+    "separator",
+    [
+        "-----Original Message-----",
+        "----- Original Message -----",
+        "-----Ursprüngliche Nachricht-----",
+        "-------- Message d'origine --------",
+        "-----Mensaje original-----",
+        "-----Messaggio originale-----",
+        "-----Oorspronkelijk bericht-----",
+        "-------- Mensagem original --------",
+        "---------- Forwarded message ---------",
+        "---------- Weitergeleitete Nachricht ---------",
+        "Begin forwarded message:",
+        "Anfang der weitergeleiteten Nachricht:",
+        "---- On Mon, 15 Jan 2024 10:00:00 +0000 mike@acme.com wrote ----",
+    ],
+)
+def test_it_strips_original_message_and_forwarded_blocks(separator):
+    body = f"See below.\n\n{separator}\nFrom: Mike\nOld message\n"
+    assert visible_reply(body) == "See below."
+
+
+def test_a_forward_with_nothing_written_is_empty():
+    body = "---------- Forwarded message ---------\nFrom: Mike <mike@acme.com>\n\nOld message"
+    assert visible_reply(body) == ""
+
+
+def test_a_line_of_dashes_in_the_senders_text_is_kept():
+    body = "Item      Price\n------------------\nShingles  $40\nNails     $5\n\nOk?"
+    assert visible_reply(body) == body
+
+
+# -- Signatures and taglines -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", ["-- ", "--"])
+def test_it_strips_a_signature_after_the_delimiter(delimiter):
+    body = f"See you Tuesday.\n\n{delimiter}\nSarah Smith\n555-0100\n"
+    assert visible_reply(body) == "See you Tuesday."
+
+
+def test_it_strips_a_long_signature_after_the_delimiter():
+    signature = "\n".join(
+        f"Line {n} of a long company signature and its disclaimer" for n in range(9)
+    )
+    assert visible_reply(f"See you Tuesday.\n-- \n{signature}") == "See you Tuesday."
+
+
+def test_it_keeps_a_double_dash_in_the_middle_of_a_line():
+    body = "The fix -- a new flashing -- worked.\n-- and so did the gutter."
+    assert visible_reply(body) == body
+
+
+def test_it_drops_a_signature_block_under_a_closing_and_keeps_a_closing_with_a_name():
+    assert visible_reply("Thanks!\n\nBest regards,\nSarah") == "Thanks!\n\nBest regards,\nSarah"
+    body = "Thanks!\n\nKind regards,\n\nSarah Smith\nOffice manager\nSmith & Co"
+    assert visible_reply(body) == "Thanks!"
+
+
+def test_it_keeps_sentences_under_a_thanks_or_a_rule():
+    body = "Thanks!\nWe will be home at 9.\nThe gate code is 1234."
+    assert visible_reply(body) == body
+    body = "Notes from today\n\n--------------------\nThe gutter needs a new bracket."
+    assert visible_reply(body) == body
+
+
+@pytest.mark.parametrize(
+    "tagline",
+    [
+        "Sent from my iPhone",
+        "Sent from my Android",
+        "Sent from my Samsung Galaxy smartphone.",
+        "Sent from Outlook",
+        "Get Outlook for iOS<https://aka.ms/o0ukef>",
+        "Get Outlook for Android",
+        "Envoyé de mon iPhone",
+        "Von meinem iPhone gesendet",
+        "Gesendet von Outlook für Android<https://aka.ms/AAb9ysg>",
+        "Enviado desde mi iPhone",
+        "Inviato da iPhone",
+        "Verstuurd vanaf mijn iPhone",
+        "Enviado do meu iPhone",
+        "Skickat från min iPhone",
+        "Wysłane z iPhone'a",
+        "Отправлено с iPhone",
+        "iPhoneから送信",
+        "发自我的iPhone",
+    ],
+)
+def test_it_strips_each_languages_device_tagline(tagline):
+    assert visible_reply(f"See you Tuesday.\n\n{tagline}") == "See you Tuesday."
+    assert visible_reply(f"See you Tuesday.\n\n{tagline}\n\n> Old message") == "See you Tuesday."
+
+
+def test_it_keeps_a_sentence_that_starts_with_sent_from():
+    body = "Sent from my desk, this is easier than from my phone."
+    assert visible_reply(body) == body
+
+
+# -- The sender's own text -------------------------------------------------------------------
+
+
+def test_it_keeps_the_senders_own_blank_lines():
+    body = "First paragraph.\n\n\nAfter two blank lines.\n\nLast one."
+    assert (
+        visible_reply(f"{body}\n\nOn Mon, Jan 15, 2024 at 10:00 Mike <m@acme.com> wrote:") == body
+    )
+
+
+def test_it_keeps_the_senders_lists_indentation_and_urls():
+    body = (
+        "Photos: https://photos.example.com/album?id=42&x=1\n\n- gutter\n- flashing\n"
+        "    * left side\n1. Tuesday"
+    )
+    assert visible_reply(f"{body}\n\n> quoted") == body
+
+
+def test_it_merges_the_blank_lines_left_where_a_quote_was():
+    body = "First.\n\n> quoted\n> more\n\nSecond."
+    assert visible_reply(body) == "First.\n\nSecond."
+
+
+def test_an_all_quote_body_is_empty():
+    assert visible_reply("> Can we move the visit?\n>\n> Mike\n") == ""
+    assert visible_reply("On Mon, Jan 15, 2024 at 10:00 Mike <m@acme.com> wrote:\n> Hi") == ""
+    assert visible_reply("") == ""
+    assert visible_reply("  \n\n \t\n") == ""
+
+
+def test_it_trims_surrounding_whitespace_and_reads_windows_line_ends():
+    body = (
+        "\r\n\r\n  Tuesday works.  \r\n\r\nOn Mon, Jan 15, 2024 at 10:00 Mike <m@acme.com> wrote:"
+    )
+    assert visible_reply(body + "\r\n> Hi\r\n") == "Tuesday works."
+
+
+# -- HTML --------------------------------------------------------------------------------------
+
+
+def html_cases() -> list[Path]:
+    return sorted(HTML.glob("*.html"))
+
+
+@pytest.mark.parametrize("path", html_cases(), ids=lambda path: path.stem)
+def test_html_bodies_of_the_corpus_give_the_reply(path):
+    expected = (HTML / f"{path.stem}.expected.txt").read_text(encoding="utf-8")
+    html = path.read_text(encoding="utf-8")
+    assert normalise(visible_reply(html_to_text(html))) == normalise(expected)
+
+
+def test_html_to_text_on_a_gmail_reply():
+    html = (
+        '<div dir="ltr">Tuesday works.<div><br></div><div>Sarah</div></div><br>'
+        '<div class="gmail_quote gmail_quote_container"><div dir="ltr" class="gmail_attr">'
+        "On Mon, Jan 15, 2024 at 10:00\u202fAM Mike &lt;mike@acme.com&gt; wrote:<br></div>"
+        '<blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex">'
+        "<div>Can we move the visit?</div></blockquote></div>"
+    )
+    assert html_to_text(html) == "Tuesday works.\n\nSarah\n\n> Can we move the visit?"
+    assert visible_reply(html_to_text(html)) == "Tuesday works.\n\nSarah"
+
+
+def test_html_to_text_on_an_outlook_web_reply():
+    html = (
+        '<div style="font-family: Aptos">Tuesday works.</div>'
+        '<div id="appendonsend"></div><hr style="display:inline-block;width:98%">'
+        '<div id="divRplyFwdMsg"><b>From:</b> Mike<br><b>Sent:</b> Monday</div>'
+        "<div>Can we move the visit?</div>"
+    )
+    assert html_to_text(html) == "Tuesday works."
+
+
+def test_html_to_text_on_an_apple_mail_reply():
+    html = (
+        '<html><body><div>Tuesday works.</div><div><br><blockquote type="cite">'
+        "<div>On Jan 15, 2024, at 10:00, Mike &lt;mike@acme.com&gt; wrote:</div>"
+        '</blockquote></div><blockquote type="cite"><div>Can we move the visit?</div>'
+        "</blockquote></body></html>"
+    )
+    assert visible_reply(html_to_text(html)) == "Tuesday works."
+
+
+def test_html_to_text_drops_head_scripts_styles_and_signatures():
+    html = (
+        "<html><head><title>Re: visit</title><style>p{color:red}</style></head><body>"
+        "<script>alert(1)</script><p>Tuesday works.</p>"
+        '<div class="gmail_signature"><div>Sarah Smith</div><div>555-0100</div></div>'
+        "</body></html>"
+    )
+    assert html_to_text(html) == "Tuesday works."
+
+
+def test_html_to_text_decodes_entities_and_keeps_line_breaks_and_paragraphs():
+    html = "<p>Fish &amp; chips&nbsp;&lt;3</p><p>Line one<br>Line two</p><ul><li>a</li></ul>"
+    assert html_to_text(html) == "Fish & chips <3\n\nLine one\nLine two\n\n- a"
+
+
+def test_html_to_text_reads_text_whatever_the_declared_charset():
+    html = '<html><head><meta charset="iso-8859-1"></head><body><p>Crème brûlée</p></body></html>'
+    assert html_to_text(html) == "Crème brûlée"
+
+
+def test_html_to_text_of_nothing_is_empty():
+    assert html_to_text("") == ""
+    assert html_to_text("<html><body></body></html>") == ""
+
+
+# -- Time ------------------------------------------------------------------------------------
+
+MB = 1_000_000
+
+
+def test_a_1_mb_reply_takes_well_under_a_second():
+    prose = "We can start on the roof on Tuesday; the gutters need another look.\n" * 7_500
+    history = "".join(
+        f"On Mon, Jan {n % 28 + 1}, 2024 at 10:00 Mike <mike@acme.com> wrote:\n"
+        "> Can we move the site visit? The forecast says rain all week.\n" * 3
+        for n in range(2_000)
+    )
+    body = (prose + "\n" + history)[:MB]
+    assert len(body) == MB
+    assert cpu_seconds(lambda: visible_reply(body)) < 0.5
+    assert visible_reply(body) == prose.strip()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "a" * MB,
+        "a\n" * (MB // 2),
+        "\n" * MB,
+        ">" * MB,
+        "> quoted\n" * (MB // 9),
+        "-\n" * (MB // 2),
+        "Sent: Monday\n" * (MB // 13),
+        "Note 10:00 2024:\n" * (MB // 17),
+        "On 2024 Mike <a@b.co> wrote\n" * (MB // 28),
+        "x@" * (MB // 2),
+        "---x" + "-" * MB,
+        "On " + "1 " * (MB // 2) + "wrote:\n> x",
+        "Tuesday\n" + ("<" * 390 + "@a.b 10:00:\n") * (MB // 403),
+    ],
+    ids=[
+        "one-line",
+        "short-lines",
+        "blank-lines",
+        "angle-brackets",
+        "all-quoted",
+        "dashes",
+        "outlook-fields",
+        "header-like",
+        "wrote-lines",
+        "at-signs",
+        "framed-dashes",
+        "long-header",
+        "brackets-and-addresses",
+    ],  # fmt: skip
+)
+def test_a_hostile_1_mb_body_stays_linear(body, linear_budget):
+    assert cpu_seconds(lambda: visible_reply(body)) < linear_budget
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<div>" * (5 * MB // 5),
+        "<blockquote>x" * (5 * MB // 13),
+        "<p>Hello world</p>" * (5 * MB // 18),
+        "<!--" * (5 * MB // 4),
+        "<a " * (5 * MB // 3),
+        "<" * (5 * MB),
+        "</" * (5 * MB // 2),
+        "&amp" * (5 * MB // 4),
+        '<a title="' + "x>" * (5 * MB // 2),
+        "<br>" * (5 * MB // 4),
+        "<script>" + "<" * (5 * MB),
+    ],
+    ids=[
+        "nested-divs",
+        "nested-quotes",
+        "paragraphs",
+        "unclosed-comments",
+        "unclosed-tags",
+        "angle-brackets",
+        "end-tag-openers",
+        "entities",
+        "unclosed-attribute",
+        "line-breaks",
+        "unclosed-script",
+    ],  # fmt: skip
+)
+def test_html_to_text_is_safe_on_a_hostile_5_mb_body(html, linear_budget):
+    assert len(html) >= 4 * MB
+    assert cpu_seconds(lambda: html_to_text(html)) < linear_budget
