@@ -143,6 +143,16 @@ class ThreadConsumer(GroupConsumer):
         if html:
             await self.send(text_data=html)
 
+    async def deliveries_changed(self, event: dict) -> None:
+        # Staff groups only receive these: each entry's delivery lines are re-rendered.
+        if self.audience != Side.STAFF:
+            return
+        seqs = tuple(event["seqs"][:MAX_RESUME_ENTRIES])
+        key = ("deliveries", event["change"], self.zone.key)
+        html = await shared_render(key, lambda: self._render_changed(seqs))
+        if html:
+            await self.send(text_data=html)
+
     async def thread_read(self, event: dict) -> None:
         # Only the other side's reading changes what this viewer sees ("Seen 10:24am").
         if event["side"] == self.audience.value:
@@ -221,6 +231,17 @@ class ThreadConsumer(GroupConsumer):
                 )
             return f'<div id="timeline-entries" hx-swap-oob="innerHTML">{html}</div>'
         return self._render_entries(page.entries, swap="beforeend:#timeline-entries")
+
+    @database_sync_to_async
+    def _render_changed(self, seqs: tuple[int, ...]) -> str:
+        entries = list(
+            entries_for(thread=self.thread, audience=self.audience)
+            .filter(seq__in=seqs)
+            .order_by("seq")
+        )
+        for entry in entries:
+            entry.starts_day = False  # the day header already stands on the page
+        return self._render_entries(entries, oob="outerHTML")
 
     @database_sync_to_async
     def _render_receipts(self, from_seq: int, to_seq: int, reader_side: str) -> str:

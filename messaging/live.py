@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -77,3 +78,27 @@ def broadcast_read_on_commit(*, thread, side: str, from_seq: int, up_to_seq: int
         "seq": up_to_seq,
     }
     transaction.on_commit(lambda: _send(groups, message))
+
+
+def broadcast_deliveries_changed_on_commit(entries: list[tuple[int, int]]) -> None:
+    """What became of these entries' notifications changed ("Sending" became "Delivered"):
+    staff chats re-render them. `entries` holds (thread id, seq) pairs. Staff only: the
+    customer never sees delivery status."""
+    by_thread: dict[int, list[int]] = {}
+    for thread_id, seq in entries:
+        by_thread.setdefault(thread_id, []).append(seq)
+
+    def send() -> None:
+        for thread_id, seqs in by_thread.items():
+            message = {
+                "type": "deliveries.changed",
+                "thread_id": thread_id,
+                "seqs": sorted(set(seqs)),
+                # Each change renders anew (statuses move on); the open chats of one process
+                # share that one render.
+                "change": uuid.uuid4().hex,
+            }
+            _send([thread_group(thread_id, "staff")], message)
+
+    if by_thread:
+        transaction.on_commit(send)

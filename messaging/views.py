@@ -13,6 +13,13 @@ from portal import throttles
 from portal.access import customer_required, staff_required
 
 
+def _extends(request: HttpRequest) -> str:
+    """Which way a fragment extends an open timeline: "earlier", "later" or ""."""
+    if "before" in request.GET:
+        return "earlier"
+    return "later" if "after" in request.GET else ""
+
+
 def _page_from(request: HttpRequest, *, thread: Thread, audience: Side):
     form = EntriesPageForm(request.GET)
     if not form.is_valid():
@@ -112,9 +119,8 @@ def customer_entries(request: HttpRequest) -> HttpResponse:
     page = _page_from(request, thread=thread, audience=Side.CUSTOMER)
     if page is None:
         return HttpResponseBadRequest("Those page numbers are not numbers.")
-    return render(
-        request, "messaging/_timeline_page.html", {**_customer_context(request), "page": page}
-    )
+    context = {**_customer_context(request), "page": page, "extends": _extends(request)}
+    return render(request, "messaging/_timeline_page.html", context)
 
 
 @require_POST
@@ -189,9 +195,8 @@ def staff_entries(request: HttpRequest, thread_id: int) -> HttpResponse:
     page = _page_from(request, thread=thread, audience=Side.STAFF)
     if page is None:
         return HttpResponseBadRequest("Those page numbers are not numbers.")
-    return render(
-        request, "messaging/_timeline_page.html", {**_staff_context(thread), "page": page}
-    )
+    context = {**_staff_context(thread), "page": page, "extends": _extends(request)}
+    return render(request, "messaging/_timeline_page.html", context)
 
 
 @require_POST

@@ -140,6 +140,19 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
 # -- the installable app -----------------------------------------------------------------------
 
 
+def short_name(name: str, limit: int = 12) -> str:
+    """The name under the app's icon: the business's, cut at a word to fit a home screen
+    (about 12 characters show), never another name."""
+    if len(name) <= limit:
+        return name
+    words, kept = name.split(), ""
+    for word in words:
+        if len(f"{kept} {word}".strip()) > limit:
+            break
+        kept = f"{kept} {word}".strip()
+    return kept or name[:limit]
+
+
 @require_GET
 @cache_control(max_age=3600)
 def manifest(request: HttpRequest) -> HttpResponse:
@@ -147,7 +160,7 @@ def manifest(request: HttpRequest) -> HttpResponse:
     data = {
         "id": reverse("messages"),
         "name": name,
-        "short_name": name if len(name) <= 12 else "Porchlight",
+        "short_name": short_name(name),
         "description": f"Your project and messages with {name}.",
         "start_url": reverse("messages"),
         "scope": "/",
@@ -181,6 +194,13 @@ def service_worker(request: HttpRequest) -> HttpResponse:
     )
     response["Service-Worker-Allowed"] = "/"
     return response
+
+
+@require_GET
+@cache_control(max_age=86400)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for whatever the page says: the app's icon."""
+    return redirect(static("icons/icon-192.png"))
 
 
 @require_GET

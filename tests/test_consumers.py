@@ -189,3 +189,35 @@ async def test_a_socket_from_our_origin_with_a_session_cookie_connects(customer,
     connected, _ = await communicator.connect()
     assert connected
     await communicator.disconnect()
+
+
+async def test_a_delivery_status_change_updates_the_open_staff_chat_and_never_the_customer(
+    customer, thread, staff
+):
+    from notifications.actions import provider_status
+    from notifications.models import Delivery
+
+    entry = await sync_to_async(actions.post_staff_message)(
+        thread=thread, author=staff, body="Hi", notify=False
+    )
+    await sync_to_async(Delivery.objects.create)(
+        entry=entry,
+        channel="sms",
+        audience="customer",
+        recipient=customer.phone,
+        status="sent",
+        provider_id="SM" + "1" * 32,
+        send_after=entry.created_at,
+        created_at=entry.created_at,
+    )
+    staff_socket, _ = await _connect(f"/ws/staff/threads/{thread.pk}/", staff)
+    customer_socket, _ = await _connect("/ws/thread/", customer.user)
+    await sync_to_async(provider_status.record_sms_status)(
+        message_sid="SM" + "1" * 32, status="delivered"
+    )
+    frame = await staff_socket.receive_from(timeout=3)
+    assert 'id="entry-1"' in frame and 'hx-swap-oob="outerHTML"' in frame
+    assert "Delivered" in frame
+    assert await customer_socket.receive_nothing(timeout=0.5)
+    await staff_socket.disconnect()
+    await customer_socket.disconnect()

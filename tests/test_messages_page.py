@@ -179,3 +179,17 @@ def test_a_cached_page_is_identical_to_a_fresh_one(customer_client, thread, staf
         return re.sub(r'name="key" value="[^"]+"', "", html)
 
     assert strip_tokens(warm) == strip_tokens(cold)
+
+
+def test_an_earlier_page_loaded_into_the_timeline_carries_no_load_later_marker(
+    customer_client, thread, staff
+):
+    for i in range(120):
+        actions.post_staff_message(thread=thread, author=staff, body=f"m{i}", notify=False)
+    html = customer_client.get("/messages/entries/?before=71").content.decode()
+    assert "load-earlier" in html and "load-later" not in html
+    html = customer_client.get("/messages/entries/?after=10").content.decode()
+    assert "load-later" in html and "load-earlier" not in html
+    # Without JavaScript the page of earlier entries is a page of its own, with both.
+    html = customer_client.get("/messages/?before=71").content.decode()
+    assert "load-earlier" in html and "load-later" in html

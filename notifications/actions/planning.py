@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from messaging import live
 from messaging.models import INBOUND_KINDS, Entry, Side
 from notifications import transports
 from notifications.actions import outbox
@@ -169,5 +170,6 @@ def plan_email_fallback(*, entry: Entry, customer: Customer) -> None:
             row.save()
     except IntegrityError:
         return  # the entry already has its email
+    live.broadcast_deliveries_changed_on_commit([(entry.thread_id, entry.seq)])
     if row.status == Status.QUEUED:
         outbox.queue_on_commit([row])

@@ -9,10 +9,11 @@ from __future__ import annotations
 from django.db.models import Q
 from django.utils import timezone
 
+from messaging import live
 from notifications import transports
 from notifications.actions import planning
 from notifications.actions.preferences import set_sms_opt_out
-from notifications.models import Delivery
+from notifications.models import Delivery, statuses_below
 
 Status = Delivery.Status
 Channel = Delivery.Channel
@@ -65,7 +66,9 @@ def record_sms_status(
     else:
         rows = rows.filter(provider_id=message_sid)
     reason = f"Carrier reported {status}" + (f" (Twilio {error_code})" if error_code else "")
-    changed = rows.move_forward(new, provider_id=message_sid, **_outcome(new, reason))
+    changed = _move_forward_and_announce(
+        rows, new, provider_id=message_sid, **_outcome(new, reason)
+    )
     if changed and new == Status.FAILED and error_code == str(transports.TWILIO_UNSUBSCRIBED):
         for delivery in rows.filter(audience=Delivery.Audience.CUSTOMER).select_related(
             "entry__thread__customer"
@@ -83,6 +86,16 @@ def record_email_event(*, message_id: str, event_type: str, reason: str = "") ->
     if new is None or not message_id:
         return 0
     why = f"Email {event_type}" + (f": {reason}" if reason else "")
-    return Delivery.objects.filter(channel=Channel.EMAIL, provider_id=message_id).move_forward(
-        new, **_outcome(new, why)
+    rows = Delivery.objects.filter(channel=Channel.EMAIL, provider_id=message_id)
+    return _move_forward_and_announce(rows, new, **_outcome(new, why))
+
+
+def _move_forward_and_announce(rows, status: str, **changes) -> int:
+    """Move `rows` forward to `status`, and tell open staff chats which entries changed."""
+    moving = list(
+        rows.filter(status__in=statuses_below(status)).values_list("entry__thread_id", "entry__seq")
     )
+    changed = rows.move_forward(status, **changes)
+    if changed:
+        live.broadcast_deliveries_changed_on_commit(moving)
+    return changed

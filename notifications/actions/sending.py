@@ -12,12 +12,13 @@ import datetime as dt
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from messaging import live
 from notifications import content, transports
 from notifications.actions import outbox, planning
 from notifications.actions.preferences import set_sms_opt_out
@@ -39,6 +40,8 @@ class Claim:
     delivery: Delivery
     token: uuid.UUID
     now: dt.datetime
+    # (thread id, seq) of every entry this claim sends for (an email may carry several).
+    entries: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def rows(self):
@@ -54,13 +57,15 @@ def send_delivery(*, delivery_id: int) -> str | None:
         return None
     sender = {Channel.SMS: _send_sms, Channel.EMAIL: _send_email, Channel.PUSH: _send_push}
     try:
-        return sender[claim.delivery.channel](claim)
+        status = sender[claim.delivery.channel](claim)
     except Exception as exc:
         # A bug or an outage of our own, not a provider's answer: retried like a transient
         # error, so that a row which cannot be sent ends as "failed", never in a loop.
         logger.exception("delivery %s: unexpected error while sending", delivery_id)
         error = TransportError(f"Internal error ({type(exc).__name__})", permanent=False)
-        return _record_failure(claim, error)
+        status = _record_failure(claim, error)
+    live.broadcast_deliveries_changed_on_commit(claim.entries)  # open staff chats update
+    return status
 
 
 def claim_delivery(delivery_id: int) -> Claim | None:
@@ -74,7 +79,8 @@ def claim_delivery(delivery_id: int) -> Claim | None:
         "entry__thread__customer__notification_preferences",
         "entry__author",
     ).get(pk=delivery_id)
-    return Claim(delivery=delivery, token=token, now=now)
+    entry = delivery.entry
+    return Claim(delivery=delivery, token=token, now=now, entries=[(entry.thread_id, entry.seq)])
 
 
 def _claimed_preferences(customer: Customer) -> NotificationPreferences:
@@ -227,7 +233,9 @@ def _claim_email_batch(claim: Claim) -> list[Delivery]:
         entry__read_at__isnull=True,
         entry__created_at__lte=window_end,
     ).claim(token=claim.token, now=claim.now, due_only=False)
-    return list(claim.rows.select_related("entry").order_by("entry__seq"))
+    batch = list(claim.rows.select_related("entry").order_by("entry__seq"))
+    claim.entries = [(d.entry.thread_id, d.entry.seq) for d in batch]
+    return batch
 
 
 def _send_push(claim: Claim) -> str:

@@ -129,6 +129,10 @@
     var anchor = timeline && timeline.querySelector("#timeline-entries [data-seq]");
     if (!anchor) return;
     timeline._anchor = { el: anchor, top: anchor.getBoundingClientRect().top };
+    // The sentinel being replaced is detached by the swap, so events on it never reach the
+    // document: restore the place in the next frame, which runs after the swap and before the
+    // browser checks whether the new sentinel is in view.
+    requestAnimationFrame(keepPlace);
   });
 
   function keepPlace() {
@@ -307,22 +311,26 @@
     if (location.pathname.indexOf("/staff/chat/") === 0) {
       history.pushState({}, "", "/staff/projects/");
     }
-    var opener = document.querySelector("[data-last-opener]");
+    // Back to the chat button that opened it; the row may have been re-rendered live since,
+    // so find the button again by where it leads.
+    var href = document.body.dataset.lastOpener;
+    var opener = href && document.querySelector('[data-open-chat][href="' + CSS.escape(href) + '"]');
     if (opener) opener.focus();
   }
 
   document.addEventListener("click", function (event) {
     var opener = event.target.closest && event.target.closest("[data-open-chat]");
-    if (!opener) return;
-    document.querySelectorAll("[data-last-opener]").forEach(function (el) { el.removeAttribute("data-last-opener"); });
-    opener.setAttribute("data-last-opener", "");
+    if (opener) document.body.dataset.lastOpener = opener.getAttribute("href");
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     var dialog = document.getElementById("chat-dialog");
     if (dialog) {
       dialog.addEventListener("close", onDialogClosed);
-      if (dialog.hasAttribute("data-open-on-load")) openDialog();
+      if (dialog.hasAttribute("data-open-on-load")) {
+        document.body.dataset.lastOpener = location.pathname;
+        openDialog();
+      }
     }
     var timeline = document.querySelector("main #timeline");
     if (timeline) {

@@ -8,9 +8,12 @@ import os
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import connection
 from sesame.utils import get_token
 
+from portal.models import Customer
 from tests.browser import CHROMIUM_ARGS, chromium_or_skip
 from tests.servers import AsgiServer, database_url
 
@@ -19,20 +22,32 @@ from tests.servers import AsgiServer, database_url
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-def start_server(*, port: int | None = None) -> AsgiServer:
+def start_server(*, port: int | None = None, **env: str) -> AsgiServer:
     """The project's ASGI server on the test database (a second one shares Redis)."""
     return AsgiServer(
         database_url=database_url(connection.settings_dict),
         port=port,
-        env={"SECRET_KEY": settings.SECRET_KEY},
+        env={"SECRET_KEY": settings.SECRET_KEY, **env},
     ).start()
 
 
 @pytest.fixture
-def server(transactional_db):
-    srv = start_server()
+def server(transactional_db, request):
+    """The server; a test marked `@pytest.mark.server_env(DEBUG="1")` gets those settings."""
+    marker = request.node.get_closest_marker("server_env")
+    srv = start_server(**(marker.kwargs if marker else {}))
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def demo(transactional_db):
+    """The demo data (`manage.py demo`): (Sarah, mike)."""
+    call_command("demo")
+    return (
+        Customer.objects.get(email="sarah@example.com"),
+        get_user_model().objects.get(username="mike"),
+    )
 
 
 # Module scope: Playwright's sync API keeps an event loop running in this thread while it

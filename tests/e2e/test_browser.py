@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from messaging import actions
@@ -23,16 +22,6 @@ SECRETS = ("Gate code", "4512", "cedar stain", "second coat")
 # The promise is "within 2 s" (asserted as such for mike's reply reaching Sarah);
 # the other live checks allow more, so a busy 2-core CI machine does not make them flaky.
 LIVE_TIMEOUT_MS = 5000
-
-
-@pytest.fixture
-def demo(transactional_db):
-    call_command("demo")
-    sarah = Customer.objects.get(email="sarah@example.com")
-    from django.contrib.auth import get_user_model
-
-    mike = get_user_model().objects.get(username="mike")
-    return sarah, mike
 
 
 def _bubble(page, text: str):

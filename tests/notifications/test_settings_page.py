@@ -174,6 +174,8 @@ def test_the_manifest_describes_an_installable_app(client, business):
     assert response["Content-Type"] == "application/manifest+json"
     manifest = json.loads(response.content)
     assert manifest["name"] == "Mike's Contracting"
+    # The name under the icon is the business's, cut at a word to fit: never "Porchlight".
+    assert manifest["short_name"] == "Mike's"
     assert manifest["start_url"] == "/messages/"
     assert manifest["display"] == "standalone"
     assert manifest["theme_color"] == "#1f4e79"
@@ -203,3 +205,10 @@ def test_customer_pages_link_the_manifest_and_register_the_service_worker(custom
     page = customer_client.get("/messages/").content.decode()
     assert '<link rel="manifest" href="/manifest.webmanifest">' in page
     assert "js/pwa.js" in page
+
+
+def test_favicon_ico_answers_with_the_apps_icon(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"].endswith("icons/icon-192.png")
+    assert client.get(response["Location"]).status_code == 200
