@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from messaging import live
+from messaging import keywords, live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
 from notifications.actions import plan_deliveries
 from portal.models import Customer, Project
@@ -76,14 +76,16 @@ def _append(
     idempotency_key: str | None,
     at: dt.datetime | None,
     notify: bool = True,
-) -> Entry:
+) -> tuple[Entry, bool]:
+    """Append `new` to the thread; returns the entry and whether it was created now (False
+    when the idempotency key had already been used: the existing entry comes back)."""
     # The row lock serialises appends to one thread: sequence numbers are gap-free and
     # increasing, and the idempotency check below cannot race with its own insert.
     locked = Thread.objects.select_for_update().get(pk=thread.pk)
     if idempotency_key:
         existing = Entry.objects.filter(thread=locked, idempotency_key=idempotency_key).first()
         if existing is not None:
-            return existing
+            return existing, False
 
     if new.project is not None and new.project.customer_id != locked.customer_id:
         raise ValidationError("That project belongs to another customer.", code="wrong_project")
@@ -114,7 +116,7 @@ def _append(
         counters["staff_inbound"] = F("staff_inbound") + 1
     Thread.objects.filter(pk=locked.pk).update(**counters)
     _after_append(entry, customer=thread.customer, notify=notify)
-    return entry
+    return entry, True
 
 
 def _after_append(entry: Entry, *, customer: Customer, notify: bool) -> None:
@@ -146,7 +148,14 @@ def post_customer_reply(
     new = _NewEntry(
         kind=Kind.CUSTOMER_REPLY, channel=channel, body=body, author=customer.user, project=project
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
+    with transaction.atomic():
+        entry, created = _append(
+            thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
+        )
+        # Keywords ("CONFIRM") act once, in the reply's transaction; a replay acts no more.
+        if created:
+            keywords.dispatch(entry=entry, customer=customer)
+    return entry
 
 
 def post_staff_message(
@@ -170,7 +179,10 @@ def post_staff_message(
         project=project,
         urgent=urgent,
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
+    entry, _ = _append(
+        thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
+    )
+    return entry
 
 
 def post_automated_message(
@@ -188,7 +200,10 @@ def post_automated_message(
     new = _NewEntry(
         kind=Kind.AUTOMATED, channel=channel, body=clean_body(body), project=project, urgent=urgent
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
+    entry, _ = _append(
+        thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
+    )
+    return entry
 
 
 def post_event_card(
@@ -213,7 +228,10 @@ def post_event_card(
         card_kind=card_kind,
         link_url=link_url,
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
+    entry, _ = _append(
+        thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
+    )
+    return entry
 
 
 def log_call(
@@ -238,7 +256,8 @@ def log_call(
         call_duration_seconds=duration_seconds,
         transcript=(transcript or "").strip(),
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=started_at)
+    entry, _ = _append(thread=thread, new=new, idempotency_key=idempotency_key, at=started_at)
+    return entry
 
 
 def add_internal_note(
@@ -258,7 +277,8 @@ def add_internal_note(
         author=author,
         project=project,
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+    entry, _ = _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+    return entry
 
 
 def mark_read(
