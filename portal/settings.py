@@ -292,3 +292,17 @@ LOGGING = {
         "twilio.http_client": {"level": "WARNING"},
     },
 }
+
+# CRM (crm_events/): the event API's Standard Webhooks secret, "whsec_<base64 key>". Unset
+# (and DEBUG off), the API refuses every request and logs why.
+CRM_WEBHOOK_SECRET = env_str("CRM_WEBHOOK_SECRET")
+if not CRM_WEBHOOK_SECRET and DEBUG:
+    # Development only (like SECRET_KEY's), so `make run` can be tried with docs/crm-api.md.
+    CRM_WEBHOOK_SECRET = "whsec_cG9yY2hsaWdodC10ZXN0LWtleS0zMi1ieXRlcy1sb25n"  # noqa: S105
+# How often the CRM automations (day-before reminders, follow-ups) look for due work.
+CRM_AUTOMATIONS_SECONDS = env_int("CRM_AUTOMATIONS_SECONDS", 300)
+CELERY_BEAT_SCHEDULE["crm-automations"] = {
+    "task": "crm_events.run_automations",
+    "schedule": float(CRM_AUTOMATIONS_SECONDS),
+    "options": {"expires": float(CRM_AUTOMATIONS_SECONDS)},
+}
