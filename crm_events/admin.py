@@ -33,12 +33,16 @@ class CrmSettingsAdmin(admin.ModelAdmin):
         "currency",
         "locale",
         "reminders_enabled",
+        "confirm_by_reply_enabled",
         "follow_ups_enabled",
         "follow_up_days",
     ]
     fieldsets = [
         (None, {"fields": ["business", "currency", "locale"]}),
-        ("Appointment reminders", {"fields": ["reminders_enabled", "reminder_time"]}),
+        (
+            "Appointment reminders and CONFIRM",
+            {"fields": ["reminders_enabled", "reminder_time", "confirm_by_reply_enabled"]},
+        ),
         (
             "Follow-up after a completed project",
             {"fields": ["follow_ups_enabled", "follow_up_days", "follow_up_message"]},

@@ -19,7 +19,11 @@ from django.utils import timezone
 
 from crm_events import actions
 from crm_events.models import Appointment, ProjectFollowUp
-from crm_events.queries import next_unconfirmed_appointment, upcoming_open_appointment
+from crm_events.queries import (
+    money_settings,
+    next_unconfirmed_appointment,
+    upcoming_open_appointment,
+)
 from messaging.models import Entry
 from portal.models import Business, Customer, Project
 
@@ -33,6 +37,8 @@ def confirm_by_keyword(*, entry: Entry, customer: Customer) -> bool:
     """CONFIRM (by SMS or a portal reply) confirms the customer's next unconfirmed visit.
     With nothing to confirm, a polite automated answer instead of an error. Runs inside the
     reply's transaction (messaging.keywords)."""
+    if not money_settings(customer.business).confirm_by_reply_enabled:
+        return False  # switched off for this business: the reply is just text
     by_sms = entry.channel == Entry.Channel.SMS
     appointment = next_unconfirmed_appointment(customer=customer, after=entry.created_at)
     if appointment is not None:

@@ -43,6 +43,11 @@ class CrmSettings(models.Model):
         default=dt.time(9, 0),
         help_text="When the day-before reminder goes, in the business's zone.",
     )
+    confirm_by_reply_enabled = models.BooleanField(
+        "CONFIRM by reply",
+        default=True,
+        help_text="A reply of CONFIRM (SMS or portal) confirms the next appointment.",
+    )
     follow_ups_enabled = models.BooleanField(
         "Follow-ups", default=True, help_text="A message some days after a project is completed."
     )

@@ -43,14 +43,23 @@ def test_no_reminder_two_days_before_or_on_the_day(appointment, thread):
     assert _automated(thread) == []
 
 
-def test_tomorrow_is_the_business_zone_s_tomorrow(appointment, thread, business):
-    # 11pm on the 13th in Los Angeles is already the 14th in New York, but not for a business
-    # in Los Angeles: the 15th is not its tomorrow yet.
-    business.time_zone = "America/Los_Angeles"
+@pytest.mark.parametrize("zone, reminded", [("America/New_York", 1), ("America/Los_Angeles", 0)])
+def test_tomorrow_is_tomorrow_in_the_business_zone(
+    customer, project, thread, business, zone, reminded
+):
+    # 1am on the 15th in New York is still the 14th (10pm) in Los Angeles: at 1pm New York
+    # time on the 14th, it is tomorrow for a New York business and today for one in LA.
+    business.time_zone = zone
     business.save()
-    with time_machine.travel(local(2031, 5, 14, 1, 30), tick=False):  # 10:30pm LA, 13th
-        automations.run_automations()
-    assert _automated(thread) == []
+    actions.schedule_appointment(
+        customer=customer,
+        project=project,
+        title="Early pour",
+        starts_at=local(2031, 5, 15, 1),
+        ends_at=local(2031, 5, 15, 2),
+    )
+    with time_machine.travel(local(2031, 5, 14, 13), tick=False):
+        assert automations.run_automations()["reminders"] == reminded
 
 
 def test_a_rescheduled_appointment_gets_a_reminder_for_its_new_time(appointment, thread):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from crm_events import actions
-from crm_events.models import Appointment
+from crm_events.models import Appointment, CrmSettings
 from messaging import actions as thread_actions
 from messaging import keywords
 from messaging.models import Entry
@@ -125,3 +125,29 @@ def test_confirming_from_the_portal_texts_nobody(customer_client, appointment, t
     customer_client.post(f"/schedule/{appointment.pk}/confirm/")
     (card,) = _cards(thread, "Appointment confirmed")
     assert not Delivery.objects.filter(entry=card).exists()
+
+
+def test_confirm_by_reply_can_be_switched_off_per_business(customer, business, appointment, thread):
+    CrmSettings.objects.create(business=business, confirm_by_reply_enabled=False)
+    thread_actions.post_customer_reply(customer=customer, body="CONFIRM", channel="sms")
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.SCHEDULED
+    assert list(thread.entries.values_list("kind", flat=True)) == [
+        "event_card",  # scheduled
+        "customer_reply",
+    ]
+
+
+def test_a_keyword_handler_runs_in_the_reply_s_transaction(customer, thread, monkeypatch):
+    def explode(*, entry, customer):
+        raise RuntimeError("handler failed")
+
+    monkeypatch.setitem(keywords._handlers, "boom", explode)
+    with pytest.raises(RuntimeError):
+        thread_actions.post_customer_reply(customer=customer, body="BOOM")
+    assert not thread.entries.exists()  # the reply rolled back with the handler's work
+
+
+def test_dispatch_reports_whether_a_handler_claimed_the_reply(customer, appointment):
+    reply = thread_actions.post_customer_reply(customer=customer, body="hello")
+    assert keywords.dispatch(entry=reply, customer=customer) is False
