@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from messaging import live
+from messaging import keywords, live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
 from notifications.actions.planning import plan_deliveries
 from portal.models import Customer, Project
@@ -91,7 +91,9 @@ def _append(
     idempotency_key: str | None,
     at: dt.datetime | None,
     notify: bool = True,
-) -> Entry:
+) -> tuple[Entry, bool]:
+    """Append `new` to the thread; returns the entry and whether it was created now (False
+    when the idempotency key had already been used: the existing entry comes back)."""
     # The row lock serialises appends to one thread: sequence numbers are gap-free and
     # increasing, and the idempotency check below cannot race with its own insert.
     locked = Thread.objects.select_for_update().get(pk=thread.pk)
@@ -100,7 +102,7 @@ def _append(
             thread=locked, author=new.author, idempotency_key=idempotency_key
         ).first()
         if existing is not None:
-            return existing
+            return existing, False
 
     if new.project is not None and new.project.customer_id != locked.customer_id:
         raise ValidationError("That project belongs to another customer.", code="wrong_project")
@@ -131,7 +133,7 @@ def _append(
         counters["staff_inbound"] = F("staff_inbound") + 1
     Thread.objects.filter(pk=locked.pk).update(**counters)
     _after_append(entry, customer=thread.customer, notify=notify)
-    return entry
+    return entry, True
 
 
 def _after_append(entry: Entry, *, customer: Customer, notify: bool) -> None:
@@ -163,7 +165,14 @@ def post_customer_reply(
     new = _NewEntry(
         kind=Kind.CUSTOMER_REPLY, channel=channel, body=body, author=customer.user, project=project
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
+    with transaction.atomic():
+        entry, created = _append(
+            thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
+        )
+        # Keywords ("CONFIRM") act once, in the reply's transaction; a replay acts no more.
+        if created:
+            keywords.dispatch(entry=entry, customer=customer)
+    return entry
 
 
 def post_staff_message(
@@ -187,7 +196,10 @@ def post_staff_message(
         project=project,
         urgent=urgent,
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
+    entry, _ = _append(
+        thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
+    )
+    return entry
 
 
 def post_automated_message(
@@ -205,7 +217,10 @@ def post_automated_message(
     new = _NewEntry(
         kind=Kind.AUTOMATED, channel=channel, body=clean_body(body), project=project, urgent=urgent
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
+    entry, _ = _append(
+        thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
+    )
+    return entry
 
 
 def post_event_card(
@@ -230,7 +245,10 @@ def post_event_card(
         card_kind=card_kind,
         link_url=link_url,
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify)
+    entry, _ = _append(
+        thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
+    )
+    return entry
 
 
 def log_call(
@@ -255,7 +273,8 @@ def log_call(
         call_duration_seconds=duration_seconds,
         transcript=(transcript or "").strip(),
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=started_at)
+    entry, _ = _append(thread=thread, new=new, idempotency_key=idempotency_key, at=started_at)
+    return entry
 
 
 def add_internal_note(
@@ -275,7 +294,8 @@ def add_internal_note(
         author=author,
         project=project,
     )
-    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+    entry, _ = _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
+    return entry
 
 
 def mark_read(

@@ -4,6 +4,8 @@ sees the same SECRET_KEY, DEBUG and SITE_URL as the running server. Git ignores 
 
 from __future__ import annotations
 
+import base64
+import secrets
 import socket
 from pathlib import Path
 
@@ -37,6 +39,11 @@ def update(values: dict[str, str], path: Path = ENV_FILE) -> None:
     out += [f"{name}={value}" for name, value in pending.items()]
     path.write_text("\n".join(out) + "\n")
     path.chmod(0o600)  # it holds a secret key
+
+
+def new_whsec() -> str:
+    """A Standard Webhooks secret: "whsec_" and 32 random bytes, base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def lan_addresses() -> list[str]:

@@ -332,3 +332,14 @@ LOGGING = {
         "twilio.http_client": {"level": "WARNING"},
     },
 }
+
+# CRM (crm_events/): the event API's Standard Webhooks secret, "whsec_<base64 key>". Unset,
+# the API refuses every request and logs why (`make run` writes a random one to .env).
+CRM_WEBHOOK_SECRET = env.str("CRM_WEBHOOK_SECRET", default="")
+# How often the CRM automations (day-before reminders, follow-ups) look for due work.
+CRM_AUTOMATIONS_SECONDS = env.int("CRM_AUTOMATIONS_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["crm-automations"] = {
+    "task": "crm_events.run_automations",
+    "schedule": float(CRM_AUTOMATIONS_SECONDS),
+    "options": {"expires": float(CRM_AUTOMATIONS_SECONDS)},
+}

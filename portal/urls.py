@@ -20,6 +20,7 @@ urlpatterns = [
     # Notification settings, push devices, provider webhooks, the web app manifest and the
     # service worker (which must be served from the site root).
     path("", include("notifications.urls")),
+    path("", include("crm_events.urls")),
     path("messages/", messaging_views.messages_page, name="messages"),
     path("messages/entries/", messaging_views.customer_entries, name="customer_entries"),
     path("messages/send/", messaging_views.customer_send, name="customer_send"),

@@ -8,8 +8,7 @@ from django.shortcuts import redirect, render, resolve_url
 from django.views.decorators.http import require_GET, require_http_methods
 from sesame.utils import get_user
 
-from messaging.models import Entry
-from messaging.queries import event_cards
+from crm_events import queries as crm_queries
 from portal import actions, throttles
 from portal.access import customer_required, staff_required
 from portal.forms import EmailLoginForm, MagicLinkForm
@@ -65,28 +64,66 @@ def magic_link(request: HttpRequest) -> HttpResponse:
     return redirect("staff_projects" if user.is_staff else "messages")
 
 
+def _staff_follows_card(request: HttpRequest, param: str, view_name: str) -> HttpResponse | None:
+    """Staff opening a card's link (/schedule/?appointment=7) get the record's staff page."""
+    user = request.user
+    if user.is_authenticated and user.is_active and user.is_staff:
+        record_id = request.GET.get(param, "")
+        if record_id.isdigit():
+            return redirect(view_name, int(record_id))
+    return None
+
+
 @require_GET
-@customer_required
 def project_page(request: HttpRequest) -> HttpResponse:
-    projects = request.customer.projects.all()
-    return render(request, "portal/project.html", {"projects": projects, "tab": "project"})
+    return _staff_follows_card(request, "contract", "crm_staff_contract") or _project_page(request)
+
+
+@customer_required
+def _project_page(request: HttpRequest) -> HttpResponse:
+    summaries = crm_queries.project_summaries(customer=request.customer)
+    # The chip filter: one project's panel and entries; the thread itself stays one thread.
+    code = request.GET.get("p", "")
+    shown = [s for s in summaries if s.project.code == code] or summaries
+    context = {
+        "summaries": shown,
+        "all_projects": [s.project for s in summaries],
+        "filtered": code if len(shown) == 1 and len(summaries) > 1 else "",
+        "money_locale": crm_queries.money_settings(request.customer.business).locale,
+        "tab": "project",
+    }
+    return render(request, "portal/project.html", context)
 
 
 @require_GET
 @customer_required
 def invoices_page(request: HttpRequest) -> HttpResponse:
-    cards = event_cards(customer=request.customer, card_kind=Entry.CardKind.INVOICE)
-    return render(request, "portal/invoices.html", {"cards": cards, "tab": "invoices"})
+    context = {
+        "invoices": crm_queries.customer_invoices(customer=request.customer),
+        "estimates": crm_queries.customer_estimates(customer=request.customer),
+        "money_locale": crm_queries.money_settings(request.customer.business).locale,
+        "tab": "invoices",
+    }
+    return render(request, "portal/invoices.html", context)
 
 
 @require_GET
-@customer_required
 def schedule_page(request: HttpRequest) -> HttpResponse:
-    cards = event_cards(customer=request.customer, card_kind=Entry.CardKind.APPOINTMENT)
-    projects = request.customer.projects.all()
-    return render(
-        request, "portal/schedule.html", {"cards": cards, "projects": projects, "tab": "schedule"}
+    return _staff_follows_card(request, "appointment", "crm_staff_appointment") or _schedule_page(
+        request
     )
+
+
+@customer_required
+def _schedule_page(request: HttpRequest) -> HttpResponse:
+    schedule = crm_queries.customer_schedule(customer=request.customer)
+    context = {
+        "schedule": schedule,
+        "highlight": request.GET.get("appointment") or request.GET.get("confirmed") or "",
+        "just_confirmed": request.GET.get("confirmed", ""),
+        "tab": "schedule",
+    }
+    return render(request, "portal/schedule.html", context)
 
 
 @require_GET

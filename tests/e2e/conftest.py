@@ -22,12 +22,26 @@ from tests.servers import AsgiServer, database_url
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+# Every browser test signs in from 127.0.0.1, and the server keeps its rate-limit counters in
+# Redis across tests: the limits themselves are tested in tests/test_login.py.
+UNLIMITED = dict.fromkeys(
+    (
+        "RATE_LOGIN_LINKS_PER_CLIENT",
+        "RATE_LOGIN_LINKS_PER_ADDRESS",
+        "RATE_STAFF_LOGIN_FAILURES",
+        "RATE_STAFF_LOGIN_FAILURES_PER_CLIENT",
+        "RATE_SENDS_PER_USER",
+    ),
+    "1000000/h",
+)
+
+
 def start_server(*, port: int | None = None, **env: str) -> AsgiServer:
     """The project's ASGI server on the test database (a second one shares Redis)."""
     return AsgiServer(
         database_url=database_url(connection.settings_dict),
         port=port,
-        env={"SECRET_KEY": settings.SECRET_KEY, **env},
+        env={"SECRET_KEY": settings.SECRET_KEY, **UNLIMITED, **env},
     ).start()
 
 

@@ -3,19 +3,27 @@
 Idempotent: records are looked up by natural keys and every entry carries a `demo:` key, so
 running it again changes nothing. The thread ends today (or yesterday, before 10:30am), so
 day headers read as in the design ("Today — ...").
-Entries are loaded with `notify=False`: loading the demo texts, emails and pushes nobody.
+Entries are loaded with `notify=False`, and CRM records inside `importing_history()`:
+loading the demo texts, emails and pushes nobody.
+
+The CRM records are real and made by the same actions the API and the admin use: Thursday's
+"Deck install" is booked and then confirmed by Sarah's CONFIRM (the keyword hook), estimate
+#311 waits for her approval, invoice #2041 has its lines, and Daniel's kitchen has a visit
+next week.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from crm_events import actions as crm
 from messaging import actions
 from messaging.models import Entry, Side
 from portal.models import Business, Customer, Project
@@ -28,6 +36,11 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
+        with crm.importing_history():
+            self._load()
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+
+    def _load(self) -> None:
         User = get_user_model()
         business, _ = Business.objects.get_or_create(
             name="Mike's Contracting",
@@ -73,9 +86,9 @@ class Command(BaseCommand):
                 "plan_type": "Standard Plan",
             },
         )
+        crm.crm_settings(business)
         self._sarah_thread(sarah, deck, mike, business)
         self._daniel_thread(daniel, kitchen, mike)
-        self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
     def _customer(self, business, name, email, phone, username) -> Customer:
         User = get_user_model()
@@ -108,6 +121,17 @@ class Command(BaseCommand):
         thread = actions.ensure_thread(customer=sarah)
         if Entry.objects.filter(thread=thread, idempotency_key="demo:sarah:1").exists():
             return
+        # Thursday's visit, booked in the CRM the morning the reminder went.
+        crm.schedule_appointment(
+            customer=sarah,
+            project=deck,
+            title="Deck install",
+            starts_at=at(0, 8, 0),
+            ends_at=at(0, 9, 0),
+            crew_note="Two-person crew. Please keep the gate unlocked.",
+            external_id="APT-77",
+            at=at(2, 8, 0),
+        )
         actions.post_automated_message(
             thread=thread,
             body="Hi Sarah! Your deck project is scheduled for Thursday 8–9am. "
@@ -118,6 +142,7 @@ class Command(BaseCommand):
             at=at(2, 8, 2),
             notify=False,
         )
+        # The keyword hook confirms Thursday's visit, with its card.
         actions.post_customer_reply(
             customer=sarah,
             body="CONFIRM",
@@ -156,6 +181,19 @@ class Command(BaseCommand):
             notify=False,
         )
         actions.mark_read(thread=thread, side=Side.CUSTOMER, at=at(1, 7, 50))
+        crm.send_estimate(
+            customer=sarah,
+            project=deck,
+            number="311",
+            currency="USD",
+            lines=[
+                crm.LineData("Cedar privacy screen, 24 ft", Decimal(1), Decimal("6200.00")),
+                crm.LineData("Pergola over the grill area", Decimal(1), Decimal("3600.00")),
+            ],
+            total=Decimal("9800.00"),
+            valid_until=today + dt.timedelta(days=30),
+            at=at(1, 15, 30),
+        )
         actions.post_staff_message(
             thread=thread,
             author=mike,
@@ -166,15 +204,19 @@ class Command(BaseCommand):
             at=at(0, 10, 15),
             notify=False,
         )
-        actions.post_event_card(
-            thread=thread,
-            card_kind=Entry.CardKind.INVOICE,
-            title="Invoice #2041 sent — $4,200",
-            link_url="/invoices/#invoice-2041",
+        crm.send_invoice(
+            customer=sarah,
             project=deck,
-            idempotency_key="demo:sarah:7",
+            number="2041",
+            currency="USD",
+            lines=[
+                crm.LineData("Composite decking, 320 sq ft", Decimal(1), Decimal("3100.00")),
+                crm.LineData("Railing and stairs", Decimal(1), Decimal("850.00")),
+                crm.LineData("Haul-away of the old deck", Decimal(1), Decimal("250.00")),
+            ],
+            total=Decimal("4200.00"),
+            due_on=today + dt.timedelta(days=14),
             at=at(0, 10, 16),
-            notify=False,
         )
         actions.mark_read(thread=thread, side=Side.CUSTOMER, at=at(0, 10, 20))
         actions.post_customer_reply(
@@ -211,3 +253,16 @@ class Command(BaseCommand):
             notify=False,
         )
         actions.mark_read(thread=thread, side=Side.STAFF, at=now - dt.timedelta(days=4))
+        # Next week's visit, after 3pm as he asked.
+        tz = zoneinfo.ZoneInfo(daniel.time_zone)
+        day = timezone.localdate(now, tz) + dt.timedelta(days=7)
+        starts = dt.datetime(day.year, day.month, day.day, 15, 30, tzinfo=tz)
+        crm.schedule_appointment(
+            customer=daniel,
+            project=kitchen,
+            title="Kitchen measure and cabinet samples",
+            starts_at=starts,
+            ends_at=starts + dt.timedelta(hours=1),
+            external_id="APT-81",
+            at=now - dt.timedelta(days=3, hours=22),
+        )

@@ -25,6 +25,8 @@ class Command(BaseCommand):
         devenv.update(
             {
                 "SECRET_KEY": current.get("SECRET_KEY") or get_random_secret_key(),
+                # A webhook with no secret refuses everything: give the CRM API one to try.
+                "CRM_WEBHOOK_SECRET": current.get("CRM_WEBHOOK_SECRET") or devenv.new_whsec(),
                 "DEBUG": "1",
                 "SITE_URL": site_url,
                 "ALLOWED_HOSTS": ",".join(allowed),

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CrmEventsConfig(AppConfig):
+    name = "crm_events"
+    verbose_name = "CRM"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from crm_events import automations
+        from messaging import keywords
+
+        # CONFIRM, by SMS or a portal reply, confirms the next appointment.
+        keywords.register("CONFIRM", automations.confirm_by_keyword)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from crm_events.models import Call
+from portal.models import Project
+
+
+class KeyedForm(forms.Form):
+    # Made by the page (a UUID), so a double click or a retried request acts once.
+    key = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def clean_key(self) -> str:
+        key = self.cleaned_data["key"].strip()
+        if not key.replace("-", "").isalnum():
+            raise ValidationError("That form key is malformed; reload the page.")
+        return key
+
+
+class RescheduleRequestForm(KeyedForm):
+    note = forms.CharField(
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Anything we should know? (optional)",
+    )
+
+
+class ProjectChoiceForm(KeyedForm):
+    project = forms.ModelChoiceField(queryset=Project.objects.none(), required=False)
+
+    def __init__(self, *args, customer, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = Project.objects.filter(customer=customer)
+
+
+class LogCallForm(ProjectChoiceForm):
+    started_at = forms.DateTimeField(
+        label="Time of the call",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )
+    duration_minutes = forms.IntegerField(
+        label="Duration (minutes)", min_value=0, max_value=24 * 60, initial=5
+    )
+    direction = forms.ChoiceField(choices=Call.Direction.choices, initial=Call.Direction.OUTBOUND)
+    transcript = forms.CharField(
+        label="Transcript or notes (staff only)",
+        required=False,
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_started_at(self) -> dt.datetime:
+        value = self.cleaned_data["started_at"]
+        if value > timezone.now() + dt.timedelta(minutes=5):
+            raise ValidationError("A call you log has already happened.")
+        return value
+
+
+class CrewOnTheWayForm(ProjectChoiceForm):
+    eta_minutes = forms.IntegerField(
+        label="Arriving in (minutes)", min_value=1, max_value=24 * 60, initial=20
+    )

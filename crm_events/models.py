@@ -1,0 +1,307 @@
+"""The contractor's CRM records: appointments, invoices, estimates, contracts and calls.
+
+Records are written only by `crm_events.actions` (the API, the admin, the portal buttons and
+the automations all call it); each change of a record tells the customer's thread through
+`messaging.actions`, with an idempotency key made from the record and the change.
+Money is `Decimal` throughout: two places for amounts, three for quantities.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from portal.models import Business, Customer, Project
+
+CENTS = Decimal("0.01")
+MONEY = {"max_digits": 12, "decimal_places": 2}
+QUANTITY = {"max_digits": 10, "decimal_places": 3}
+
+
+def money(value: Decimal) -> Decimal:
+    """Round to cents, half up, as invoices are."""
+    return Decimal(value).quantize(CENTS, rounding=ROUND_HALF_UP)
+
+
+class CrmSettings(models.Model):
+    """Per business: how money is shown, and which automations run."""
+
+    business = models.OneToOneField(Business, on_delete=models.CASCADE, related_name="crm_settings")
+    currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217, such as USD.")
+    locale = models.CharField(
+        max_length=20, default="en_US", help_text="How amounts are written, such as en_US."
+    )
+    reminders_enabled = models.BooleanField(
+        "Appointment reminders", default=True, help_text="A text the day before each appointment."
+    )
+    reminder_time = models.TimeField(
+        default=dt.time(9, 0),
+        help_text="When the day-before reminder goes, in the business's zone.",
+    )
+    confirm_by_reply_enabled = models.BooleanField(
+        "CONFIRM by reply",
+        default=True,
+        help_text="A reply of CONFIRM (SMS or portal) confirms the next appointment.",
+    )
+    follow_ups_enabled = models.BooleanField(
+        "Follow-ups", default=True, help_text="A message some days after a project is completed."
+    )
+    follow_up_days = models.PositiveSmallIntegerField(default=3)
+    follow_up_message = models.CharField(
+        max_length=300,
+        default="Hi {first_name}, how did the {project} come out? Hope you love it!",
+        help_text="{first_name} and {project} are filled in.",
+    )
+
+    class Meta:
+        verbose_name = "CRM settings"
+        verbose_name_plural = "CRM settings"
+
+    def __str__(self) -> str:
+        return f"CRM settings of {self.business}"
+
+
+class CustomerRecord(models.Model):
+    """What every record has: whose it is, what project it is about, the CRM's own id."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    external_id = models.CharField(
+        "CRM id", max_length=100, blank=True, help_text="The record's id in the contractor's CRM."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Appointment(CustomerRecord):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        CONFIRMED = "confirmed", "Confirmed"
+        RESCHEDULED = "rescheduled", "Rescheduled"
+        CANCELLED = "cancelled", "Cancelled"
+        COMPLETED = "completed", "Completed"
+
+    title = models.CharField(max_length=160)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    crew_note = models.TextField(blank=True, help_text="Shown to the customer.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The start time the day-before reminder was sent for (a rescheduled visit gets another).
+    reminded_for = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="appointment_ends_after_start"
+            ),
+            models.UniqueConstraint(
+                fields=["external_id"], condition=~Q(external_id=""), name="appointment_crm_id"
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "starts_at"], name="appointment_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        return self.status in (self.Status.SCHEDULED, self.Status.RESCHEDULED)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (
+            self.Status.SCHEDULED,
+            self.Status.RESCHEDULED,
+            self.Status.CONFIRMED,
+        )
+
+
+class Document(CustomerRecord):
+    """An invoice or an estimate: numbered, with lines and a total."""
+
+    number = models.CharField(max_length=40)
+    currency = models.CharField(max_length=3, default="USD")
+    total = models.DecimalField(**MONEY, validators=[MinValueValidator(0)], default=Decimal(0))
+    issued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Invoice(Document):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SENT = "sent", "Sent"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    due_on = models.DateField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["number"], name="invoice_number_unique"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
+        ]
+        indexes = [models.Index(fields=["customer", "number"], name="invoice_customer_number")]
+
+    def __str__(self) -> str:
+        return f"Invoice #{self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.SENT
+
+
+class Estimate(Document):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SENT = "sent", "Sent"
+        APPROVED = "approved", "Approved"
+        DECLINED = "declined", "Declined"
+
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    valid_until = models.DateField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["number"], name="estimate_number_unique"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="estimate_total_not_negative"),
+        ]
+        indexes = [models.Index(fields=["customer", "number"], name="estimate_customer_number")]
+
+    def __str__(self) -> str:
+        return f"Estimate #{self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.SENT
+
+
+class Line(models.Model):
+    position = models.PositiveSmallIntegerField(default=0)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(
+        **QUANTITY, default=Decimal(1), validators=[MinValueValidator(Decimal("0.001"))]
+    )
+    unit_price = models.DecimalField(**MONEY, validators=[MinValueValidator(0)])
+
+    class Meta:
+        abstract = True
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.description
+
+    @property
+    def amount(self) -> Decimal:
+        return money(self.quantity * self.unit_price)
+
+
+class InvoiceLine(Line):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+
+
+class EstimateLine(Line):
+    estimate = models.ForeignKey(Estimate, on_delete=models.CASCADE, related_name="lines")
+
+
+class Contract(CustomerRecord):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SENT = "sent", "Sent"
+        SIGNED = "signed", "Signed"
+        VOID = "void", "Void"
+
+    number = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-sent_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["number"], name="contract_number_unique")]
+
+    def __str__(self) -> str:
+        return f"Contract #{self.number}"
+
+
+class Call(CustomerRecord):
+    """A phone call with the customer. Its marker in the thread is written by
+    messaging.actions.log_call; the transcript is for staff only."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    started_at = models.DateTimeField()
+    duration_seconds = models.PositiveIntegerField()
+    direction = models.CharField(
+        max_length=8, choices=Direction.choices, default=Direction.OUTBOUND
+    )
+    transcript = models.TextField(blank=True, help_text="Staff only; never shown to customers.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    entry = models.OneToOneField(
+        "messaging.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=~Q(external_id=""), name="call_crm_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Call with {self.customer} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ProjectFollowUp(models.Model):
+    """When a completed project was first seen completed, and when its follow-up went."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="+")
+    completed_seen_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Follow-up for {self.project}"
+
+
+class ApiEvent(models.Model):
+    """One CRM event delivery, by its `webhook-id`: the idempotency record. Only accepted
+    events are kept (a refused one wrote nothing, so the CRM may fix and resend it); a replay
+    of an accepted id gets the stored status and body back, byte for byte."""
+
+    webhook_id = models.CharField(max_length=200, unique=True)
+    body_sha256 = models.CharField(max_length=64)
+    type = models.CharField(max_length=40)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = "CRM API event"
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.webhook_id}"

@@ -1,0 +1,227 @@
+"""Reads for the CRM: a customer's documents and visits, fetched by the customer and the
+number in one step (anything else is 404), and the lists the portal's tabs show. Every
+function runs a fixed number of queries, whatever the number of records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.http import Http404
+from django.utils import timezone
+
+from crm_events.models import Appointment, Contract, CrmSettings, Estimate, Invoice
+from messaging.models import Entry
+from portal.models import Business, Customer, Project
+
+OPEN = [Appointment.Status.SCHEDULED, Appointment.Status.RESCHEDULED, Appointment.Status.CONFIRMED]
+AWAITING = [Appointment.Status.SCHEDULED, Appointment.Status.RESCHEDULED]
+
+
+def money_settings(business: Business) -> CrmSettings:
+    """The business's settings, or unsaved defaults (a read never writes)."""
+    try:
+        return business.crm_settings
+    except CrmSettings.DoesNotExist:
+        return CrmSettings(business=business)
+
+
+# -- documents -------------------------------------------------------------------------------
+
+
+def customer_invoice(*, customer: Customer, number: str) -> Invoice:
+    """The customer's invoice `number` with its lines, or 404 (drafts are not shown)."""
+    invoice = (
+        Invoice.objects.filter(customer=customer, number=number)
+        .exclude(status=Invoice.Status.DRAFT)
+        .select_related("project", "customer__business")
+        .prefetch_related("lines")
+        .first()
+    )
+    if invoice is None:
+        raise Http404
+    return invoice
+
+
+def customer_estimate(*, customer: Customer, number: str) -> Estimate:
+    estimate = (
+        Estimate.objects.filter(customer=customer, number=number)
+        .exclude(status=Estimate.Status.DRAFT)
+        .select_related("project", "customer__business")
+        .prefetch_related("lines")
+        .first()
+    )
+    if estimate is None:
+        raise Http404
+    return estimate
+
+
+def customer_appointment(*, customer: Customer, appointment_id: int) -> Appointment:
+    appointment = (
+        Appointment.objects.filter(customer=customer, pk=appointment_id)
+        .select_related("project", "customer")
+        .first()
+    )
+    if appointment is None:
+        raise Http404
+    return appointment
+
+
+def staff_invoice(*, number: str) -> Invoice:
+    invoice = (
+        Invoice.objects.filter(number=number)
+        .select_related("project", "customer__business", "customer__thread")
+        .prefetch_related("lines")
+        .first()
+    )
+    if invoice is None:
+        raise Http404
+    return invoice
+
+
+def staff_estimate(*, number: str) -> Estimate:
+    estimate = (
+        Estimate.objects.filter(number=number)
+        .select_related("project", "customer__business", "customer__thread")
+        .prefetch_related("lines")
+        .first()
+    )
+    if estimate is None:
+        raise Http404
+    return estimate
+
+
+# -- the portal's tabs -----------------------------------------------------------------------
+
+
+def customer_invoices(*, customer: Customer) -> list[Invoice]:
+    """All the customer's invoices, newest first, with their projects. One query."""
+    return list(
+        Invoice.objects.filter(customer=customer)
+        .exclude(status=Invoice.Status.DRAFT)
+        .select_related("project")
+        .order_by("-issued_at", "-pk")
+    )
+
+
+def customer_estimates(*, customer: Customer) -> list[Estimate]:
+    return list(
+        Estimate.objects.filter(customer=customer)
+        .exclude(status=Estimate.Status.DRAFT)
+        .select_related("project")
+        .order_by("-issued_at", "-pk")
+    )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    upcoming: list[Appointment]
+    past: list[Appointment]
+
+
+def customer_schedule(*, customer: Customer, now: dt.datetime | None = None) -> Schedule:
+    """Upcoming visits (soonest first, cancelled ones included so a change is visible) and
+    past ones (latest first). One query."""
+    now = now or timezone.now()
+    rows = list(
+        Appointment.objects.filter(customer=customer)
+        .select_related("project")
+        .order_by("starts_at", "pk")
+    )
+    upcoming = [a for a in rows if a.ends_at > now and a.status != Appointment.Status.COMPLETED]
+    past = [a for a in reversed(rows) if a not in upcoming]
+    return Schedule(upcoming=upcoming, past=past)
+
+
+@dataclass
+class ProjectSummary:
+    project: Project
+    next_appointment: Appointment | None
+    open_invoices: list[Invoice]
+    open_estimates: list[Estimate]
+    contracts: list[Contract]
+    latest: list[Entry]
+
+
+LATEST_EVENTS = 5
+
+
+def project_summaries(
+    *, customer: Customer, now: dt.datetime | None = None
+) -> list[ProjectSummary]:
+    """My Project: each project with its next visit, open invoices and estimates, contracts
+    and latest entries about it. Six queries, whatever the number of projects or records."""
+    now = now or timezone.now()
+    projects = list(customer.projects.all())
+    by_project = {p.pk: ProjectSummary(p, None, [], [], [], []) for p in projects}
+
+    def summary(project_id):
+        return by_project.get(project_id)
+
+    for appointment in Appointment.objects.filter(
+        customer=customer, project__isnull=False, status__in=OPEN, ends_at__gt=now
+    ).order_by("starts_at"):
+        s = summary(appointment.project_id)
+        if s is not None and s.next_appointment is None:
+            s.next_appointment = appointment
+    for invoice in Invoice.objects.filter(customer=customer, status=Invoice.Status.SENT):
+        if (s := summary(invoice.project_id)) is not None:
+            s.open_invoices.append(invoice)
+    for estimate in Estimate.objects.filter(customer=customer, status=Estimate.Status.SENT):
+        if (s := summary(estimate.project_id)) is not None:
+            s.open_estimates.append(estimate)
+    for contract in Contract.objects.filter(customer=customer).exclude(
+        status=Contract.Status.DRAFT
+    ):
+        if (s := summary(contract.project_id)) is not None:
+            s.contracts.append(contract)
+    latest = _latest_entries(customer=customer, project_ids=list(by_project))
+    for entry in latest:
+        s = by_project[entry.project_id]
+        if len(s.latest) < LATEST_EVENTS:
+            s.latest.append(entry)
+    return list(by_project.values())
+
+
+def _latest_entries(*, customer: Customer, project_ids: list[int]) -> list[Entry]:
+    """The newest entries about each project the customer may see, newest first: one query
+    with a window function, so the cost does not grow with the number of projects."""
+    if not project_ids:
+        return []
+    ranked = (
+        Entry.objects.filter(thread__customer=customer, project_id__in=project_ids)
+        .for_customer()
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("project_id")], order_by=F("seq").desc())
+        )
+        .filter(rank__lte=LATEST_EVENTS)
+        .order_by("-seq")
+    )
+    return list(ranked)
+
+
+# -- automations -----------------------------------------------------------------------------
+
+
+def next_unconfirmed_appointment(*, customer: Customer, after: dt.datetime) -> Appointment | None:
+    return (
+        Appointment.objects.filter(customer=customer, status__in=AWAITING, ends_at__gt=after)
+        .select_related("customer", "project")
+        .order_by("starts_at")
+        .first()
+    )
+
+
+def upcoming_open_appointment(*, customer: Customer, after: dt.datetime) -> Appointment | None:
+    return (
+        Appointment.objects.filter(customer=customer, status__in=OPEN, ends_at__gt=after)
+        .select_related("customer")
+        .order_by("starts_at")
+        .first()
+    )
+
+
+def appointments_for_staff() -> QuerySet[Appointment]:
+    return Appointment.objects.select_related("customer", "project")

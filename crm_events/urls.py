@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from crm_events import views
+from crm_events.api import api
+
+urlpatterns = [
+    # Documents a card opens (DESIGN.md: /invoices/<number>/, /estimates/<number>/, /schedule/)
+    path("invoices/<str:number>/", views.invoice_page, name="crm_invoice"),
+    path("invoices/<str:number>/pdf/", views.invoice_pdf, name="crm_invoice_pdf"),
+    path("estimates/<str:number>/", views.estimate_page, name="crm_estimate"),
+    path("estimates/<str:number>/pdf/", views.estimate_pdf, name="crm_estimate_pdf"),
+    path(
+        "estimates/<str:number>/<str:decision>/",
+        views.estimate_decide,
+        name="crm_estimate_decide",
+    ),
+    path(
+        "schedule/<int:appointment_id>/confirm/",
+        views.appointment_confirm,
+        name="crm_appointment_confirm",
+    ),
+    path(
+        "schedule/<int:appointment_id>/reschedule/",
+        views.appointment_reschedule,
+        name="crm_appointment_reschedule",
+    ),
+    # The same documents, staff-framed
+    path("staff/invoices/<str:number>/", views.staff_invoice, name="crm_staff_invoice"),
+    path("staff/invoices/<str:number>/pdf/", views.staff_invoice_pdf, name="crm_staff_invoice_pdf"),
+    path("staff/estimates/<str:number>/", views.staff_estimate, name="crm_staff_estimate"),
+    path(
+        "staff/estimates/<str:number>/pdf/",
+        views.staff_estimate_pdf,
+        name="crm_staff_estimate_pdf",
+    ),
+    path(
+        "staff/appointments/<int:appointment_id>/",
+        views.staff_appointment,
+        name="crm_staff_appointment",
+    ),
+    path("staff/contracts/<int:contract_id>/", views.staff_contract, name="crm_staff_contract"),
+    # The staff chat modal's tools
+    path("staff/crm/<int:thread_id>/call/", views.staff_log_call, name="crm_staff_log_call"),
+    path("staff/crm/<int:thread_id>/crew/", views.staff_crew_on_the_way, name="crm_staff_crew"),
+    # The event API and its OpenAPI document (/api/openapi.json)
+    path("api/", api.urls),
+]

@@ -1,0 +1,316 @@
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from crm_events import actions, queries
+from crm_events.forms import CrewOnTheWayForm, KeyedForm, LogCallForm, RescheduleRequestForm
+from crm_events.models import Appointment, Contract
+from crm_events.pdf import document_pdf
+from messaging.models import Thread
+from portal.access import current_customer, staff_required
+from portal.models import Project
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def customer_document(staff_view: str | None = None):
+    """Customers only, like portal.access.customer_required; staff following a card's link
+    are sent to the same document, staff-framed (`staff_view`), instead of a 404."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs):
+            user = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if user.is_active and user.is_staff and staff_view is not None:
+                return redirect(staff_view, *args, **kwargs)
+            request.customer = current_customer(request)
+            with timezone.override(zoneinfo.ZoneInfo(request.customer.time_zone)):
+                return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _money_locale(customer) -> str:
+    return queries.money_settings(customer.business).locale
+
+
+def _pdf_response(document, *, locale: str) -> HttpResponse:
+    kind = "invoice" if document._meta.model_name == "invoice" else "estimate"
+    response = HttpResponse(document_pdf(document, locale=locale), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{kind}-{document.number}.pdf"'
+    return response
+
+
+# -- customer documents ----------------------------------------------------------------------
+
+
+@require_GET
+@customer_document("crm_staff_invoice")
+def invoice_page(request: HttpRequest, number: str) -> HttpResponse:
+    invoice = queries.customer_invoice(customer=request.customer, number=number)
+    context = {
+        "doc": invoice,
+        "kind": "invoice",
+        "tab": "invoices",
+        "money_locale": _money_locale(request.customer),
+    }
+    return render(request, "crm_events/invoice.html", context)
+
+
+@require_GET
+@customer_document("crm_staff_invoice_pdf")
+def invoice_pdf(request: HttpRequest, number: str) -> HttpResponse:
+    invoice = queries.customer_invoice(customer=request.customer, number=number)
+    return _pdf_response(invoice, locale=_money_locale(request.customer))
+
+
+@require_GET
+@customer_document("crm_staff_estimate")
+def estimate_page(request: HttpRequest, number: str) -> HttpResponse:
+    estimate = queries.customer_estimate(customer=request.customer, number=number)
+    context = {
+        "doc": estimate,
+        "kind": "estimate",
+        "tab": "invoices",
+        "money_locale": _money_locale(request.customer),
+        "form": KeyedForm(initial={"key": new_key()}),
+        "error": request.GET.get("error", "")[:200],
+    }
+    return render(request, "crm_events/estimate.html", context)
+
+
+@require_GET
+@customer_document("crm_staff_estimate_pdf")
+def estimate_pdf(request: HttpRequest, number: str) -> HttpResponse:
+    estimate = queries.customer_estimate(customer=request.customer, number=number)
+    return _pdf_response(estimate, locale=_money_locale(request.customer))
+
+
+@require_POST
+@customer_document()
+def estimate_decide(request: HttpRequest, number: str, decision: str) -> HttpResponse:
+    if decision not in ("approve", "decline"):
+        raise Http404
+    estimate = queries.customer_estimate(customer=request.customer, number=number)
+    try:
+        actions.decide_estimate(estimate=estimate, approve=decision == "approve", by_customer=True)
+    except ValidationError as error:
+        context = {
+            "doc": estimate,
+            "kind": "estimate",
+            "tab": "invoices",
+            "money_locale": _money_locale(request.customer),
+            "form": KeyedForm(initial={"key": new_key()}),
+            "error": " ".join(error.messages),
+        }
+        return render(request, "crm_events/estimate.html", context, status=409)
+    return redirect("crm_estimate", number=estimate.number)
+
+
+@require_POST
+@customer_document()
+def appointment_confirm(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    appointment = queries.customer_appointment(
+        customer=request.customer, appointment_id=appointment_id
+    )
+    try:
+        actions.confirm_appointment(appointment=appointment)
+    except ValidationError as error:
+        return HttpResponseBadRequest(" ".join(error.messages))
+    return redirect(
+        f"{reverse('schedule')}?confirmed={appointment.pk}#appointment-{appointment.pk}"
+    )
+
+
+@require_POST
+@customer_document()
+def appointment_reschedule(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    appointment = queries.customer_appointment(
+        customer=request.customer, appointment_id=appointment_id
+    )
+    form = RescheduleRequestForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(" ".join(m for ms in form.errors.values() for m in ms))
+    try:
+        entry = actions.ask_to_reschedule(
+            appointment=appointment,
+            note=form.cleaned_data["note"],
+            idempotency_key=f"portal:{form.cleaned_data['key']}",
+        )
+    except ValidationError as error:
+        return HttpResponseBadRequest(" ".join(error.messages))
+    return redirect(f"{reverse('messages')}?at={entry.seq}")
+
+
+# -- staff documents -------------------------------------------------------------------------
+
+
+def _staff_doc_context(doc, kind: str) -> dict:
+    thread = Thread.objects.filter(customer=doc.customer).only("pk").first()
+    return {
+        "doc": doc,
+        "kind": kind,
+        "staff": True,
+        "thread": thread,
+        "money_locale": _money_locale(doc.customer),
+    }
+
+
+@require_GET
+@staff_required
+def staff_invoice(request: HttpRequest, number: str) -> HttpResponse:
+    invoice = queries.staff_invoice(number=number)
+    return render(request, "crm_events/staff_document.html", _staff_doc_context(invoice, "invoice"))
+
+
+@require_GET
+@staff_required
+def staff_invoice_pdf(request: HttpRequest, number: str) -> HttpResponse:
+    invoice = queries.staff_invoice(number=number)
+    return _pdf_response(invoice, locale=_money_locale(invoice.customer))
+
+
+@require_GET
+@staff_required
+def staff_estimate(request: HttpRequest, number: str) -> HttpResponse:
+    estimate = queries.staff_estimate(number=number)
+    return render(
+        request, "crm_events/staff_document.html", _staff_doc_context(estimate, "estimate")
+    )
+
+
+@require_GET
+@staff_required
+def staff_estimate_pdf(request: HttpRequest, number: str) -> HttpResponse:
+    estimate = queries.staff_estimate(number=number)
+    return _pdf_response(estimate, locale=_money_locale(estimate.customer))
+
+
+@require_GET
+@staff_required
+def staff_appointment(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    appointment = get_object_or_404(Appointment, pk=appointment_id)
+    return redirect("admin:crm_events_appointment_change", appointment.pk)
+
+
+@require_GET
+@staff_required
+def staff_contract(request: HttpRequest, contract_id: int) -> HttpResponse:
+    contract = get_object_or_404(Contract, pk=contract_id)
+    return redirect("admin:crm_events_contract_change", contract.pk)
+
+
+# -- the staff chat modal's tools ------------------------------------------------------------
+
+
+def _staff_thread(thread_id: int) -> Thread:
+    return get_object_or_404(
+        Thread.objects.select_related("customer", "customer__business"), pk=thread_id
+    )
+
+
+def tools_context(thread: Thread, *, form=None, tool: str = "") -> dict:
+    """What crm_events/_staff_tools.html needs (the chat modal gives the same names)."""
+    context = {
+        "thread": thread,
+        "customer": thread.customer,
+        "projects": list(Project.objects.filter(customer=thread.customer)),
+    }
+    if form is not None:
+        errors = [m for messages in form.errors.values() for m in messages]
+        context |= {"tool_open": tool, "tool_values": form.data, "tool_error": " ".join(errors)}
+    return context
+
+
+def _tool_response(request, thread: Thread, entry) -> HttpResponse:
+    """The new entry for the timeline, and fresh tools (new keys) out of band."""
+    if not request.htmx:
+        return redirect("staff_chat", thread_id=thread.pk)
+    html = render_to_string(
+        "messaging/_entry.html",
+        {
+            "entry": entry,
+            "audience": "staff",
+            "customer": thread.customer,
+            "business": thread.customer.business,
+        },
+        request=request,
+    )
+    tools_html = render_to_string(
+        "crm_events/_staff_tools.html", {**tools_context(thread), "oob": True}, request
+    )
+    return HttpResponse(html + tools_html)
+
+
+def _tool_error(request, thread: Thread, form, tool: str) -> HttpResponse:
+    html = render_to_string(
+        "crm_events/_staff_tools.html",
+        {**tools_context(thread, form=form, tool=tool), "oob": True},
+        request,
+    )
+    response = HttpResponse(html, status=400)
+    response["HX-Reswap"] = "none"  # only the out-of-band tools (with the reason) change
+    return response
+
+
+@require_POST
+@staff_required
+def staff_log_call(request: HttpRequest, thread_id: int) -> HttpResponse:
+    thread = _staff_thread(thread_id)
+    form = LogCallForm(request.POST, customer=thread.customer)
+    if not form.is_valid():
+        return _tool_error(request, thread, form, "call")
+    data = form.cleaned_data
+    try:
+        call = actions.log_call(
+            customer=thread.customer,
+            started_at=data["started_at"],
+            duration_seconds=data["duration_minutes"] * 60,
+            direction=data["direction"],
+            transcript=data["transcript"],
+            author=request.user,
+            project=data["project"],
+            idempotency_key=f"portal:{data['key']}",
+        )
+    except ValidationError as error:
+        form.add_error(None, error)
+        return _tool_error(request, thread, form, "call")
+    return _tool_response(request, thread, call.entry)
+
+
+@require_POST
+@staff_required
+def staff_crew_on_the_way(request: HttpRequest, thread_id: int) -> HttpResponse:
+    thread = _staff_thread(thread_id)
+    form = CrewOnTheWayForm(request.POST, customer=thread.customer)
+    if not form.is_valid():
+        return _tool_error(request, thread, form, "crew")
+    data = form.cleaned_data
+    try:
+        entry = actions.send_crew_on_the_way(
+            customer=thread.customer,
+            eta_minutes=data["eta_minutes"],
+            project=data["project"],
+            idempotency_key=f"portal:{data['key']}",
+        )
+    except ValidationError as error:
+        form.add_error(None, error)
+        return _tool_error(request, thread, form, "crew")
+    return _tool_response(request, thread, entry)
