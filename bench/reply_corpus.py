@@ -4,10 +4,13 @@ exactly right?
     .venv/bin/python -m bench.reply_corpus                 # the table
     .venv/bin/python -m bench.reply_corpus --failures      # ours, dev failures, as diffs
     .venv/bin/python -m bench.reply_corpus --failures --holdout   # only once tuning is over
+    .venv/bin/python -m bench.reply_corpus --failures --unseen    # the unseen set's misses
 
 The corpus is `tests/fixtures/email/replies/` (see its SOURCES.md); `split.json` there says
-which cases are dev and which holdout. A case counts when the candidate's text equals the
-expected one after both are normalised the same way (`normalise` below).
+which cases are dev and which holdout. `tests/fixtures/email/unseen/` is a third set, from
+other sources, that the extractor was never tuned on: its own column, not part of "total".
+A case counts when the candidate's text equals the expected one after both are normalised
+the same way (`normalise` below).
 
 Candidates other than ours are optional: a library that is not installed is listed as such.
 To measure them all, in a throwaway virtualenv:
@@ -26,7 +29,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "email" / "replies"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "email"
+CORPUS = FIXTURES / "replies"
+UNSEEN = FIXTURES / "unseen"
 
 # Every language mail-parser-reply 1.36 knows, so that it is not judged on English alone.
 MAIL_PARSER_REPLY_LANGUAGES = [
@@ -40,8 +45,8 @@ def normalise(text: str | None) -> str:
     return "\n".join(line.rstrip() for line in lines).strip("\n")
 
 
-def load_corpus(root: Path = CORPUS) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]]]:
-    """({case: (body, expected)}, {"dev": [...], "holdout": [...]})."""
+def load_cases(root: Path) -> dict[str, tuple[str, str]]:
+    """{case: (body, expected)} for every `<case>.txt` with its `<case>.expected.txt`."""
     cases = {}
     for body_path in sorted(root.glob("*.txt")):
         if body_path.name.endswith(".expected.txt"):
@@ -49,6 +54,12 @@ def load_corpus(root: Path = CORPUS) -> tuple[dict[str, tuple[str, str]], dict[s
         name = body_path.name.removesuffix(".txt")
         expected = (root / f"{name}.expected.txt").read_text(encoding="utf-8")
         cases[name] = (body_path.read_text(encoding="utf-8"), expected)
+    return cases
+
+
+def load_corpus(root: Path = CORPUS) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]]]:
+    """({case: (body, expected)}, {"dev": [...], "holdout": [...]})."""
+    cases = load_cases(root)
     split = json.loads((root / "split.json").read_text(encoding="utf-8"))
     return cases, {"dev": split["dev"], "holdout": split["holdout"]}
 
@@ -124,30 +135,51 @@ def score(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--failures", action="store_true", help="print ours' failures as diffs")
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
         "--holdout", action="store_true", help="with --failures: the holdout's, not dev's"
+    )
+    which.add_argument(
+        "--unseen", action="store_true", help="with --failures: the unseen set's, not dev's"
     )
     args = parser.parse_args(argv)
 
     cases, split = load_corpus()
+    unseen = load_cases(UNSEEN)
     every = split["dev"] + split["holdout"]
-    print(f"corpus: {len(cases)} cases, dev {len(split['dev'])}, holdout {len(split['holdout'])}")
-    print(f"| {'candidate':42} | {'dev':>13} | {'holdout':>13} | {'total':>13} |")
-    print(f"| {'-' * 42} | {'-' * 13:>13} | {'-' * 13:>13} | {'-' * 13:>13} |")
+    print(
+        f"corpus: {len(cases)} cases, dev {len(split['dev'])}, holdout {len(split['holdout'])}; "
+        f"unseen: {len(unseen)} cases"
+    )
+    columns = ("dev", "holdout", "total", "unseen")
+    print(f"| {'candidate':42} | " + " | ".join(f"{c:>13}" for c in columns) + " |")
+    print(f"| {'-' * 42} | " + " | ".join("-" * 13 for _ in columns) + " |")
     for label, extract in candidates().items():
         if isinstance(extract, str):
-            print(f"| {label:42} | {extract:>13} | {'':>13} | {'':>13} |")
+            print(
+                f"| {label:42} | {extract:>13} | "
+                + " | ".join(f"{'':>13}" for _ in columns[1:])
+                + " |"
+            )
             continue
         cells = []
-        for names in (split["dev"], split["holdout"], every):
-            right = len(names) - len(score(extract, cases, names))
+        for names, pool in (
+            (split["dev"], cases),
+            (split["holdout"], cases),
+            (every, cases),
+            (sorted(unseen), unseen),
+        ):
+            right = len(names) - len(score(extract, pool, names))
             cells.append(f"{right}/{len(names)} {100 * right / len(names):3.0f}%")
-        print(f"| {label:42} | {cells[0]:>13} | {cells[1]:>13} | {cells[2]:>13} |")
+        print(f"| {label:42} | " + " | ".join(f"{cell:>13}" for cell in cells) + " |")
 
     if args.failures:
         from notifications.reply_text import visible_reply
 
-        names = split["holdout"] if args.holdout else split["dev"]
+        if args.unseen:
+            cases, names = unseen, sorted(unseen)
+        else:
+            names = split["holdout"] if args.holdout else split["dev"]
         for name in score(visible_reply, cases, names):
             body, expected = cases[name]
             got = normalise(visible_reply(body))

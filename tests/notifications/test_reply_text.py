@@ -15,8 +15,12 @@ from notifications.reply_text import html_to_text, visible_reply
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
 REPLIES = FIXTURES / "replies"
+UNSEEN = FIXTURES / "unseen"
 HTML = FIXTURES / "html"
 REQUIRED_SCORE = 0.90
+# Measured once, before anything changed, on replies the extractor was never tuned on: 51/60
+# (docs/inbound-email-text.md). The floor is that figure rounded down to a whole percent.
+UNSEEN_REQUIRED_PERCENT = 85
 
 
 def normalise(text: str) -> str:
@@ -25,14 +29,27 @@ def normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in lines).strip("\n")
 
 
-def corpus_cases() -> dict[str, tuple[str, str]]:
+def corpus_cases(root: Path = REPLIES) -> dict[str, tuple[str, str]]:
     cases = {}
-    for body in sorted(REPLIES.glob("*.txt")):
+    for body in sorted(root.glob("*.txt")):
         if not body.name.endswith(".expected.txt"):
             name = body.name.removesuffix(".txt")
-            expected = (REPLIES / f"{name}.expected.txt").read_text(encoding="utf-8")
+            expected = (root / f"{name}.expected.txt").read_text(encoding="utf-8")
             cases[name] = (body.read_text(encoding="utf-8"), expected)
     return cases
+
+
+def misses(cases: dict[str, tuple[str, str]]) -> list[str]:
+    """A diff of expected against got for every case `visible_reply` gets wrong."""
+    failures = []
+    for name, (body, expected) in cases.items():
+        got = visible_reply(body)
+        if normalise(got) != normalise(expected):
+            diff = difflib.unified_diff(
+                normalise(expected).splitlines(), normalise(got).splitlines(), lineterm=""
+            )
+            failures.append(f"--- {name}\n" + "\n".join(diff))
+    return failures
 
 
 def cpu_seconds(work: Callable[[], object]) -> float:
@@ -55,19 +72,28 @@ def linear_budget() -> float:
 
 def test_the_public_corpus_scores_at_least_90_percent_exact_matches():
     cases = corpus_cases()
-    failures = []
-    for name, (body, expected) in cases.items():
-        got = visible_reply(body)
-        if normalise(got) != normalise(expected):
-            diff = difflib.unified_diff(
-                normalise(expected).splitlines(), normalise(got).splitlines(), lineterm=""
-            )
-            failures.append(f"--- {name}\n" + "\n".join(diff))
+    failures = misses(cases)
     score = 1 - len(failures) / len(cases)
     print(f"\n{len(cases) - len(failures)}/{len(cases)} exact ({score:.0%})")
     print("\n\n".join(failures))
     assert len(cases) >= 60
     assert score >= REQUIRED_SCORE, f"{score:.0%} < {REQUIRED_SCORE:.0%}:\n" + "\n".join(failures)
+
+
+def test_the_unseen_corpus_scores_at_least_what_was_measured_on_it():
+    """Replies from sources the extractor was never tuned on (tests/fixtures/email/unseen/,
+    see SOURCES.md). The floor keeps the measured score from silently regressing; it is not a
+    target to tune towards."""
+    cases = corpus_cases(UNSEEN)
+    failures = misses(cases)
+    right = len(cases) - len(failures)
+    print(f"\nunseen: {right}/{len(cases)} exact ({right / len(cases):.0%})")
+    print("\n\n".join(failures))
+    assert len(cases) >= 60
+    assert not set(cases) & set(corpus_cases()), "the unseen set shares cases with replies/"
+    assert 100 * right >= UNSEEN_REQUIRED_PERCENT * len(cases), (
+        f"{right}/{len(cases)} < {UNSEEN_REQUIRED_PERCENT}%:\n" + "\n".join(failures)
+    )
 
 
 def test_the_split_manifest_puts_every_case_in_dev_or_holdout_once():
