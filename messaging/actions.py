@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from messaging import keywords, live
-from messaging.models import INBOUND_KINDS, Entry, Side, Thread
+from messaging.attachments import NewAttachment
+from messaging.models import INBOUND_KINDS, Attachment, Entry, Side, Thread
 from notifications.actions.planning import plan_deliveries
 from portal.models import Customer, Project
 
@@ -46,10 +49,13 @@ def _shows_something(text: str) -> bool:
     )
 
 
-def clean_body(body: str) -> str:
-    """Trim and check a message body; the one rule for every channel."""
+def clean_body(body: str, *, may_be_empty: bool = False) -> str:
+    """Trim and check a message body; the one rule for every channel. A message that carries
+    photos `may_be_empty` (a picture texted with no words)."""
     body = (body or "").strip()
     if not _shows_something(body):
+        if may_be_empty and not body:
+            return ""
         raise ValidationError("Write a message before sending.", code="empty")
     limit = settings.MESSAGE_MAX_LENGTH
     if len(body) > limit:
@@ -59,6 +65,12 @@ def clean_body(body: str) -> str:
             params={"limit": f"{limit:,}", "length": f"{len(body):,}"},
         )
     return body
+
+
+def _shown(attachments: Sequence[NewAttachment]) -> bool:
+    """Whether the attachments show something in the thread (a file kept for staff only
+    does not make an empty message worth sending)."""
+    return any(not a.staff_only for a in attachments)
 
 
 def ensure_thread(*, customer: Customer) -> Thread:
@@ -81,6 +93,7 @@ class _NewEntry:
     call_started_at: dt.datetime | None = None
     call_duration_seconds: int | None = None
     transcript: str = ""
+    attachments: tuple[NewAttachment, ...] = ()
 
 
 @transaction.atomic
@@ -125,7 +138,10 @@ def _append(
         transcript=new.transcript,
         idempotency_key=idempotency_key or None,
         created_at=created_at,
+        attachment_count=len(new.attachments),
     )
+    for new_attachment in new.attachments:
+        _attach(entry, new_attachment)
     counters = {"last_seq": seq, "last_entry_at": created_at}
     if new.kind in INBOUND_KINDS[Side.CUSTOMER]:
         counters["customer_inbound"] = F("customer_inbound") + 1
@@ -134,6 +150,25 @@ def _append(
     Thread.objects.filter(pk=locked.pk).update(**counters)
     _after_append(entry, customer=thread.customer, notify=notify)
     return entry, True
+
+
+def _attach(entry: Entry, new: NewAttachment) -> Attachment:
+    # The files are written inside the append's transaction: if it rolls back they stay on
+    # disk, unreferenced, which costs space but never shows anyone anything.
+    attachment = Attachment(
+        entry=entry,
+        name=new.name,
+        content_type=new.content_type,
+        size=len(new.data),
+        width=new.width,
+        height=new.height,
+        staff_only=new.staff_only,
+    )
+    attachment.file.save(f"file{attachment.extension}", ContentFile(new.data), save=False)
+    if new.thumbnail:
+        attachment.thumbnail.save("thumb.jpg", ContentFile(new.thumbnail), save=False)
+    attachment.save()
+    return attachment
 
 
 def _after_append(entry: Entry, *, customer: Customer, notify: bool) -> None:
@@ -157,13 +192,20 @@ def post_customer_reply(
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
     notify: bool = True,
+    attachments: Sequence[NewAttachment] = (),
 ) -> Entry:
-    """The customer writes to the business (portal, or an inbound SMS or email). `notify`
-    False records it without telling anyone (history imports, the demo)."""
-    body = clean_body(body)
+    """The customer writes to the business (portal, or an inbound SMS or email), with any
+    checked attachments (messaging.attachments). `notify` False records it without telling
+    anyone (history imports, the demo)."""
+    body = clean_body(body, may_be_empty=_shown(attachments))
     thread = ensure_thread(customer=customer)
     new = _NewEntry(
-        kind=Kind.CUSTOMER_REPLY, channel=channel, body=body, author=customer.user, project=project
+        kind=Kind.CUSTOMER_REPLY,
+        channel=channel,
+        body=body,
+        author=customer.user,
+        project=project,
+        attachments=tuple(attachments),
     )
     with transaction.atomic():
         entry, created = _append(
@@ -186,15 +228,17 @@ def post_staff_message(
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
     notify: bool = True,
+    attachments: Sequence[NewAttachment] = (),
 ) -> Entry:
-    """A person at the business writes to the customer."""
+    """A person at the business writes to the customer, with any checked attachments."""
     new = _NewEntry(
         kind=Kind.STAFF_MESSAGE,
         channel=channel,
-        body=clean_body(body),
+        body=clean_body(body, may_be_empty=_shown(attachments)),
         author=author,
         project=project,
         urgent=urgent,
+        attachments=tuple(attachments),
     )
     entry, _ = _append(
         thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
@@ -280,19 +324,22 @@ def log_call(
 def add_internal_note(
     *,
     thread: Thread,
-    author: AbstractBaseUser,
+    author: AbstractBaseUser | None,
     body: str,
     project: Project | None = None,
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
+    attachments: Sequence[NewAttachment] = (),
 ) -> Entry:
-    """A note for staff only; never reaches the customer in any form."""
+    """A note for staff only; never reaches the customer in any form. By a staff member, or
+    by Porchlight itself (no author)."""
     new = _NewEntry(
         kind=Kind.INTERNAL_NOTE,
         channel=Channel.SYSTEM,
-        body=clean_body(body),
+        body=clean_body(body, may_be_empty=bool(attachments)),
         author=author,
         project=project,
+        attachments=tuple(attachments),
     )
     entry, _ = _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
     return entry

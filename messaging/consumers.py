@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from messaging import actions, live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
-from messaging.queries import entries_for, timeline_page
+from messaging.queries import entries_for, load_attachments, timeline_page
 from messaging.rendering import render_entries
 from portal.access import staff_time_zone
 from portal.models import Customer
@@ -180,6 +180,7 @@ class ThreadConsumer(GroupConsumer):
         }
 
     def _render_entries(self, entries: list[Entry], *, swap: str = "", oob: str = "") -> str:
+        load_attachments(entries)
         with timezone.override(self.zone):
             inner = render_entries(entries, oob=oob, **self._context())
         if not swap:

@@ -7,6 +7,40 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from messaging.actions import clean_body
+from messaging.attachments import NewAttachment, check_attachment
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class PhotosField(forms.FileField):
+    """Photos (or PDFs) from the reply box, checked as files (messaging.attachments)."""
+
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None) -> list[NewAttachment]:
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        limit = settings.ATTACHMENTS_PER_MESSAGE
+        if len(files) > limit:
+            raise ValidationError(f"Attach at most {limit} files to one message.")
+        checked, errors = [], []
+        for upload in files:
+            if upload.size > settings.ATTACHMENT_MAX_BYTES:
+                mb = settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)
+                errors.append(ValidationError(f"{upload.name[:80]} is larger than {mb} MB."))
+                continue
+            try:
+                checked.append(
+                    check_attachment(
+                        name=upload.name, content_type=upload.content_type, data=upload.read()
+                    )
+                )
+            except ValidationError as error:
+                errors.append(error)
+        if errors:
+            raise ValidationError(errors)
+        return checked
 
 
 def new_send_key() -> str:
@@ -38,6 +72,12 @@ class ReplyForm(forms.Form):
         ),
     )
     key = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    photos = PhotosField(
+        label="Add photos",
+        required=False,
+        # Phones offer the camera or the photo library for image/*.
+        widget=MultipleFileInput(attrs={"accept": "image/*,application/pdf", "data-photos": ""}),
+    )
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", self.error_id.removesuffix("error") + "%s")
@@ -53,8 +93,15 @@ class ReplyForm(forms.Form):
         """An empty form holding a fresh send key."""
         return cls(initial={"key": new_send_key()})
 
-    def clean_body(self) -> str:
-        return clean_body(self.cleaned_data.get("body", ""))
+    def clean(self):
+        data = super().clean()
+        if "body" in data and not self.has_error("photos"):
+            try:
+                # A photo may go without words; without a photo, words are needed.
+                data["body"] = clean_body(data["body"], may_be_empty=bool(data.get("photos")))
+            except ValidationError as error:
+                self.add_error("body", error)
+        return data
 
     def clean_key(self) -> str:
         key = self.cleaned_data["key"].strip()

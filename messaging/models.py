@@ -7,6 +7,8 @@ refuses it on every database. Only bookkeeping columns (`BOOKKEEPING_FIELDS`) ma
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
@@ -120,6 +122,9 @@ class Entry(models.Model):
     call_started_at = models.DateTimeField(null=True, blank=True)
     call_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     transcript = models.TextField(blank=True, help_text="Staff only; never shown to customers.")
+    # How many files came with it (its Attachment rows), so pages load attachments only for
+    # the entries that have some.
+    attachment_count = models.PositiveSmallIntegerField(default=0)
     # Provider id (Twilio MessageSid, email Message-ID, CRM key) or the page's send key.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     created_at = models.DateTimeField()
@@ -170,3 +175,73 @@ INBOUND_KINDS = {
     Side.CUSTOMER: (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.EVENT_CARD),
     Side.STAFF: (Entry.Kind.CUSTOMER_REPLY,),
 }
+
+
+def attachment_path(attachment: Attachment, filename: str) -> str:
+    # Unguessable, and never the sender's own file name (which is kept in `name`): files are
+    # served only through the access-checked view, whatever their path.
+    return f"attachments/{attachment.entry.thread_id}/{uuid.uuid4().hex}{attachment.extension}"
+
+
+class AttachmentQuerySet(models.QuerySet):
+    def delete(self):
+        raise AppendOnlyError("Attachments cannot be deleted.")
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("Attachments are append-only.")
+
+    update.queryset_only = True  # type: ignore[attr-defined]
+
+
+class Attachment(models.Model):
+    """A file that came with an entry: a photo texted in (MMS) or attached in the portal, a
+    file attached to an email. Written with its entry, by messaging.actions, and as immutable:
+    customers and staff see it where they see the entry, except files kept for staff only."""
+
+    # What may be attached, by MIME type: the extension stored, and whether it is an image a
+    # browser shows (HEIC is an image, but only Safari shows it: it is offered as a file).
+    TYPES = {
+        "image/jpeg": (".jpg", True),
+        "image/png": (".png", True),
+        "image/gif": (".gif", True),
+        "image/webp": (".webp", True),
+        "image/heic": (".heic", False),
+        "application/pdf": (".pdf", False),
+    }
+
+    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    # A small JPEG for the timeline, for images we can read; the file itself opens full size.
+    thumbnail = models.FileField(upload_to=attachment_path, max_length=200, blank=True)
+    name = models.CharField(max_length=200, help_text="The file's name as the sender gave it.")
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    # Email attachments other than images are kept for staff, not shown in the thread.
+    staff_only = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AttachmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["entry", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.content_type}) on {self.entry}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Attachments are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Attachments cannot be deleted.")
+
+    @property
+    def extension(self) -> str:
+        return self.TYPES.get(self.content_type, (".bin", False))[0]
+
+    @property
+    def is_image(self) -> bool:
+        return self.TYPES.get(self.content_type, ("", False))[1]

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.core.signing import BadSignature, TimestampSigner
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
+from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
-from messaging.models import Entry, Side, Thread
+from messaging.models import Attachment, Entry, Side, Thread
 from notifications.queries import deliveries_prefetch
 from portal.models import Customer
 
@@ -45,6 +49,15 @@ def entries_for(*, thread: Thread, audience: Side) -> QuerySet[Entry]:
     return entries.select_related("author").prefetch_related(deliveries_prefetch())
 
 
+def load_attachments(entries: list[Entry]) -> list[Entry]:
+    """Each entry's attachments, in one query for those that have any (none for a page
+    without): on `entry.attachments.all()`."""
+    with_files = [e for e in entries if e.attachment_count]
+    if with_files:
+        prefetch_related_objects(with_files, "attachments")
+    return entries
+
+
 def _mark_day_starts(entries: list[Entry], previous: Entry | None) -> None:
     # A day header goes above the first entry of each local day; `previous` is the entry just
     # before this page, so a page boundary inside a day adds no second header.
@@ -71,7 +84,7 @@ def timeline_page(
         rows = list(visible.filter(seq__gt=after_seq).order_by("seq")[: limit + 1])
         previous = visible.filter(seq__lte=after_seq).order_by("-seq").first()
         has_later = len(rows) > limit
-        entries = rows[:limit]
+        entries = load_attachments(rows[:limit])
         _mark_day_starts(entries, previous)
         return TimelinePage(entries=entries, has_earlier=previous is not None, has_later=has_later)
 
@@ -81,7 +94,7 @@ def timeline_page(
     rows = list(visible.order_by("-seq")[: limit + 1])
     has_earlier = len(rows) > limit
     previous = rows[limit] if has_earlier else None
-    entries = list(reversed(rows[:limit]))
+    entries = load_attachments(list(reversed(rows[:limit])))
     _mark_day_starts(entries, previous)
     return TimelinePage(entries=entries, has_earlier=has_earlier, has_later=before_seq is not None)
 
@@ -98,7 +111,7 @@ def page_around(
     after_shown = after[: min(want_after, len(after))]
     before_shown = before[: limit - len(after_shown)]
     has_earlier = len(before) > len(before_shown)
-    entries = list(reversed(before_shown)) + after_shown
+    entries = load_attachments(list(reversed(before_shown)) + after_shown)
     _mark_day_starts(entries, before[len(before_shown)] if has_earlier else None)
     return TimelinePage(
         entries=entries, has_earlier=has_earlier, has_later=len(after) > len(after_shown)
@@ -130,3 +143,41 @@ def event_cards(*, customer: Customer, card_kind: str) -> list[Entry]:
         .select_related("project")
         .order_by("-seq")
     )
+
+
+def attachment_for(*, user, attachment_id: int) -> Attachment:
+    """The attachment if `user` may see it (staff: any; a customer: their own thread's, not
+    kept for staff, not on a note), else Http404: whose it is stays unsaid."""
+    if not (user.is_authenticated and user.is_active):
+        raise Http404
+    files = Attachment.objects.select_related("entry")
+    if not user.is_staff:
+        files = files.filter(entry__thread__customer__user=user, staff_only=False).exclude(
+            entry__kind=Entry.Kind.INTERNAL_NOTE
+        )
+    attachment = files.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise Http404
+    return attachment
+
+
+# Links to a file for someone who cannot sign in (Twilio fetching a photo we send as MMS).
+_SHARE_SALT = "messaging.attachment.share"
+SHARE_MAX_AGE = 24 * 60 * 60
+
+
+def shared_attachment_url(attachment: Attachment) -> str:
+    """An absolute URL to the file that works without signing in, for a day."""
+    token = TimestampSigner(salt=_SHARE_SALT).sign(str(attachment.pk))
+    return f"{settings.SITE_URL}{reverse('attachment_shared', args=[token])}"
+
+
+def shared_attachment(token: str) -> Attachment:
+    try:
+        pk = TimestampSigner(salt=_SHARE_SALT).unsign(token, max_age=SHARE_MAX_AGE)
+    except BadSignature:
+        raise Http404 from None
+    attachment = Attachment.objects.filter(pk=int(pk), staff_only=False).first()
+    if attachment is None:
+        raise Http404
+    return attachment

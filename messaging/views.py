@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -126,7 +126,7 @@ def customer_entries(request: HttpRequest) -> HttpResponse:
 @require_POST
 @customer_required
 def customer_send(request: HttpRequest) -> HttpResponse:
-    form = ReplyForm(request.POST)
+    form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _form_error(request, form)
     if throttles.SENDS_PER_USER.exceeded(request):
@@ -134,6 +134,7 @@ def customer_send(request: HttpRequest) -> HttpResponse:
     entry = actions.post_customer_reply(
         customer=request.customer,
         body=form.cleaned_data["body"],
+        attachments=form.cleaned_data["photos"],
         idempotency_key=f"portal:{form.cleaned_data['key']}",
     )
     if not request.htmx:
@@ -159,8 +160,12 @@ def customer_search(request: HttpRequest) -> HttpResponse:
 
 
 def _staff_thread(thread_id: int) -> Thread:
+    # With the customer's notification preferences: the composer says if texts stopped.
     return get_object_or_404(
-        Thread.objects.select_related("customer", "customer__business"), pk=thread_id
+        Thread.objects.select_related(
+            "customer", "customer__business", "customer__notification_preferences"
+        ),
+        pk=thread_id,
     )
 
 
@@ -203,7 +208,7 @@ def staff_entries(request: HttpRequest, thread_id: int) -> HttpResponse:
 @staff_required
 def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
     thread = _staff_thread(thread_id)
-    form = StaffReplyForm(request.POST)
+    form = StaffReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _form_error(request, form)
     if throttles.SENDS_PER_USER.exceeded(request):
@@ -212,7 +217,11 @@ def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
     key = f"portal:{data['key']}"
     if data["internal_note"]:
         entry = actions.add_internal_note(
-            thread=thread, author=request.user, body=data["body"], idempotency_key=key
+            thread=thread,
+            author=request.user,
+            body=data["body"],
+            attachments=data["photos"],
+            idempotency_key=key,
         )
     else:
         entry = actions.post_staff_message(
@@ -220,8 +229,46 @@ def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
             author=request.user,
             body=data["body"],
             urgent=data["urgent"],
+            attachments=data["photos"],
             idempotency_key=key,
         )
     if not request.htmx:
         return redirect("staff_chat", thread_id=thread.pk)
     return _sent(request, entry=entry, form_class=StaffReplyForm, context=_staff_context(thread))
+
+
+# -- files on entries ------------------------------------------------------------------------
+
+
+def _file_response(attachment, *, thumbnail: bool = False) -> FileResponse:
+    field = attachment.thumbnail if thumbnail and attachment.thumbnail else attachment.file
+    content_type = "image/jpeg" if field is attachment.thumbnail else attachment.content_type
+    response = FileResponse(
+        field.open("rb"),
+        content_type=content_type,
+        as_attachment=not (attachment.is_image or thumbnail),
+        filename=attachment.name,
+    )
+    # Files never change (append-only), and are nobody else's business.
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    # Opened on its own, a file runs nothing and loads nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    return response
+
+
+@require_GET
+def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
+    found = queries.attachment_for(user=request.user, attachment_id=attachment_id)
+    return _file_response(found)
+
+
+@require_GET
+def attachment_thumbnail(request: HttpRequest, attachment_id: int) -> HttpResponse:
+    found = queries.attachment_for(user=request.user, attachment_id=attachment_id)
+    return _file_response(found, thumbnail=True)
+
+
+@require_GET
+def attachment_shared(request: HttpRequest, token: str) -> HttpResponse:
+    """A file by a signed, expiring link (Twilio fetching the photo of an MMS we send)."""
+    return _file_response(queries.shared_attachment(token))

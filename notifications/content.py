@@ -54,12 +54,43 @@ def staff_chat_url(entry: Entry) -> str:
     return absolute(f"{reverse('staff_chat', args=[entry.thread_id])}?at={entry.seq}")
 
 
-def entry_text(entry: Entry) -> str:
-    """The text a notification carries for an entry: the message itself, or a card's title
-    and the document it links to."""
+def entry_text(entry: Entry, *, with_files: bool = True) -> str:
+    """The text a notification carries for an entry: the message itself (saying what came
+    with it), or a card's title and the document it links to."""
     if entry.kind == Entry.Kind.EVENT_CARD and entry.link_url:
         return f"{entry.body}\n{absolute(entry.link_url)}"
-    return entry.body
+    files = shared_files(entry) if with_files else []
+    note = files_note(files)
+    return f"{entry.body}\n{note}".strip() if note else entry.body
+
+
+def shared_files(entry: Entry) -> list:
+    """The entry's files both sides see (loaded once per entry)."""
+    if not entry.attachment_count:
+        return []
+    return [a for a in entry.attachments.all() if not a.staff_only]
+
+
+def files_note(files) -> str:
+    """ "[2 photos]" or "[1 photo, 1 file]" for a notification that cannot carry them."""
+    if not files:
+        return ""
+    photos = sum(1 for f in files if f.content_type.startswith("image/"))
+    others = len(files) - photos
+    parts = [
+        f"{n} {word}{'s' if n != 1 else ''}"
+        for n, word in ((photos, "photo"), (others, "file"))
+        if n
+    ]
+    return f"[{', '.join(parts)}]"
+
+
+# Twilio sends these as MMS everywhere; others go as a note and are opened in the portal.
+MMS_TYPES = frozenset({"image/jpeg", "image/png", "image/gif"})
+
+
+def mms_files(entry: Entry) -> list:
+    return [f for f in shared_files(entry) if f.content_type in MMS_TYPES][:10]
 
 
 # -- SMS ---------------------------------------------------------------------------------------
@@ -83,12 +114,22 @@ def fit_sms(text: str, link: str) -> str:
     return cut.rstrip() + suffix
 
 
+def _sms_text(entry: Entry) -> str:
+    """The text of an SMS that carries the entry's photos as MMS: a note for what it cannot
+    carry (other files), not for the photos themselves."""
+    if entry.kind == Entry.Kind.EVENT_CARD:
+        return entry_text(entry)
+    carried = set(mms_files(entry))
+    note = files_note([f for f in shared_files(entry) if f not in carried])
+    return f"{entry.body}\n{note}".strip() if note else entry.body
+
+
 def sms_for_customer(entry: Entry) -> str:
-    return fit_sms(entry_text(entry), customer_entry_url(entry))
+    return fit_sms(_sms_text(entry), customer_entry_url(entry))
 
 
 def sms_for_business(entry: Entry, customer: Customer) -> str:
-    return fit_sms(f"{customer.name}: {entry.body}", staff_chat_url(entry))
+    return fit_sms(f"{customer.name}: {_sms_text(entry)}".strip(), staff_chat_url(entry))
 
 
 # -- Push --------------------------------------------------------------------------------------
@@ -99,7 +140,7 @@ def push_payload(entry: Entry, business: Business) -> dict:
     services cap payloads at 4 KB, so only a preview ever goes."""
     return {
         "title": business.name,
-        "body": preview(entry.body, PUSH_PREVIEW_LENGTH),
+        "body": preview(entry_text(entry), PUSH_PREVIEW_LENGTH),
         "url": f"{reverse('messages')}?at={entry.seq}",
         "tag": f"thread-{entry.thread_id}",
     }

@@ -10,9 +10,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
+from notifications import transports
+from notifications.actions.inbound import IncomingSms
 from notifications.quiet_hours import QuietHours, window_length
 from notifications.safe_http import allowed_url
+from portal.models import Customer
+from portal.phones import normalize_phone
 
 # Longer than this and the window is more likely start and end swapped than meant.
 MAX_QUIET_HOURS = dt.timedelta(hours=16)
@@ -147,6 +152,10 @@ class PushEndpointForm(forms.Form):
     endpoint = forms.URLField(max_length=1000, assume_scheme="https")
 
 
+# Twilio's ids: two letters (SM, MM, AC…) and hex digits; 32 of them in real ids, 31 in the
+# examples of Twilio's own documentation. Anything much longer is not Twilio's.
+TWILIO_SID = r"^[A-Za-z]{2}[0-9a-fA-F]{24,40}$"
+
 # Twilio's statuses for a message; the callback may send any of them.
 TWILIO_MESSAGE_STATUSES = [
     "accepted",
@@ -174,8 +183,7 @@ class WebhookForm(forms.Form):
 
 
 class TwilioStatusForm(WebhookForm):
-    # Twilio's ids are two letters and 32 hex digits (SM…, MM…).
-    MessageSid = forms.RegexField(regex=r"^[A-Za-z]{2}[0-9a-fA-F]{32}$", max_length=34)
+    MessageSid = forms.RegexField(regex=TWILIO_SID, max_length=42)
     MessageStatus = forms.ChoiceField(choices=[(s, s) for s in TWILIO_MESSAGE_STATUSES])
     ErrorCode = forms.RegexField(regex=r"^[0-9]{1,10}$", required=False)
     # Our delivery id, from the callback URL we gave Twilio (ASCII digits only: "²" is a
@@ -184,3 +192,68 @@ class TwilioStatusForm(WebhookForm):
 
     def clean_d(self) -> int | None:
         return int(self.cleaned_data["d"]) if self.cleaned_data["d"] else None
+
+
+class TwilioInboundForm(WebhookForm):
+    """Twilio's Messaging webhook: a text (and its photos) sent to our number."""
+
+    MessageSid = forms.RegexField(regex=TWILIO_SID, max_length=42)
+    From = forms.CharField(max_length=40)
+    To = forms.CharField(max_length=40, required=False)
+    # Twilio caps a text at 1,600 characters; more than this is not Twilio.
+    Body = forms.CharField(max_length=20_000, required=False, strip=False)
+    NumMedia = forms.IntegerField(min_value=0, max_value=20, required=False)
+
+    def incoming(self, post) -> IncomingSms:
+        """The text as the inbound action takes it, with the media Twilio listed: those not
+        on Twilio's hosts are refused here, with the reason recorded."""
+        data = self.cleaned_data
+        media, refused = [], []
+        hosts = transports.twilio_media_hosts()
+        for n in range(data["NumMedia"] or 0):
+            url = post.get(f"MediaUrl{n}", "")
+            content_type = post.get(f"MediaContentType{n}", "")[:100]
+            if allowed_url(url, hosts):
+                media.append({"url": url[:1000], "content_type": content_type})
+            else:
+                refused.append(f"photo {n + 1} is not on a Twilio host")
+        return IncomingSms(
+            message_sid=data["MessageSid"],
+            sender=_e164_or_raw(data["From"]),
+            recipient=_e164_or_raw(data["To"]),
+            body=data["Body"],
+            media=tuple(media),
+            refused_media=tuple(refused),
+        )
+
+
+def _e164_or_raw(number: str) -> str:
+    """A phone number in E.164, or as given when it is not one (a short code, a name)."""
+    try:
+        return normalize_phone(number) or number.strip()
+    except ValidationError:
+        return number.strip()
+
+
+class AssignForm(forms.Form):
+    """Staff naming the customer an unmatched message belongs to."""
+
+    customer = forms.CharField(
+        label="Customer",
+        max_length=254,
+        help_text="Their email address, phone number or full name.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def clean_customer(self) -> Customer:
+        given = self.cleaned_data["customer"].strip()
+        same = Q(email__iexact=given) | Q(name__iexact=given)
+        number = _e164_or_raw(given)
+        if number.startswith("+"):
+            same |= Q(phone=number)
+        matches = list(Customer.objects.filter(same).select_related("business", "user")[:2])
+        if not matches:
+            raise ValidationError("No customer has that email address, phone number or name.")
+        if len(matches) > 1:
+            raise ValidationError("More than one customer matches; use an email address.")
+        return matches[0]

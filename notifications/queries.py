@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.db.models import Case, IntegerField, Prefetch, Value, When
 
-from notifications.models import Delivery, NotificationPreferences, PushSubscription
+from notifications.models import (
+    Delivery,
+    InboundMessage,
+    NotificationPreferences,
+    PushSubscription,
+)
 from portal.models import Business, Customer
 
 # Staff read channels in this order on every entry.
@@ -45,3 +50,15 @@ def deliveries_prefetch() -> Prefetch:
         output_field=IntegerField(),
     )
     return Prefetch("deliveries", queryset=Delivery.objects.order_by(channel_rank, "audience"))
+
+
+def unmatched_messages(limit: int = 200) -> list[InboundMessage]:
+    """What came in and is in no thread yet: strangers' texts and emails, and refused ones,
+    newest first."""
+    waiting = [InboundMessage.Status.UNMATCHED, InboundMessage.Status.REJECTED]
+    return list(InboundMessage.objects.filter(status__in=waiting)[:limit])
+
+
+def unmatched_count() -> int:
+    waiting = [InboundMessage.Status.UNMATCHED, InboundMessage.Status.REJECTED]
+    return InboundMessage.objects.filter(status__in=waiting).count()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from notifications.actions import outbox, sending
+from notifications.actions import inbound, outbox, sending
 
 # A delivery's provider calls time out after NOTIFICATIONS_PROVIDER_TIMEOUT seconds each; the
 # hard limit stops a task stuck anyway, well inside the sending lease the sweeper waits for.
@@ -26,7 +26,18 @@ def deliver(delivery_id: int) -> str | None:
 @shared_task(name="notifications.sweep", **TIME_LIMITS)
 def sweep_deliveries() -> dict:
     result = outbox.sweep_deliveries()
-    return {"released": result.released, "redriven": result.redriven, "requeued": result.requeued}
+    requeued_inbound = inbound.sweep_inbound()
+    return {
+        "released": result.released,
+        "redriven": result.redriven,
+        "requeued": result.requeued,
+        "inbound_requeued": requeued_inbound,
+    }
+
+
+@shared_task(name=inbound.FETCH_MEDIA_TASK, **TIME_LIMITS)
+def fetch_inbound_media(inbound_id: int) -> str:
+    return inbound.fetch_inbound_media(inbound_id=inbound_id)
 
 
 @shared_task(name=outbox.TEST_PUSH_TASK, **TIME_LIMITS)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,7 +27,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client as TwilioClient
 
-from notifications.safe_http import PrivateAddressRefused, public_session
+from notifications.safe_http import PrivateAddressRefused, allowed_url, public_session
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +66,44 @@ def _transient_http_status(status: int | None) -> bool:
 # -- SMS ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Media:
+    """A file fetched from the provider (a photo texted to us)."""
+
+    data: bytes
+    content_type: str
+
+
 class SmsTransport:
-    def send(self, *, to: str, body: str, status_callback: str | None = None) -> str:
+    def send(
+        self,
+        *,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
+        media_urls: Sequence[str] = (),
+    ) -> str:
         raise NotImplementedError
+
+    def fetch_media(self, url: str) -> Media:
+        raise TransportError("No SMS provider is configured to fetch media from", permanent=True)
 
 
 class ConsoleSms(SmsTransport):
     """No Twilio credentials: write the SMS to the log, as Django's console email backend
     does for mail, so `make run` shows what would have gone."""
 
-    def send(self, *, to: str, body: str, status_callback: str | None = None) -> str:
+    def send(
+        self,
+        *,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
+        media_urls: Sequence[str] = (),
+    ) -> str:
         sid = f"console-{uuid.uuid4().hex[:16]}"
-        logger.info("SMS (console) to %s [%s]:\n%s", to, sid, body)
+        photos = "".join(f"\n[photo] {url}" for url in media_urls)
+        logger.info("SMS (console) to %s [%s]:\n%s%s", to, sid, body, photos)
         return sid
 
 
@@ -113,11 +141,27 @@ class TwilioSms(SmsTransport):
         http_client = _BaseUrlHttpClient(base_url, timeout=timeout)
         self.client = TwilioClient(account_sid, auth_token, http_client=http_client)
         self.from_number = from_number
+        self.auth = (account_sid, auth_token)
+        self.timeout = timeout
+        # Media URLs come in webhooks: fetch them only from Twilio's hosts (and, in tests, the
+        # fake's listed loopback address), only from public addresses.
+        self.api_host = urlsplit(base_url).hostname or "api.twilio.com"
+        self.media_hosts = twilio_media_hosts()
+        self.media_session = public_session(self.media_hosts)
 
-    def send(self, *, to: str, body: str, status_callback: str | None = None) -> str:
+    def send(
+        self,
+        *,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
+        media_urls: Sequence[str] = (),
+    ) -> str:
         params = {"to": to, "from_": self.from_number, "body": body}
         if status_callback:
             params["status_callback"] = status_callback
+        if media_urls:
+            params["media_url"] = list(media_urls)
         try:
             message = self.client.messages.create(**params)
         except TwilioRestException as exc:
@@ -138,6 +182,60 @@ class TwilioSms(SmsTransport):
                 f"Twilio did not answer: {type(exc).__name__}", permanent=False
             ) from exc
         return message.sid
+
+    def fetch_media(self, url: str) -> Media:
+        """A photo Twilio received (MediaUrlN): with the account's credentials, from Twilio's
+        hosts only, following redirects only to Twilio's hosts, at most
+        ATTACHMENT_MAX_BYTES."""
+        limit = settings.ATTACHMENT_MAX_BYTES
+        for hop in range(4):  # the URL and up to three redirects (Twilio redirects to its CDN)
+            if not allowed_url(url, self.media_hosts):
+                raise TransportError(f"Media not on a Twilio host: {url[:120]}", permanent=True)
+            # The account's credentials go with the MediaUrl itself, on the API's host, and
+            # never to where it redirects (a pre-signed CDN URL that needs none).
+            first = hop == 0 and urlsplit(url).hostname == self.api_host
+            auth = self.auth if first else None
+            try:
+                response = self.media_session.get(
+                    url, auth=auth, timeout=self.timeout, stream=True, allow_redirects=False
+                )
+            except PrivateAddressRefused as exc:
+                raise TransportError(
+                    "Media host is not on the public internet", permanent=True
+                ) from exc
+            except requests.RequestException as exc:
+                raise TransportError(
+                    f"Twilio media: {type(exc).__name__}", permanent=False
+                ) from exc
+            with response:
+                if response.is_redirect:
+                    url = requests.compat.urljoin(url, response.headers.get("Location", ""))
+                    continue
+                if response.status_code != 200:
+                    raise TransportError(
+                        f"Twilio media answered {response.status_code}",
+                        permanent=not _transient_http_status(response.status_code),
+                        code=response.status_code,
+                    )
+                declared = int(response.headers.get("Content-Length") or 0)
+                if declared > limit:
+                    raise TransportError(
+                        f"Media of {declared:,} bytes is too large", permanent=True
+                    )
+                data = bytearray()
+                for chunk in response.iter_content(64 * 1024):
+                    data += chunk
+                    if len(data) > limit:
+                        raise TransportError("Media is too large", permanent=True)
+                content_type = response.headers.get("Content-Type", "")
+                return Media(data=bytes(data), content_type=content_type.split(";")[0].strip())
+        raise TransportError("Media redirected too many times", permanent=True)
+
+
+def twilio_media_hosts() -> tuple[str, ...]:
+    """Hosts a MediaUrl may point at: Twilio's (TWILIO_MEDIA_HOSTS) and the API's own."""
+    api_host = urlsplit(settings.TWILIO_API_BASE_URL).hostname or "api.twilio.com"
+    return (*settings.TWILIO_MEDIA_HOSTS, api_host)
 
 
 def _twilio_error(*, status: int, code: int | None, reason: str) -> TransportError:

@@ -13,6 +13,23 @@ urlpatterns = [
         name="push_unsubscribe",
     ),
     path("settings/notifications/push/test/", views.push_test, name="push_test"),
+    path("webhooks/twilio/sms/", views.twilio_sms, name="twilio_sms"),
+    path("staff/unmatched/", views.unmatched, name="unmatched"),
+    path(
+        "staff/unmatched/<int:inbound_id>/assign/",
+        views.unmatched_assign,
+        name="unmatched_assign",
+    ),
+    path(
+        "staff/unmatched/<int:inbound_id>/dismiss/",
+        views.unmatched_dismiss,
+        name="unmatched_dismiss",
+    ),
+    path(
+        "staff/unmatched/<int:inbound_id>/files/<int:number>/",
+        views.unmatched_file,
+        name="unmatched_file",
+    ),
     path("webhooks/twilio/status/", views.twilio_status, name="twilio_status"),
     # The configured ESP's tracking (and inbound) webhooks only; see notifications.webhooks.
     path(

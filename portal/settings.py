@@ -266,6 +266,11 @@ TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")
+# Where Twilio keeps the photos of texts it received (MediaUrlN, and the CDN it redirects to):
+# the only hosts we fetch media from.
+TWILIO_MEDIA_HOSTS = env.list(
+    "TWILIO_MEDIA_HOSTS", default=["api.twilio.com", "media.twiliocdn.com", "twiliocdn.com"]
+)
 
 VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
 VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
@@ -311,6 +316,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # Messages longer than this are refused everywhere they enter (portal, SMS, email, CRM).
 MESSAGE_MAX_LENGTH = 5000
+# Files attached to a message (photos by MMS or from the reply box, email attachments).
+ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
+ATTACHMENTS_PER_MESSAGE = 5
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool(

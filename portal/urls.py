@@ -25,6 +25,18 @@ urlpatterns = [
     path("messages/entries/", messaging_views.customer_entries, name="customer_entries"),
     path("messages/send/", messaging_views.customer_send, name="customer_send"),
     path("messages/search/", messaging_views.customer_search, name="customer_search"),
+    # Files on entries, for whoever may see the entry; and by a signed link for Twilio.
+    path("attachments/<int:attachment_id>/", messaging_views.attachment, name="attachment"),
+    path(
+        "attachments/<int:attachment_id>/thumbnail/",
+        messaging_views.attachment_thumbnail,
+        name="attachment_thumbnail",
+    ),
+    path(
+        "attachments/shared/<str:token>/",
+        messaging_views.attachment_shared,
+        name="attachment_shared",
+    ),
     # Staff pages
     path("staff/projects/", views.staff_projects, name="staff_projects"),
     path("staff/chat/<int:thread_id>/", messaging_views.staff_chat, name="staff_chat"),

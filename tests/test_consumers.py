@@ -221,3 +221,27 @@ async def test_a_delivery_status_change_updates_the_open_staff_chat_and_never_th
     assert await customer_socket.receive_nothing(timeout=0.5)
     await staff_socket.disconnect()
     await customer_socket.disconnect()
+
+
+async def test_a_text_that_comes_in_appears_live_for_the_customer_staff_and_the_list(
+    customer, project, thread, staff, fake_twilio
+):
+    from django.test import Client
+
+    customer_socket, _ = await _connect("/ws/thread/", customer.user)
+    staff_socket, _ = await _connect(f"/ws/staff/threads/{thread.pk}/", staff)
+    inbox, _ = await _connect("/ws/staff/inbox/", staff)
+    form, signature = fake_twilio.inbound(
+        "http://127.0.0.1:8000/webhooks/twilio/sms/", sender=customer.phone, body="Texted in"
+    )
+    response = await sync_to_async(Client().post)(
+        "/webhooks/twilio/sms/", form, HTTP_X_TWILIO_SIGNATURE=signature
+    )
+    assert response.status_code == 200
+    for socket in (customer_socket, staff_socket):
+        frame = await socket.receive_from(timeout=3)
+        assert "Texted in" in frame and "SMS" in frame
+    row = await inbox.receive_from(timeout=3)
+    assert 'id="project-' in row or "Texted in" in row
+    for socket in (customer_socket, staff_socket, inbox):
+        await socket.disconnect()

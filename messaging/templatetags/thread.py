@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from portal.phones import format_phone
+
 register = template.Library()
 
 
@@ -88,3 +90,12 @@ def render_entries(context, entries) -> SafeString:
         business=context["business"],
         customer=context["customer"],
     )
+
+
+@register.filter
+def phone(value: str) -> str:
+    """+15555550123 as people read it, (555) 555-0123; anything else as it is."""
+    try:
+        return format_phone(value) if value and value.startswith("+") else value
+    except Exception:  # noqa: BLE001 - a display helper never breaks a page
+        return value

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging import live
+from messaging.queries import shared_attachment_url
 from notifications import content, transports
 from notifications.actions import outbox, planning
 from notifications.actions.preferences import set_sms_opt_out
@@ -173,9 +174,11 @@ def _send_sms(claim: Claim) -> str:
     else:
         body = content.sms_for_business(entry, customer)
     callback = f"{settings.SITE_URL}{reverse('twilio_status')}?d={delivery.pk}"
+    # Photos go as MMS: Twilio fetches each from a signed link that works for a day.
+    media_urls = [shared_attachment_url(f) for f in content.mms_files(entry)]
     try:
         sid = transports.sms_transport().send(
-            to=delivery.recipient, body=body, status_callback=callback
+            to=delivery.recipient, body=body, status_callback=callback, media_urls=media_urls
         )
     except TransportError as error:
         status = _record_failure(claim, error)

@@ -64,7 +64,8 @@
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       var form = box.form;
-      if (box.value.trim() === "") return;
+      var photos = form.querySelector("[data-photos]");
+      if (box.value.trim() === "" && !(photos && photos.files.length)) return;
       if (form.requestSubmit) form.requestSubmit(); else form.submit();
     }
   });
@@ -83,6 +84,22 @@
     counter.classList.toggle("over", left < 0);
     box.toggleAttribute("aria-invalid", left < 0);
   }
+
+  // Photos chosen for the next message are listed under the box until it is sent.
+  function showChosen(input) {
+    var list = input.form.querySelector("[data-chosen-files]");
+    if (!list) return;
+    list.textContent = "";
+    Array.prototype.forEach.call(input.files, function (file) {
+      var item = document.createElement("li");
+      item.textContent = file.name + " (" + Math.max(1, Math.round(file.size / 1024)) + " KB)";
+      list.appendChild(item);
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-photos]")) showChosen(event.target);
+  });
 
   document.addEventListener("input", function (event) {
     var box = event.target;
@@ -106,6 +123,11 @@
     if (event.detail.successful && event.detail.xhr.status < 300) {
       // Sent (the response brought the next send key): clear what was sent.
       var box = form.querySelector("textarea");
+      var photos = form.querySelector("[data-photos]");
+      if (photos) {
+        photos.value = "";
+        showChosen(photos);
+      }
       if (box.value === form._sentText) {
         box.value = "";
         box.style.height = "auto";

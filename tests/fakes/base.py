@@ -187,9 +187,9 @@ class FakeServer:
             time.sleep(reply.delay)
         payload, content_type = reply.encoded()
         handler.send_response(reply.status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(payload)))
-        for key, value in reply.headers.items():
+        headers = {"Content-Type": content_type, **reply.headers}
+        headers["Content-Length"] = str(len(payload))
+        for key, value in headers.items():
             handler.send_header(key, value)
         handler.end_headers()
         handler.wfile.write(payload)

@@ -1,9 +1,14 @@
-"""A fake Twilio Messages API: POST /2010-04-01/Accounts/{AccountSid}/Messages.json.
+"""A fake Twilio: the Messages API (POST /2010-04-01/Accounts/{AccountSid}/Messages.json)
+and the media of texts it received.
 
 Checks HTTP Basic auth (AccountSid:AuthToken) like Twilio, answers 201 with a message
 resource, and can answer with Twilio's errors: per number (`fail_number`) or for the next
 requests (`fail_next`). With `callbacks=True` it also calls the message's StatusCallback
 ("sent", then "delivered"), signed with the auth token as Twilio signs them.
+
+Media: `add_media(data, content_type)` gives the MediaUrl Twilio would put in its webhook:
+an API URL that wants the account's credentials and redirects (307) to a CDN URL that
+serves the bytes, as Twilio's does. `inbound(...)` builds a signed webhook request.
 """
 
 from __future__ import annotations
@@ -14,13 +19,18 @@ import threading
 import urllib.parse
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 from twilio.request_validator import RequestValidator
 
 from tests.fakes.base import FakeServer, Recorded, Reply
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json$")
+MEDIA_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages/(?P<message>\w+)/Media/(?P<media>ME\w+)$"
+)
+CDN_PATH = re.compile(r"^/cdn/(?P<media>ME\w+)$")
 
 # Twilio's own messages for the codes tests use.
 ERRORS = {
@@ -40,6 +50,7 @@ class SentSms:
     from_: str
     body: str
     status_callback: str
+    media_urls: list[str] = field(default_factory=list)
 
 
 def twilio_error(code: int, to: str = "") -> Reply:
@@ -72,6 +83,7 @@ class FakeTwilio(FakeServer):
         self.callbacks = callbacks
         self.messages: list[SentSms] = []
         self._number_errors: dict[str, int] = {}
+        self.media: dict[str, tuple[bytes, str]] = {}
 
     def settings(self) -> dict:
         """Django settings that point the real twilio client here."""
@@ -94,7 +106,69 @@ class FakeTwilio(FakeServer):
             else:
                 self.script(Reply(value, {"message": "Internal error", "status": value}))
 
+    def add_media(self, data: bytes, content_type: str, *, message_sid: str = "") -> str:
+        """Keep a received photo; returns its MediaUrl."""
+        media_sid = "ME" + uuid.uuid4().hex
+        self.media[media_sid] = (data, content_type)
+        message_sid = message_sid or "MM" + uuid.uuid4().hex
+        messages = f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Messages"
+        return f"{messages}/{message_sid}/Media/{media_sid}"
+
+    def inbound(
+        self,
+        url: str,
+        *,
+        sender: str,
+        body: str = "",
+        media: list[tuple[str, str]] = (),
+        message_sid: str = "",
+        **extra: str,
+    ) -> tuple[dict, str]:
+        """(form, X-Twilio-Signature) of Twilio's webhook for a text to our number, signed
+        for `url`, the URL Twilio is configured to call."""
+        message_sid = message_sid or ("MM" if media else "SM") + uuid.uuid4().hex
+        form = {
+            "MessageSid": message_sid,
+            "SmsMessageSid": message_sid,
+            "SmsSid": message_sid,
+            "AccountSid": self.account_sid,
+            "From": sender,
+            "To": "+15555550142",
+            "Body": body,
+            "NumMedia": str(len(media)),
+            "NumSegments": "1",
+            "SmsStatus": "received",
+            "ApiVersion": "2010-04-01",
+            **extra,
+        }
+        for n, (media_url, content_type) in enumerate(media):
+            form[f"MediaUrl{n}"] = media_url
+            form[f"MediaContentType{n}"] = content_type
+        signature = RequestValidator(self.auth_token).compute_signature(url, form)
+        return form, signature
+
+    def _serve_media(self, request: Recorded) -> Reply | None:
+        path = request.path.split("?")[0]
+        if (match := MEDIA_PATH.match(path)) is not None:
+            if not self._authorized(request, match["sid"]):
+                return twilio_error(20003)
+            if match["media"] not in self.media:
+                return Reply(404, {"code": 20404, "message": "Not found", "status": 404})
+            return Reply(307, None, headers={"Location": f"{self.url}/cdn/{match['media']}"})
+        if (match := CDN_PATH.match(path)) is not None:
+            if request.header("Authorization"):
+                return Reply(400, "credentials must not follow the redirect")
+            found = self.media.get(match["media"])
+            if found is None:
+                return Reply(404, "no such media")
+            data, content_type = found
+            return Reply(200, data, headers={"Content-Type": content_type})
+        return None
+
     def respond(self, request: Recorded) -> Reply:
+        served = self._serve_media(request)
+        if served is not None:
+            return served
         match = MESSAGES_PATH.match(request.path.split("?")[0])
         if request.method != "POST" or match is None:
             return Reply(404, {"code": 20404, "message": "Not found", "status": 404})
@@ -113,6 +187,7 @@ class FakeTwilio(FakeServer):
             from_=form.get("From", ""),
             body=form.get("Body", ""),
             status_callback=form.get("StatusCallback", ""),
+            media_urls=parse_qs(request.body.decode()).get("MediaUrl", []),
         )
         self.messages.append(sms)
         if self.callbacks and sms.status_callback:

@@ -1,0 +1,340 @@
+"""Inbound: texts (and emails) that people send us, from the webhook to the thread.
+
+Every message is first an `InboundMessage` row, unique on the provider's id: a replay, however
+many and however concurrent, finds the row and changes nothing. A message from a customer is
+then appended to their thread (`messaging.actions.post_customer_reply`, keyed by the
+provider's id too); from a stranger, or one we cannot append, it stays for staff at
+/staff/unmatched/, never dropped.
+
+Photos texted to us must be fetched from Twilio. That is a provider call, so it never happens
+inside the webhook: such a message waits as a row ("received") and a task fetches its photos
+and appends it; the sweeper re-queues rows a task lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from messaging import actions as thread_actions
+from messaging import keywords
+from messaging.attachments import NewAttachment, check_attachment
+from messaging.models import Attachment, Entry
+from notifications import transports
+from notifications.actions.preferences import set_sms_opt_out
+from notifications.models import InboundMessage
+from notifications.transports import TransportError
+from portal.celery import run_task
+from portal.models import Customer
+
+logger = logging.getLogger(__name__)
+
+Status = InboundMessage.Status
+FETCH_MEDIA_TASK = "notifications.fetch_inbound_media"
+
+# Carrier keywords (CTIA; Twilio answers them itself, so we never text a reply). Matched on
+# the whole message, ignoring case, surrounding spaces and punctuation.
+OPT_OUT_WORDS = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out"}
+)
+OPT_IN_WORDS = frozenset({"start", "unstop", "yes"})
+HELP_WORDS = frozenset({"help", "info"})
+
+# A message whose photos are still to be fetched is re-queued by the sweeper after this long.
+FETCH_GRACE = dt.timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class IncomingSms:
+    message_sid: str
+    sender: str  # E.164 when it is a phone number; as received otherwise (short codes)
+    recipient: str
+    body: str
+    media: tuple[dict, ...] = ()  # {"url", "content_type"}
+    refused_media: tuple[str, ...] = ()  # why media the webhook would not fetch was refused
+
+
+def receive_sms(*, sms: IncomingSms, received_at: dt.datetime | None = None) -> InboundMessage:
+    """The Twilio webhook's action: record the text once, and append it to its customer's
+    thread now, or (with photos) once a task has fetched them."""
+    with transaction.atomic():
+        inbound, created = _record(
+            channel=InboundMessage.Channel.SMS,
+            provider_id=sms.message_sid,
+            sender=sms.sender,
+            recipient=sms.recipient,
+            body=sms.body,
+            media=[dict(m) for m in sms.media],
+            reason="; ".join(sms.refused_media),
+            received_at=received_at or timezone.now(),
+        )
+        if not created:
+            return inbound
+        if inbound.media:
+            transaction.on_commit(lambda: _queue_fetch(inbound.pk), robust=True)
+            return inbound
+        _deliver(inbound, attachments=[])
+    return inbound
+
+
+def _record(*, channel: str, provider_id: str, **fields) -> tuple[InboundMessage, bool]:
+    """The row for this provider id, created if new. Concurrent deliveries of one id wait on
+    the unique index for the first to commit, then find its row."""
+    try:
+        with transaction.atomic():
+            return InboundMessage.objects.create(
+                channel=channel, provider_id=provider_id, **fields
+            ), True
+    except IntegrityError:
+        return InboundMessage.objects.get(channel=channel, provider_id=provider_id), False
+
+
+def _queue_fetch(inbound_id: int) -> None:
+    try:
+        run_task(FETCH_MEDIA_TASK, inbound_id)
+    except Exception:
+        # The row waits as "received": the sweeper queues it again.
+        logger.exception("could not queue the media fetch of inbound message %s", inbound_id)
+
+
+def _customer_for(inbound: InboundMessage) -> Customer | None:
+    if inbound.channel != InboundMessage.Channel.SMS or not inbound.sender.startswith("+"):
+        return None
+    return (
+        Customer.objects.select_related("business", "user")
+        .filter(phone=inbound.sender, user__is_active=True)
+        .first()
+    )
+
+
+def _key(inbound: InboundMessage) -> str:
+    prefix = "twilio" if inbound.channel == InboundMessage.Channel.SMS else "email"
+    return f"{prefix}:{inbound.provider_id}"
+
+
+def _deliver(inbound: InboundMessage, *, attachments: list[NewAttachment]) -> None:
+    """Append `inbound` to its customer's thread, or leave it for staff. Inside a transaction,
+    with the row's state current."""
+    customer = _customer_for(inbound)
+    if customer is None:
+        _park(inbound, reason="No customer has this number", attachments=attachments)
+        return
+    try:
+        entry = thread_actions.post_customer_reply(
+            customer=customer,
+            body=inbound.body,
+            channel=Entry.Channel.SMS,
+            idempotency_key=_key(inbound),
+            at=inbound.received_at,
+            attachments=attachments,
+        )
+    except ValidationError as error:
+        _park(inbound, reason=" ".join(error.messages), attachments=attachments, refused=True)
+        return
+    _mark(inbound, status=Status.APPENDED, customer=customer, entry=entry)
+    if inbound.reason:
+        # Photos we could not take: staff should know one was sent.
+        thread_actions.add_internal_note(
+            thread=entry.thread,
+            author=None,
+            body=f"Not everything {customer.first_name} texted could be kept: {inbound.reason}",
+            idempotency_key=f"{_key(inbound)}:media",
+        )
+    _carrier_keywords(inbound, customer=customer, entry=entry)
+
+
+def _mark(inbound: InboundMessage, **changes) -> None:
+    changes.setdefault("handled_at", timezone.now())
+    for name, value in changes.items():
+        setattr(inbound, name, value)
+    inbound.save(update_fields=list(changes))
+
+
+def _park(
+    inbound: InboundMessage,
+    *,
+    reason: str,
+    attachments: list[NewAttachment],
+    refused: bool = False,
+) -> None:
+    """Keep it for staff, with its photos stored so that assigning it later loses nothing."""
+    files = [_store(inbound, attachment) for attachment in attachments]
+    reasons = "; ".join(filter(None, [reason, inbound.reason]))
+    _mark(
+        inbound,
+        status=Status.REJECTED if refused else Status.UNMATCHED,
+        reason=reasons[:300],
+        files=files,
+        handled_at=None,
+    )
+
+
+def _store(inbound: InboundMessage, attachment: NewAttachment) -> dict:
+    path = default_storage.save(
+        f"inbound/{inbound.pk}/file{_extension(attachment)}", ContentFile(attachment.data)
+    )
+    return {
+        "path": path,
+        "name": attachment.name,
+        "content_type": attachment.content_type,
+        "staff_only": attachment.staff_only,
+    }
+
+
+def _extension(attachment: NewAttachment) -> str:
+    return Attachment.TYPES[attachment.content_type][0]
+
+
+def _stored_attachments(inbound: InboundMessage) -> list[NewAttachment]:
+    found = []
+    for stored in inbound.files:
+        with default_storage.open(stored["path"], "rb") as handle:
+            data = handle.read()
+        found.append(
+            check_attachment(
+                name=stored["name"],
+                content_type=stored["content_type"],
+                data=data,
+                staff_only=stored.get("staff_only", False),
+            )
+        )
+    return found
+
+
+def _carrier_keywords(inbound: InboundMessage, *, customer: Customer, entry: Entry) -> None:
+    """STOP and START change whether we text this customer; each change is a card in the
+    thread (no notification: Twilio has already answered the customer). HELP is recorded."""
+    word = keywords.normalise(inbound.body)
+    thread = entry.thread
+    settings_url = "/settings/notifications/"
+    key = f"{_key(inbound)}:keyword"
+    if word in OPT_OUT_WORDS:
+        if set_sms_opt_out(customer=customer, opted_out=True):
+            thread_actions.post_event_card(
+                thread=thread,
+                card_kind=Entry.CardKind.OPT_OUT,
+                title=f"Texts stopped: {customer.first_name} replied {word.upper()}. "
+                "Messages now go by email.",
+                link_url=settings_url,
+                idempotency_key=key,
+                notify=False,
+            )
+    elif word in OPT_IN_WORDS:
+        if set_sms_opt_out(customer=customer, opted_out=False):
+            thread_actions.post_event_card(
+                thread=thread,
+                card_kind=Entry.CardKind.OPT_OUT,
+                title=f"Texts resumed: {customer.first_name} replied {word.upper()}.",
+                link_url=settings_url,
+                idempotency_key=key,
+                notify=False,
+            )
+    elif word in HELP_WORDS:
+        thread_actions.post_event_card(
+            thread=thread,
+            card_kind=Entry.CardKind.OPT_OUT,
+            title=f"{customer.first_name} texted {word.upper()}; the carrier sent its help reply.",
+            link_url=settings_url,
+            idempotency_key=key,
+            notify=False,
+        )
+
+
+# -- photos: fetched by a task ----------------------------------------------------------------
+
+
+def fetch_inbound_media(*, inbound_id: int) -> str:
+    """The task: fetch the photos of a received text (outside any transaction), then append
+    it. Transient provider errors leave the row waiting for the next try; a photo refused
+    for good is left out, with the reason for staff."""
+    inbound = InboundMessage.objects.filter(pk=inbound_id, status=Status.RECEIVED).first()
+    if inbound is None:
+        return "nothing to do"
+    attachments, refused = [], []
+    transport = transports.sms_transport()
+    for number, media in enumerate(inbound.media[: settings.ATTACHMENTS_PER_MESSAGE], start=1):
+        try:
+            fetched = transport.fetch_media(media.get("url", ""))
+            attachments.append(
+                check_attachment(
+                    name=f"photo-{number}",
+                    content_type=fetched.content_type or media.get("content_type", ""),
+                    data=fetched.data,
+                )
+            )
+        except TransportError as error:
+            if not error.permanent:
+                logger.warning(
+                    "inbound %s: media %s not fetched yet: %s", inbound_id, number, error
+                )
+                return "retry"
+            refused.append(f"photo {number}: {error.message}")
+        except ValidationError as error:
+            refused.append(f"photo {number}: {' '.join(error.messages)}")
+    if len(inbound.media) > settings.ATTACHMENTS_PER_MESSAGE:
+        refused.append(f"only the first {settings.ATTACHMENTS_PER_MESSAGE} photos are kept")
+    with transaction.atomic():
+        locked = InboundMessage.objects.select_for_update().get(pk=inbound_id)
+        if locked.status != Status.RECEIVED:
+            return "already handled"
+        if refused:
+            locked.reason = "; ".join(filter(None, [locked.reason, *refused]))[:300]
+        _deliver(locked, attachments=attachments)
+    return locked.status
+
+
+def sweep_inbound(*, now: dt.datetime | None = None) -> int:
+    """Re-queue the photo fetch of texts whose task went missing (Redis down, worker lost)."""
+    now = now or timezone.now()
+    stuck = list(
+        InboundMessage.objects.filter(
+            status=Status.RECEIVED, received_at__lt=now - FETCH_GRACE
+        ).values_list("pk", flat=True)[:200]
+    )
+    for inbound_id in stuck:
+        _queue_fetch(inbound_id)
+    return len(stuck)
+
+
+# -- staff: what matched no one ---------------------------------------------------------------
+
+
+def assign_inbound(*, inbound: InboundMessage, customer: Customer, by) -> Entry:
+    """Staff put an unmatched message in a customer's thread, with its original time and
+    its provider's key (so it is never appended twice), and it leaves the list."""
+    with transaction.atomic():
+        locked = InboundMessage.objects.select_for_update().get(pk=inbound.pk)
+        if locked.status not in (Status.UNMATCHED, Status.REJECTED):
+            raise ValidationError("That message was already handled.", code="handled")
+        channel = (
+            Entry.Channel.SMS
+            if locked.channel == InboundMessage.Channel.SMS
+            else Entry.Channel.EMAIL
+        )
+        entry = thread_actions.post_customer_reply(
+            customer=customer,
+            body=locked.body,
+            channel=channel,
+            idempotency_key=_key(locked),
+            at=locked.received_at,
+            attachments=_stored_attachments(locked),
+        )
+        _mark(locked, status=Status.ASSIGNED, customer=customer, entry=entry, handled_by=by)
+    return entry
+
+
+def dismiss_inbound(*, inbound: InboundMessage, by) -> None:
+    """Staff set aside a message that belongs to no one (spam, a wrong number)."""
+    updated = InboundMessage.objects.filter(
+        pk=inbound.pk, status__in=[Status.UNMATCHED, Status.REJECTED]
+    ).update(status=Status.DISMISSED, handled_by=by, handled_at=timezone.now())
+    if not updated:
+        raise ValidationError("That message was already handled.", code="handled")
