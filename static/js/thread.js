@@ -19,6 +19,24 @@
     timeline.scrollTop = timeline.scrollHeight;
   }
 
+  // A reader at the newest entry stays there while the timeline grows under them (a photo
+  // that finishes loading, a font, a live entry): the ResizeObserver follows its height.
+  var following = new WeakMap();
+  var grows = window.ResizeObserver && new ResizeObserver(function (records) {
+    records.forEach(function (record) {
+      var timeline = timelineOf(record.target);
+      if (timeline && following.get(timeline)) scrollToNewest(timeline);
+    });
+  });
+
+  function follow(timeline) {
+    if (!timeline || !grows || timeline._followed) return;
+    timeline._followed = true;
+    following.set(timeline, nearBottom(timeline));
+    timeline.addEventListener("scroll", function () { following.set(timeline, nearBottom(timeline)); });
+    grows.observe(timeline.querySelector("#timeline-entries"));
+  }
+
   // Keep each entry once and in seq order, and each day header once. Entries can arrive from
   // the send response, a live frame, or a page load, in any order.
   function tidy(container) {
@@ -312,7 +330,10 @@
     if (!dialog) return;
     if (!dialog.open) dialog.showModal();
     var timeline = dialog.querySelector("#timeline");
-    if (timeline) scrollToNewest(timeline);
+    if (timeline) {
+      scrollToNewest(timeline);
+      follow(timeline);
+    }
     var box = dialog.querySelector("textarea");
     if (box) box.focus();
   }
@@ -364,6 +385,7 @@
       } else {
         scrollToNewest(timeline);
       }
+      follow(timeline);
     }
   });
 })();

@@ -51,6 +51,11 @@ def main() -> None:
     print(
         f"\nA push subscription with keys this fake holds: curl -s -X POST {push.url}/subscriptions"
     )
+    print(
+        "A text from Sarah to Porchlight (the fake signs and posts Twilio's webhook):\n"
+        f"  curl -s {twilio.url}/_control/inbound -d From=+15555550123 -d Body='Hi Mike'"
+        " [-d Photo=/path/to/photo.jpg] [-d Webhook=http://127.0.0.1:8000/webhooks/twilio/sms/]"
+    )
     print("Received pushes are printed decrypted below.\n", flush=True)
 
     push.on_push = lambda received: print(

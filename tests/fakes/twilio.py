@@ -14,12 +14,15 @@ serves the bytes, as Twilio's does. `inbound(...)` builds a signed webhook reque
 from __future__ import annotations
 
 import base64
+import mimetypes
 import re
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qs
 
 from twilio.request_validator import RequestValidator
@@ -147,6 +150,52 @@ class FakeTwilio(FakeServer):
         signature = RequestValidator(self.auth_token).compute_signature(url, form)
         return form, signature
 
+    def deliver_inbound(
+        self,
+        webhook_url: str,
+        *,
+        sender: str,
+        body: str = "",
+        photos: list[tuple[bytes, str]] = (),
+        message_sid: str = "",
+    ) -> tuple[int, str]:
+        """Act out Twilio receiving a text: keep its photos, then POST the signed webhook to
+        `webhook_url`, as Twilio calls an app's Messaging webhook. (status, MessageSid)."""
+        message_sid = message_sid or ("MM" if photos else "SM") + uuid.uuid4().hex
+        media = [(self.add_media(d, t, message_sid=message_sid), t) for d, t in photos]
+        form, signature = self.inbound(
+            webhook_url, sender=sender, body=body, media=media, message_sid=message_sid
+        )
+        request = urllib.request.Request(
+            webhook_url,
+            data=urllib.parse.urlencode(form).encode(),
+            headers={"X-Twilio-Signature": signature},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status, message_sid
+        except urllib.error.HTTPError as error:
+            return error.code, message_sid
+
+    def _control(self, request: Recorded) -> Reply | None:
+        """POST /_control/inbound (From, Body, Webhook, optional Photo: a local file path):
+        for people trying Porchlight by hand (python -m tests.fakes)."""
+        if request.path.split("?")[0] != "/_control/inbound" or request.method != "POST":
+            return None
+        form = request.form
+        photos = []
+        if form.get("Photo"):
+            path = Path(form["Photo"]).expanduser()
+            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            photos.append((path.read_bytes(), kind))
+        status, sid = self.deliver_inbound(
+            form.get("Webhook", "http://127.0.0.1:8000/webhooks/twilio/sms/"),
+            sender=form.get("From", ""),
+            body=form.get("Body", ""),
+            photos=photos,
+        )
+        return Reply(200, {"webhook_status": status, "MessageSid": sid})
+
     def _serve_media(self, request: Recorded) -> Reply | None:
         path = request.path.split("?")[0]
         if (match := MEDIA_PATH.match(path)) is not None:
@@ -166,7 +215,7 @@ class FakeTwilio(FakeServer):
         return None
 
     def respond(self, request: Recorded) -> Reply:
-        served = self._serve_media(request)
+        served = self._serve_media(request) or self._control(request)
         if served is not None:
             return served
         match = MESSAGES_PATH.match(request.path.split("?")[0])
