@@ -39,6 +39,9 @@ class NotificationPreferences(models.Model):
     # Set when the carrier tells us the number replied STOP (Twilio error 21610) or an
     # inbound STOP arrives; no SMS goes to the customer until it is cleared by START.
     sms_opted_out_at = models.DateTimeField(null=True, blank=True)
+    # Set when an email to the customer's address bounced; their notifications go by SMS
+    # until an email is delivered again or they save their settings.
+    email_bounced_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -58,6 +61,16 @@ class NotificationPreferences(models.Model):
     @property
     def sms_opted_out(self) -> bool:
         return self.sms_opted_out_at is not None
+
+    @property
+    def email_bounced(self) -> bool:
+        return self.email_bounced_at is not None
+
+    def reachable_by_sms(self, customer: Customer) -> bool:
+        return bool(customer.phone) and not self.sms_opted_out
+
+    def reachable_by_email(self, customer: Customer) -> bool:
+        return bool(customer.email) and not self.email_bounced
 
 
 class PushSubscription(models.Model):
@@ -171,6 +184,12 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # The delivery this one replaces, which failed for good on the other channel (an email
+    # that bounced, an SMS the carrier refused): sent even if that channel is not one the
+    # customer chose, since it is the way left to reach them.
+    fallback_for = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="fallback"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = DeliveryQuerySet.as_manager()

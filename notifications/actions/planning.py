@@ -10,10 +10,8 @@ import datetime as dt
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from messaging import live
 from messaging.models import INBOUND_KINDS, Entry, Side
 from notifications import transports
 from notifications.actions import outbox
@@ -53,15 +51,22 @@ def plan_deliveries(*, entry: Entry, customer: Customer) -> list[Delivery]:
     return rows
 
 
+def text_channels(customer: Customer, prefs: NotificationPreferences) -> list[tuple]:
+    """(channel, recipient) of SMS and email a customer is told on now. A channel they chose
+    but that cannot reach them (they replied STOP; their email bounced) hands over to the
+    other, so they still hear from us."""
+    sms, email = prefs.reachable_by_sms(customer), prefs.reachable_by_email(customer)
+    channels = []
+    if sms and (prefs.sms_enabled or (prefs.email_enabled and not email)):
+        channels.append((Channel.SMS, customer.phone))
+    if email and (prefs.email_enabled or (prefs.sms_enabled and not sms)):
+        channels.append((Channel.EMAIL, customer.email))
+    return channels
+
+
 def _customer_channels(customer: Customer, prefs: NotificationPreferences) -> list[tuple]:
     """(channel, recipient) pairs a customer can be reached on right now."""
-    channels = []
-    if prefs.sms_enabled and customer.phone and not prefs.sms_opted_out:
-        channels.append((Channel.SMS, customer.phone))
-    # A customer who chose SMS but replied STOP still hears from us: by email instead.
-    sms_fallback = prefs.sms_enabled and prefs.sms_opted_out
-    if customer.email and (prefs.email_enabled or sms_fallback):
-        channels.append((Channel.EMAIL, customer.email))
+    channels = text_channels(customer, prefs)
     if prefs.push_enabled and transports.push_configured():
         devices = customer.push_subscriptions.count()
         if devices:
@@ -93,8 +98,14 @@ def _customer_schedule(
     return Status.QUEUED, now, ""
 
 
-def _customer_delivery(
-    *, entry: Entry, channel: str, recipient: str, prefs: NotificationPreferences, now
+def customer_delivery(
+    *,
+    entry: Entry,
+    channel: str,
+    recipient: str,
+    prefs: NotificationPreferences,
+    now: dt.datetime,
+    fallback_for: Delivery | None = None,
 ) -> Delivery:
     status, send_after, reason = _customer_schedule(
         channel=channel, urgent=entry.urgent, prefs=prefs, now=now
@@ -109,13 +120,14 @@ def _customer_delivery(
         send_after=send_after,
         task_eta=outbox.task_eta(status, send_after, now),
         created_at=now,
+        fallback_for=fallback_for,
     )
 
 
 def _plan_for_customer(*, entry: Entry, customer: Customer, now: dt.datetime) -> list[Delivery]:
     prefs = NotificationPreferences.for_customer(customer)
     return [
-        _customer_delivery(entry=entry, channel=channel, recipient=recipient, prefs=prefs, now=now)
+        customer_delivery(entry=entry, channel=channel, recipient=recipient, prefs=prefs, now=now)
         for channel, recipient in _customer_channels(customer, prefs)
     ]
 
@@ -150,26 +162,3 @@ def _plan_for_business(*, entry: Entry, customer: Customer, now: dt.datetime) ->
             created_at=now,
         )
     ]
-
-
-def plan_email_fallback(*, entry: Entry, customer: Customer) -> None:
-    """Make sure a customer notification that could not go by SMS goes by email (once: the
-    row is unique per entry, channel and audience)."""
-    if not customer.email:
-        return
-    prefs = NotificationPreferences.for_customer(customer)
-    row = _customer_delivery(
-        entry=entry,
-        channel=Channel.EMAIL,
-        recipient=customer.email,
-        prefs=prefs,
-        now=timezone.now(),
-    )
-    try:
-        with transaction.atomic():
-            row.save()
-    except IntegrityError:
-        return  # the entry already has its email
-    live.broadcast_deliveries_changed_on_commit([(entry.thread_id, entry.seq)])
-    if row.status == Status.QUEUED:
-        outbox.queue_on_commit([row])

@@ -44,6 +44,8 @@ def update_preferences(
         prefs.quiet_start = quiet_start
         prefs.quiet_end = quiet_end
         prefs.time_zone = time_zone
+        # Saving is also how a customer whose email bounced asks us to try it again.
+        prefs.email_bounced_at = None
         prefs.save()
         portal_actions.set_time_zone(customer=customer, time_zone=time_zone)
         _reschedule_held(customer=customer, prefs=prefs)

@@ -6,12 +6,13 @@ only (`DeliveryQuerySet.move_forward`): a late "sent" never overwrites "delivere
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from messaging import live
 from notifications import transports
-from notifications.actions import planning
+from notifications.actions import fallback
 from notifications.actions.preferences import set_sms_opt_out
 from notifications.models import Delivery, statuses_below
 
@@ -56,7 +57,8 @@ def record_sms_status(
 ) -> int:
     """Apply a Twilio status callback. Matches by our delivery id (in the callback URL: the
     callback can beat our own record of the sid) and the sid. Returns how many rows changed.
-    Error 21610 means the number replied STOP: opt the customer out, and email instead."""
+    A customer's text that failed goes by email instead (fallback); error 21610 also means
+    the number replied STOP: no texts until START."""
     new = TWILIO_STATUSES.get(status)
     if new is None or not message_sid:
         return 0
@@ -66,36 +68,58 @@ def record_sms_status(
     else:
         rows = rows.filter(provider_id=message_sid)
     reason = f"Carrier reported {status}" + (f" (Twilio {error_code})" if error_code else "")
-    changed = _move_forward_and_announce(
-        rows, new, provider_id=message_sid, **_outcome(new, reason)
-    )
-    if changed and new == Status.FAILED and error_code == str(transports.TWILIO_UNSUBSCRIBED):
-        for delivery in rows.filter(audience=Delivery.Audience.CUSTOMER).select_related(
-            "entry__thread__customer"
-        ):
-            customer = delivery.entry.thread.customer
-            set_sms_opt_out(customer=customer, opted_out=True)
-            planning.plan_email_fallback(entry=delivery.entry, customer=customer)
-    return changed
+    moved = _move_forward_and_announce(rows, new, provider_id=message_sid, **_outcome(new, reason))
+    if new == Status.FAILED:
+        for delivery in moved:
+            if delivery.audience != Delivery.Audience.CUSTOMER:
+                continue
+            if error_code == str(transports.TWILIO_UNSUBSCRIBED):
+                set_sms_opt_out(customer=delivery.entry.thread.customer, opted_out=True)
+            fallback.fall_back(
+                failed=delivery,
+                reason=f"was {status}" + (f" (Twilio {error_code})" if error_code else ""),
+            )
+    return len(moved)
 
 
 def record_email_event(*, message_id: str, event_type: str, reason: str = "") -> int:
     """Apply an email provider's tracking event (through anymail). An email sent as one
-    batch updates every delivery it carried."""
+    batch updates every delivery it carried. A delivered email clears a bounce mark; a bounce
+    sends the messages by SMS instead."""
     new = EMAIL_EVENTS.get(event_type)
     if new is None or not message_id:
         return 0
     why = f"Email {event_type}" + (f": {reason}" if reason else "")
     rows = Delivery.objects.filter(channel=Channel.EMAIL, provider_id=message_id)
-    return _move_forward_and_announce(rows, new, **_outcome(new, why))
+    moved = _move_forward_and_announce(rows, new, **_outcome(new, why))
+    customers = [d for d in moved if d.audience == Delivery.Audience.CUSTOMER]
+    if new == Status.DELIVERED:
+        fallback.clear_email_bounced(deliveries=customers)
+    elif new == Status.FAILED and customers:
+        email_failed(deliveries=customers, reason=event_type + (f" ({reason})" if reason else ""))
+    return len(moved)
 
 
-def _move_forward_and_announce(rows, status: str, **changes) -> int:
-    """Move `rows` forward to `status`, and tell open staff chats which entries changed."""
-    moving = list(
-        rows.filter(status__in=statuses_below(status)).values_list("entry__thread_id", "entry__seq")
-    )
-    changed = rows.move_forward(status, **changes)
-    if changed:
-        live.broadcast_deliveries_changed_on_commit(moving)
-    return changed
+def email_failed(*, deliveries: list[Delivery], reason: str) -> None:
+    """Customer emails that will never arrive (a bounce, however we heard of it): the address
+    is marked bouncing, and each message goes by SMS instead, with a note for staff."""
+    fallback.mark_email_bounced(deliveries=deliveries)
+    for delivery in deliveries:
+        fallback.fall_back(failed=delivery, reason=reason)
+
+
+def _move_forward_and_announce(rows, status: str, **changes) -> list[Delivery]:
+    """Move `rows` forward to `status` (locked while they move, so exactly these moved), tell
+    open staff chats, and return them."""
+    with transaction.atomic():
+        moving = list(
+            rows.filter(status__in=statuses_below(status))
+            .select_related("entry__thread__customer")
+            .select_for_update(of=("self",))
+        )
+        if moving:
+            Delivery.objects.filter(pk__in=[d.pk for d in moving]).move_forward(status, **changes)
+    for delivery in moving:
+        delivery.status = status
+    live.broadcast_deliveries_changed_on_commit([(d.entry.thread_id, d.entry.seq) for d in moving])
+    return moving

@@ -21,7 +21,7 @@ from django.utils import timezone
 from messaging import live
 from messaging.queries import shared_attachment_url
 from notifications import content, transports
-from notifications.actions import outbox, planning
+from notifications.actions import fallback, outbox, planning
 from notifications.actions.preferences import set_sms_opt_out
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
 from notifications.transports import TransportError
@@ -138,21 +138,24 @@ def _record_failure(claim: Claim, error: TransportError) -> str:
 
 
 def _customer_suppression(delivery: Delivery, prefs: NotificationPreferences) -> str:
-    """Why a customer notification should not go after all ("" if it should)."""
+    """Why a customer notification should not go after all ("" if it should): the same rule
+    as planning (planning.text_channels), applied to the preferences as they are now."""
     entry = delivery.entry
+    customer = entry.thread.customer
     if entry.read_at is not None:
         return "Read in the portal before it was sent"
-    if delivery.channel == Channel.SMS:
-        if prefs.sms_opted_out:
-            return "The number opted out of texts (STOP)"
-        if not prefs.sms_enabled:
-            return "Texts turned off by the customer"
-    if delivery.channel == Channel.EMAIL and not (
-        prefs.email_enabled or (prefs.sms_enabled and prefs.sms_opted_out)
-    ):
-        return "Email turned off by the customer"
-    if delivery.channel == Channel.PUSH and not prefs.push_enabled:
-        return "Push turned off by the customer"
+    if delivery.channel == Channel.PUSH:
+        return "" if prefs.push_enabled else "Push turned off by the customer"
+    if delivery.channel == Channel.SMS and prefs.sms_opted_out:
+        return "The number opted out of texts (STOP)"
+    if delivery.channel == Channel.EMAIL and prefs.email_bounced:
+        return "Email to this address bounced"
+    wanted = {channel for channel, _ in planning.text_channels(customer, prefs)}
+    # A fallback goes whatever the customer chose: it is the way left to reach them.
+    if delivery.channel not in wanted and not delivery.fallback_for_id:
+        return (
+            f"{'Texts' if delivery.channel == Channel.SMS else 'Email'} turned off by the customer"
+        )
     return ""
 
 
@@ -167,9 +170,10 @@ def _send_sms(claim: Claim) -> str:
         prefs = _claimed_preferences(customer)
         reason = _customer_suppression(delivery, prefs)
         if reason:
+            status = _record_suppressed(claim, reason)
             if prefs.sms_opted_out:
-                planning.plan_email_fallback(entry=entry, customer=customer)
-            return _record_suppressed(claim, reason)
+                fallback.fall_back(failed=delivery, reason="was not sent: the number replied STOP")
+            return status
         body = content.sms_for_customer(entry)
     else:
         body = content.sms_for_business(entry, customer)
@@ -182,11 +186,11 @@ def _send_sms(claim: Claim) -> str:
         )
     except TransportError as error:
         status = _record_failure(claim, error)
-        if error.code == transports.TWILIO_UNSUBSCRIBED and delivery.audience == Audience.CUSTOMER:
-            # The carrier says this number replied STOP: no more texts until START, and this
-            # message (and the next ones) go by email instead.
-            set_sms_opt_out(customer=customer, opted_out=True)
-            planning.plan_email_fallback(entry=entry, customer=customer)
+        if status == Status.FAILED and delivery.audience == Audience.CUSTOMER:
+            if error.code == transports.TWILIO_UNSUBSCRIBED:
+                # The carrier says this number replied STOP: no more texts until START.
+                set_sms_opt_out(customer=customer, opted_out=True)
+            fallback.fall_back(failed=delivery, reason=f"failed: {error.message}")
         return status
     return _record_sent(claim, sid)
 
@@ -218,7 +222,14 @@ def _send_email(claim: Claim) -> str:
     try:
         provider_id = transports.email_transport().send(message)
     except TransportError as error:
-        return _record_failure(claim, error)
+        status = _record_failure(claim, error)
+        if status == Status.FAILED and delivery.audience == Audience.CUSTOMER:
+            # The provider refused the address for good (invalid, or on its bounce list).
+            batch = list(claim.rows.select_related("entry__thread__customer"))
+            fallback.mark_email_bounced(deliveries=batch)
+            for failed in batch:
+                fallback.fall_back(failed=failed, reason=f"failed: {error.message}")
+        return status
     return _record_sent(claim, provider_id)
 
 
