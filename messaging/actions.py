@@ -220,7 +220,7 @@ def post_customer_reply(
 def post_staff_message(
     *,
     thread: Thread,
-    author: AbstractBaseUser,
+    author: AbstractBaseUser | None,
     body: str,
     channel: str = Channel.PORTAL,
     project: Project | None = None,
@@ -230,7 +230,8 @@ def post_staff_message(
     notify: bool = True,
     attachments: Sequence[NewAttachment] = (),
 ) -> Entry:
-    """A person at the business writes to the customer, with any checked attachments."""
+    """A person at the business writes to the customer, with any checked attachments. No
+    author: the business's shared mailbox answered by email."""
     new = _NewEntry(
         kind=Kind.STAFF_MESSAGE,
         channel=channel,

@@ -67,7 +67,9 @@ def _family(content_type: str) -> str:
 def check_attachment(
     *, name: str, content_type: str, data: bytes, staff_only: bool = False
 ) -> NewAttachment:
-    """The file, checked and with its thumbnail; ValidationError saying why if refused."""
+    """The file, checked and with its thumbnail; ValidationError saying why if refused.
+    A file kept for staff only may be of any type (an email's spreadsheet): it is stored as
+    bytes and only ever offered as a download."""
     limit = settings.ATTACHMENT_MAX_BYTES
     label = (name or "the file")[:80]
     if len(data) > limit:
@@ -79,6 +81,13 @@ def check_attachment(
     if not data:
         raise ValidationError("%(name)s is empty.", code="empty_file", params={"name": label})
     actual = sniff(data)
+    if actual is None and staff_only:
+        return NewAttachment(
+            name=_clean_name(name) or "attachment",
+            content_type="application/octet-stream",
+            data=data,
+            staff_only=True,
+        )
     if actual is None:
         raise ValidationError(
             "%(name)s is not a photo (JPEG, PNG, GIF, WebP, HEIC) or a PDF.",
@@ -95,10 +104,9 @@ def check_attachment(
     thumbnail, width, height = None, None, None
     if Attachment.TYPES[actual][1]:
         thumbnail, width, height = _thumbnail(data, label)
-    clean_name = "".join(c for c in (name or "") if c.isprintable()).strip()[:200]
     extension = Attachment.TYPES[actual][0]
     return NewAttachment(
-        name=clean_name or f"attachment{extension}",
+        name=_clean_name(name) or f"attachment{extension}",
         content_type=actual,
         data=data,
         staff_only=staff_only,
@@ -106,6 +114,10 @@ def check_attachment(
         width=width,
         height=height,
     )
+
+
+def _clean_name(name: str) -> str:
+    return "".join(c for c in (name or "") if c.isprintable() and c not in '/\\"').strip()[:200]
 
 
 def _thumbnail(data: bytes, label: str) -> tuple[bytes, int, int]:

@@ -8,13 +8,14 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Register the tasks in every process, not only in workers: the outbox queues them by
-        # name (app.tasks[...]), which must find them in a web process too.
-        # anymail reports the ESP's tracking webhooks through its `tracking` signal: the
-        # extension point it offers other apps. The receiver only calls an action.
-        from anymail.signals import tracking
+        # anymail reports the ESP's webhooks through its `tracking` and `inbound` signals:
+        # the extension points it offers other apps. Each receiver only calls an action.
+        # The tasks are imported in every process, not only in workers: the outbox queues
+        # them by name (app.tasks[...]), which must find them in a web process too.
+        from anymail.signals import inbound, tracking
 
         import notifications.tasks  # noqa: F401
-        from notifications.receivers import email_tracking_event
+        from notifications.receivers import email_inbound_event, email_tracking_event
 
         tracking.connect(email_tracking_event, dispatch_uid="notifications.email_tracking")
+        inbound.connect(email_inbound_event, dispatch_uid="notifications.email_inbound")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 import zoneinfo
+from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 
 from django.conf import settings
@@ -166,28 +167,46 @@ def reply_domain() -> str:
     return settings.EMAIL_REPLY_DOMAIN or _from_address().rpartition("@")[2] or "localhost"
 
 
-def _reply_signature(thread_id: int) -> str:
-    return salted_hmac("notifications.reply-address", str(thread_id)).hexdigest()[:16]
+# Whose reply an address collects: the customer's (on the emails they get) or staff's (on
+# the emails telling the business about a customer's message). The side is part of what is
+# signed, so a customer cannot turn their address into the staff one.
+CUSTOMER_SIDE, STAFF_SIDE = "customer", "staff"
+_SIDE_PREFIX = {CUSTOMER_SIDE: "", STAFF_SIDE: "s"}
 
 
-def reply_address(thread_id: int) -> str:
-    """The thread's reply-to address: stable and reusable (every email of the thread carries
-    the same one), and signed so that guessing another thread's address gets nowhere."""
-    return f"reply+{thread_id}.{_reply_signature(thread_id)}@{reply_domain()}"
+@dataclass(frozen=True)
+class ReplyAddress:
+    thread_id: int
+    side: str
 
 
-def thread_id_from_reply_address(address: str) -> int | None:
-    """The thread a reply-to address names, or None if it is not one of ours. Inbound mail
-    must still be checked against the thread's people: the address is not a credential."""
+def _reply_signature(thread_id: int, side: str) -> str:
+    value = str(thread_id) if side == CUSTOMER_SIDE else f"{side}:{thread_id}"
+    return salted_hmac("notifications.reply-address", value).hexdigest()[:16]
+
+
+def reply_address(thread_id: int, side: str = CUSTOMER_SIDE) -> str:
+    """A thread's reply-to address for one side: stable and reusable (every email of the
+    thread carries the same one), and signed so that guessing another gets nowhere."""
+    token = f"{_SIDE_PREFIX[side]}{thread_id}.{_reply_signature(thread_id, side)}"
+    return f"reply+{token}@{reply_domain()}"
+
+
+def parse_reply_address(address: str) -> ReplyAddress | None:
+    """The thread and side a reply-to address names, or None if it is not one of ours.
+    Inbound mail must still be checked against the thread's people: an address is not a
+    credential."""
     local, _, domain = parseaddr(address)[1].partition("@")
-    if domain.lower() != reply_domain().lower() or not local.startswith("reply+"):
+    if domain.lower() != reply_domain().lower() or not local.lower().startswith("reply+"):
         return None
-    thread_part, _, signature = local.removeprefix("reply+").partition(".")
-    if not thread_part.isdigit():
+    thread_part, _, signature = local[len("reply+") :].partition(".")
+    side = STAFF_SIDE if thread_part[:1] == "s" else CUSTOMER_SIDE
+    thread_part = thread_part.removeprefix("s")
+    if not (thread_part.isascii() and thread_part.isdigit()) or len(thread_part) > 18:
         return None
-    if not constant_time_compare(signature, _reply_signature(int(thread_part))):
+    if not constant_time_compare(signature.lower(), _reply_signature(int(thread_part), side)):
         return None
-    return int(thread_part)
+    return ReplyAddress(thread_id=int(thread_part), side=side)
 
 
 def thread_message_id(thread_id: int, audience: str) -> str:
@@ -257,7 +276,8 @@ def business_email(
         body=text,
         from_email=formataddr((f"{customer.name} via Porchlight", _from_address())),
         to=[to],
-        reply_to=[reply_address(entry.thread_id)],
+        # Staff's own reply address: answering this email writes to the customer.
+        reply_to=[reply_address(entry.thread_id, STAFF_SIDE)],
         headers=_headers(thread_id=entry.thread_id, audience="business", delivery_id=delivery_id),
     )
     message.attach_alternative(html, "text/html")

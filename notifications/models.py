@@ -248,6 +248,8 @@ class InboundMessage(models.Model):
         ASSIGNED = "assigned", "Assigned by staff"
         REJECTED = "rejected", "Refused"
         DISMISSED = "dismissed", "Set aside by staff"
+        # A bounce, an auto-reply, a read receipt: kept as a record, never a message.
+        AUTOMATIC = "automatic", "Automatic mail"
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # Twilio's MessageSid, or the email's Message-ID.

@@ -1,8 +1,9 @@
-"""Receivers for other apps' extension points (anymail's tracking signal)."""
+"""Receivers for other apps' extension points: anymail's tracking and inbound signals. Each
+only calls an action."""
 
 from __future__ import annotations
 
-from notifications.actions import provider_status
+from notifications.actions import inbound, provider_status
 
 
 def email_tracking_event(sender, event, esp_name: str, **kwargs) -> None:
@@ -10,4 +11,15 @@ def email_tracking_event(sender, event, esp_name: str, **kwargs) -> None:
     reason = event.description or event.mta_response or event.reject_reason or ""
     provider_status.record_email_event(
         message_id=event.message_id or "", event_type=event.event_type, reason=str(reason)[:500]
+    )
+
+
+def email_inbound_event(sender, event, esp_name: str, **kwargs) -> None:
+    """An email came in through the ESP's inbound webhook."""
+    message = event.message
+    inbound.receive_email(
+        message=message,
+        esp_event_id=str(event.event_id or ""),
+        # The address the ESP delivered it to (Postmark's OriginalRecipient), when it says.
+        envelope_recipient=str(getattr(message, "envelope_recipient", None) or ""),
     )

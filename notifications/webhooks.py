@@ -18,7 +18,14 @@ from functools import cache, wraps
 from anymail.urls import urlpatterns as anymail_urlpatterns
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.db import DatabaseError
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+)
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
@@ -121,9 +128,38 @@ def esp_webhook(request: HttpRequest, esp: str, kind: str) -> HttpResponse:
         response = HttpResponse("Authentication required", status=401)
         response["WWW-Authenticate"] = 'Basic realm="webhooks"'
         return response
+    if kind == "inbound":
+        refused = _read_inbound_body(request)
+        if refused is not None:
+            return refused
     try:
         return view(request)
     except ImproperlyConfigured:
         # The ESP's own signing key (Mailgun, SES...) is missing: refuse, do not 500.
         logger.warning("%s %s webhook refused: anymail is not configured for it", esp, kind)
         return HttpResponseForbidden("Email webhooks are not configured on this server.")
+    except DatabaseError:
+        raise  # ours, and passing: a 500 makes the ESP send it again later
+    except Exception:
+        # The ESP's payload could not be read (a mangled body anymail or the email package
+        # chokes on): a 400 with the reason in our log, never a 500 the ESP retries forever.
+        logger.exception("%s %s webhook: the payload could not be read", esp, kind)
+        return HttpResponseBadRequest("The payload could not be read.")
+
+
+def _read_inbound_body(request: HttpRequest) -> HttpResponse | None:
+    """Inbound email payloads carry their attachments (base64 JSON, or multipart), so they
+    may be larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE allows other requests: read the
+    body here, up to INBOUND_EMAIL_MAX_BYTES, and refuse anything larger (413)."""
+    limit = settings.INBOUND_EMAIL_MAX_BYTES
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return HttpResponseBadRequest("Content-Length is not a number.")
+    if length > limit:
+        logger.warning("inbound email of %s bytes refused (limit %s)", length, limit)
+        return HttpResponse("This email is too large.", status=413)
+    request._body = request.read(limit + 1)  # what Django's request.body would hold
+    if len(request._body) > limit:
+        return HttpResponse("This email is too large.", status=413)
+    return None

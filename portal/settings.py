@@ -319,6 +319,8 @@ MESSAGE_MAX_LENGTH = 5000
 # Files attached to a message (photos by MMS or from the reply box, email attachments).
 ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
 ATTACHMENTS_PER_MESSAGE = 5
+# An inbound email's payload (its attachments base64-encoded) may be at most this large.
+INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=30 * 1024 * 1024)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool(

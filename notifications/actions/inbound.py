@@ -1,4 +1,4 @@
-"""Inbound: texts (and emails) that people send us, from the webhook to the thread.
+"""Inbound: texts and emails that people send us, from the webhook to the thread.
 
 Every message is first an `InboundMessage` row, unique on the provider's id: a replay, however
 many and however concurrent, finds the row and changes nothing. A message from a customer is
@@ -15,22 +15,29 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+import uuid
 from dataclasses import dataclass
+from email.message import Message
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from messaging import actions as thread_actions
 from messaging import keywords
 from messaging.attachments import NewAttachment, check_attachment
-from messaging.models import Attachment, Entry
-from notifications import transports
+from messaging.models import Attachment, Entry, Thread
+from notifications import content, inbound_mail, transports
+from notifications.actions import provider_status
 from notifications.actions.preferences import set_sms_opt_out
-from notifications.models import InboundMessage
+from notifications.mail_kinds import MailKind, bounced_message_ids, classify, failed_recipients
+from notifications.models import Delivery, InboundMessage
 from notifications.transports import TransportError
 from portal.celery import run_task
 from portal.models import Customer
@@ -338,3 +345,191 @@ def dismiss_inbound(*, inbound: InboundMessage, by) -> None:
     ).update(status=Status.DISMISSED, handled_by=by, handled_at=timezone.now())
     if not updated:
         raise ValidationError("That message was already handled.", code="handled")
+
+
+# -- email ------------------------------------------------------------------------------------
+
+# Our notification emails' Message-IDs (content.new_message_id): a bounce names one of them.
+OUR_MESSAGE_ID = re.compile(r"^<delivery-(\d{1,18})\.[0-9a-f]+@", re.IGNORECASE)
+
+
+def receive_email(
+    *, message: Message, esp_event_id: str = "", envelope_recipient: str = ""
+) -> InboundMessage:
+    """The email provider's inbound webhook's action (through anymail): record the email once
+    per Message-ID; a person's reply to one of our reply addresses, from the thread's own
+    person, goes into the thread as its visible text; bounces fail the delivery they answer;
+    auto-replies and receipts are recorded and nothing more; the rest waits for staff."""
+    provider_id = inbound_mail.message_id(message) or f"<esp-{esp_event_id or uuid.uuid4().hex}>"
+    kind = classify(message)
+    with transaction.atomic():
+        inbound, created = _record(
+            channel=InboundMessage.Channel.EMAIL,
+            provider_id=provider_id[:200],
+            sender=inbound_mail.sender(message)[:320],
+            recipient=", ".join(inbound_mail.recipients(message, envelope_recipient))[:320],
+            subject=inbound_mail.header(message, "Subject")[:300],
+            body=(inbound_mail.visible_text(message) if kind == MailKind.HUMAN else "")[:20_000],
+            received_at=timezone.now(),
+        )
+        if not created:
+            return inbound
+        if kind != MailKind.HUMAN:
+            _automatic(inbound, message=message, kind=kind)
+            return inbound
+        _deliver_email(inbound, message=message, envelope_recipient=envelope_recipient)
+    return inbound
+
+
+def _automatic(inbound: InboundMessage, *, message: Message, kind: MailKind) -> None:
+    reason = {
+        MailKind.BOUNCE: "A bounce",
+        MailKind.AUTO_REPLY: "An automatic reply (out of office…)",
+        MailKind.READ_RECEIPT: "A read receipt",
+    }[kind]
+    if kind == MailKind.BOUNCE:
+        bounced = _bounced_deliveries(message)
+        if bounced:
+            to = ", ".join(failed_recipients(message)) or "the recipient"
+            reason = f"A bounce of {len(bounced)} notification(s) to {to}"
+            moved = provider_status.fail_deliveries(deliveries=bounced, reason="Email bounced")
+            customers = [d for d in moved if d.audience == Delivery.Audience.CUSTOMER]
+            if customers:
+                provider_status.email_failed(deliveries=customers, reason="bounced")
+    _mark(inbound, status=Status.AUTOMATIC, reason=reason[:300])
+
+
+def _bounced_deliveries(message: Message) -> list[Delivery]:
+    """The deliveries a bounce answers, by the Message-IDs it quotes: each of our emails is
+    named after one delivery, and fails with every delivery it carried."""
+    ids = []
+    for quoted in bounced_message_ids(message):
+        match = OUR_MESSAGE_ID.match(quoted)
+        if match:
+            ids.append(int(match.group(1)))
+    if not ids:
+        return []
+    provider_ids = Delivery.objects.filter(pk__in=ids, channel=Delivery.Channel.EMAIL).values_list(
+        "provider_id", flat=True
+    )
+    return list(
+        Delivery.objects.filter(channel=Delivery.Channel.EMAIL)
+        .filter(Q(pk__in=ids) | Q(provider_id__in=[p for p in provider_ids if p]))
+        .select_related("entry__thread__customer")
+    )
+
+
+def _deliver_email(inbound: InboundMessage, *, message: Message, envelope_recipient: str) -> None:
+    addresses = inbound_mail.recipients(message, envelope_recipient)
+    reply = next(filter(None, map(content.parse_reply_address, addresses)), None)
+    if reply is None:
+        _park(inbound, reason="Not a reply to one of our emails", attachments=[])
+        return
+    thread = (
+        Thread.objects.select_related("customer__business", "customer__user")
+        .filter(pk=reply.thread_id)
+        .first()
+    )
+    if thread is None:
+        _park(inbound, reason="A reply address of a thread that no longer exists", attachments=[])
+        return
+    attachments, refused = _email_attachments(message)
+    if refused:
+        inbound.reason = "; ".join(refused)[:300]
+    if reply.side == content.CUSTOMER_SIDE:
+        _customer_email(inbound, thread=thread, attachments=attachments)
+    else:
+        _staff_email(inbound, thread=thread, attachments=attachments)
+
+
+def _customer_email(inbound: InboundMessage, *, thread: Thread, attachments) -> None:
+    customer = thread.customer
+    if inbound_mail.normalise_address(customer.email) != inbound.sender:
+        _park(
+            inbound,
+            reason=f"Sent to {customer.name}'s reply address, but not from {customer.email}",
+            attachments=attachments,
+        )
+        return
+    try:
+        entry = thread_actions.post_customer_reply(
+            customer=customer,
+            body=inbound.body,
+            channel=Entry.Channel.EMAIL,
+            idempotency_key=_key(inbound),
+            at=inbound.received_at,
+            attachments=attachments,
+        )
+    except ValidationError as error:
+        _park(inbound, reason=" ".join(error.messages), attachments=attachments, refused=True)
+        return
+    _mark(inbound, status=Status.APPENDED, customer=customer, entry=entry)
+    _note_refused_files(inbound, entry=entry, who=customer.first_name)
+
+
+def _staff_email(inbound: InboundMessage, *, thread: Thread, attachments) -> None:
+    """A contractor answering, by email, the notification of a customer's message."""
+    business = thread.customer.business
+    staff_user = (
+        get_user_model()
+        .objects.filter(is_staff=True, is_active=True, email__iexact=inbound.sender)
+        .first()
+        if inbound.sender
+        else None
+    )
+    from_office = inbound_mail.normalise_address(business.email) == inbound.sender
+    if staff_user is None and not from_office:
+        _park(
+            inbound,
+            reason="Sent to a staff reply address by someone who is not staff",
+            attachments=attachments,
+        )
+        return
+    try:
+        entry = thread_actions.post_staff_message(
+            thread=thread,
+            author=staff_user,  # None: the business's own mailbox answered
+            body=inbound.body,
+            channel=Entry.Channel.EMAIL,
+            idempotency_key=_key(inbound),
+            at=inbound.received_at,
+            attachments=attachments,
+        )
+    except ValidationError as error:
+        _park(inbound, reason=" ".join(error.messages), attachments=attachments, refused=True)
+        return
+    _mark(inbound, status=Status.APPENDED, customer=thread.customer, entry=entry)
+    _note_refused_files(inbound, entry=entry, who=staff_user.get_username() if staff_user else "")
+
+
+def _email_attachments(message: Message) -> tuple[list[NewAttachment], list[str]]:
+    """Photos become the entry's photos; other files are kept for staff; what cannot be kept
+    (too large, too many, unreadable) is named in a note."""
+    kept, refused = [], []
+    for number, mail_file in enumerate(inbound_mail.files(message), start=1):
+        name = mail_file.name or f"attachment {number}"
+        if len(kept) >= settings.ATTACHMENTS_PER_MESSAGE:
+            refused.append(f"{name}: only {settings.ATTACHMENTS_PER_MESSAGE} files are kept")
+            continue
+        try:
+            kept.append(
+                check_attachment(
+                    name=name,
+                    content_type=mail_file.content_type,
+                    data=mail_file.data,
+                    staff_only=not mail_file.content_type.startswith("image/"),
+                )
+            )
+        except ValidationError as error:
+            refused.append(" ".join(error.messages))
+    return kept, refused
+
+
+def _note_refused_files(inbound: InboundMessage, *, entry: Entry, who: str) -> None:
+    if inbound.reason:
+        thread_actions.add_internal_note(
+            thread=entry.thread,
+            author=None,
+            body=f"Not every file {who} emailed could be kept: {inbound.reason}",
+            idempotency_key=f"{_key(inbound)}:files",
+        )

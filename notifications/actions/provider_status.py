@@ -100,6 +100,13 @@ def record_email_event(*, message_id: str, event_type: str, reason: str = "") ->
     return len(moved)
 
 
+def fail_deliveries(*, deliveries: list[Delivery], reason: str) -> list[Delivery]:
+    """Mark these deliveries failed (a bounce that came back as mail), forward only; returns
+    the ones that moved."""
+    rows = Delivery.objects.filter(pk__in=[d.pk for d in deliveries])
+    return _move_forward_and_announce(rows, Status.FAILED, **_outcome(Status.FAILED, reason))
+
+
 def email_failed(*, deliveries: list[Delivery], reason: str) -> None:
     """Customer emails that will never arrive (a bounce, however we heard of it): the address
     is marked bouncing, and each message goes by SMS instead, with a note for staff."""

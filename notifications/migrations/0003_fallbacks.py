@@ -5,20 +5,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0002_inbound_messages'),
+        ("notifications", "0002_inbound_messages"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='delivery',
-            name='fallback_for',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='fallback', to='notifications.delivery'),
+            model_name="delivery",
+            name="fallback_for",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="fallback",
+                to="notifications.delivery",
+            ),
         ),
         migrations.AddField(
-            model_name='notificationpreferences',
-            name='email_bounced_at',
+            model_name="notificationpreferences",
+            name="email_bounced_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

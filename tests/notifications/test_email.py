@@ -12,7 +12,7 @@ import time_machine
 from messaging import actions
 from messaging.models import Side
 from notifications.actions import outbox
-from notifications.content import reply_address, thread_id_from_reply_address
+from notifications.content import STAFF_SIDE, parse_reply_address, reply_address
 from notifications.models import Delivery
 from tests.factories import CustomerFactory
 
@@ -141,7 +141,7 @@ def test_a_customer_reply_is_emailed_to_the_business_with_a_link_to_the_staff_ch
     assert email.to == business.email
     assert email.from_ == "Daniel Ortiz via Porchlight <portal@porchlight.localhost>"
     assert email.subject == "Conversation with Daniel Ortiz"
-    assert email.reply_to == reply_address(entry.thread_id)
+    assert email.reply_to == reply_address(entry.thread_id, STAFF_SIDE)
     chat = f"http://127.0.0.1:8000/staff/chat/{entry.thread_id}/?at={entry.seq}"
     assert f"View in Portal: {chat}" in email.text
     assert f'href="{chat}"' in email.html
@@ -189,14 +189,20 @@ def test_without_an_esp_email_goes_to_the_configured_backend(thread, staff, comm
     assert email_of(entry).provider_id == message.extra_headers["Message-ID"]
 
 
-def test_the_reply_address_names_its_thread_and_cannot_be_forged(thread, other_thread):
+def test_the_reply_address_names_its_thread_and_side_and_cannot_be_forged(thread, other_thread):
     address = reply_address(thread.pk)
-    assert thread_id_from_reply_address(address) == thread.pk
-    assert thread_id_from_reply_address(f"Sarah <{address}>") == thread.pk
+    parsed = parse_reply_address(address)
+    assert (parsed.thread_id, parsed.side) == (thread.pk, "customer")
+    assert parse_reply_address(f"Sarah <{address.upper()}>").thread_id == thread.pk
+    staff = parse_reply_address(reply_address(thread.pk, STAFF_SIDE))
+    assert (staff.thread_id, staff.side) == (thread.pk, "staff")
     forged = address.replace(f"reply+{thread.pk}.", f"reply+{other_thread.pk}.")
-    assert thread_id_from_reply_address(forged) is None
-    assert thread_id_from_reply_address("reply+1.x@elsewhere.example") is None
-    assert thread_id_from_reply_address("someone@porchlight.localhost") is None
+    assert parse_reply_address(forged) is None
+    # A customer cannot make their address into the staff one by adding the "s".
+    assert parse_reply_address(address.replace("reply+", "reply+s")) is None
+    assert parse_reply_address("reply+1.x@elsewhere.example") is None
+    assert parse_reply_address("someone@porchlight.localhost") is None
+    assert parse_reply_address("reply+\u0661.abc@porchlight.localhost") is None
 
 
 # -- delivery status from the ESP's tracking webhook -------------------------------------------

@@ -1,0 +1,124 @@
+"""Reading an inbound email (an `email.message.Message`, as anymail parses it): who sent it,
+to which of our addresses, its id, its visible text and its files. Pure and forgiving: a
+mangled message, an unknown charset or a bomb of HTML gives what can be read, never an
+exception.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+from notifications.reply_text import html_to_text, visible_reply
+
+# More text than this is not what a person wrote above a quote; the rest is ignored.
+MAX_TEXT_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MailFile:
+    name: str
+    content_type: str
+    data: bytes
+
+
+def normalise_address(address: str) -> str:
+    """An address as we compare them: its addr-spec, trimmed, case-folded."""
+    return parseaddr(address or "")[1].strip().casefold()
+
+
+def header(message: Message, name: str) -> str:
+    try:
+        value = message.get(name)
+        return str(value or "")
+    except Exception:  # noqa: BLE001 - a header we cannot decode reads as absent
+        return ""
+
+
+def sender(message: Message) -> str:
+    return normalise_address(header(message, "From"))
+
+
+def message_id(message: Message) -> str:
+    """The Message-ID, as "<…>", or "" when there is none."""
+    value = "".join(header(message, "Message-ID").split())
+    if not value:
+        return ""
+    return value if value.startswith("<") else f"<{value.strip('<>')}>"
+
+
+def recipients(message: Message, *extra: str) -> list[str]:
+    """Every address it was sent to: To, Cc, Delivered-To, X-Original-To, and the envelope
+    recipient the provider reports."""
+    values = [header(message, name) for name in ("To", "Cc", "Delivered-To", "X-Original-To")]
+    found = [normalise_address(f"<{a}>") for _, a in getaddresses([*values, *extra]) if a]
+    return list(dict.fromkeys(a for a in found if a))
+
+
+def _decoded(part: Message) -> str:
+    try:
+        payload = part.get_payload(decode=True) or b""
+    except Exception:  # noqa: BLE001 - mangled transfer encoding
+        return ""
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        charset = "utf-8"  # an unknown charset: most mail is UTF-8 or ASCII anyway
+    return payload[:MAX_TEXT_BYTES].decode(charset, errors="replace")
+
+
+def _is_file(part: Message) -> bool:
+    disposition = (part.get_content_disposition() or "").lower()
+    return disposition == "attachment" or (disposition == "inline" and bool(part.get_filename()))
+
+
+def _parts(message: Message, limit: int = 500):
+    try:
+        for count, part in enumerate(message.walk()):
+            if count >= limit:
+                return
+            if not part.is_multipart():
+                yield part
+    except Exception:  # noqa: BLE001 - a broken structure yields what was read
+        return
+
+
+def full_text(message: Message) -> str:
+    """The message's own text: its first text/plain part, or its HTML as text."""
+    html = ""
+    for part in _parts(message):
+        if _is_file(part):
+            continue
+        kind = part.get_content_type()
+        if kind == "text/plain" and (text := _decoded(part)).strip():
+            return text
+        if kind == "text/html" and not html:
+            html = _decoded(part)
+    return html_to_text(html) if html else ""
+
+
+def visible_text(message: Message) -> str:
+    """What the sender newly wrote: quoted history, reply headers and signatures removed."""
+    return visible_reply(full_text(message))
+
+
+def files(message: Message) -> list[MailFile]:
+    found = []
+    for part in _parts(message):
+        if not _is_file(part):
+            continue
+        try:
+            data = part.get_payload(decode=True) or b""
+            name = part.get_filename() or ""
+        except Exception:  # noqa: BLE001, S112 - an attachment we cannot decode is left out
+            continue
+        if isinstance(data, bytes):
+            found.append(
+                MailFile(name=str(name)[:200], content_type=part.get_content_type(), data=data)
+            )
+    return found
