@@ -36,7 +36,13 @@ EMAIL_EVENTS = {
     "bounced": Status.FAILED,
     "rejected": Status.FAILED,
     "failed": Status.FAILED,
+    # They marked it as spam, or unsubscribed at the provider: it may have arrived, but
+    # the address is not one to write to any more (forward only: a delivered email stays so).
+    "complained": Status.FAILED,
+    "unsubscribed": Status.FAILED,
 }
+# Events after which the address is not written to again (its notifications go by SMS).
+STOP_EMAILING = frozenset({"bounced", "rejected", "failed", "complained", "unsubscribed"})
 
 
 def _outcome(new: str, reason: str) -> dict:
@@ -97,6 +103,14 @@ def record_email_event(*, message_id: str, event_type: str, reason: str = "") ->
         fallback.clear_email_bounced(deliveries=customers)
     elif new == Status.FAILED and customers:
         email_failed(deliveries=customers, reason=event_type + (f" ({reason})" if reason else ""))
+    elif event_type in STOP_EMAILING:
+        # A complaint about an email that was delivered: no fallback, but no more email.
+        delivered = list(
+            rows.filter(audience=Delivery.Audience.CUSTOMER).select_related(
+                "entry__thread__customer"
+            )
+        )
+        fallback.mark_email_bounced(deliveries=delivered)
     return len(moved)
 
 

@@ -191,3 +191,44 @@ def test_an_undelivered_status_callback_sends_the_message_by_email(
     email = Delivery.objects.get(entry=entry, channel="email")
     assert email.fallback_for == sms and email.status == S.SENT
     assert "was undelivered (Twilio 30003) — sent by email instead." in notes(thread)[0]
+
+
+def test_a_spam_complaint_keeps_a_delivered_email_delivered_and_stops_further_email(
+    client, fake_twilio, fake_postmark, customer, thread, staff, email_only, committed
+):
+    with committed():
+        entry = actions.post_staff_message(thread=thread, author=staff, body="Newsletter?")
+    email = Delivery.objects.get(entry=entry, channel="email")
+    auth = base64.b64encode(b"postmark:webhook-secret").decode()
+
+    def tracking(event):
+        return client.post(
+            "/anymail/postmark/tracking/",
+            data=json.dumps(event),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Basic {auth}",
+        )
+
+    tracking(
+        {
+            "RecordType": "Delivery",
+            "MessageID": email.provider_id,
+            "Recipient": email.recipient,
+            "DeliveredAt": "2025-05-15T14:20:00Z",
+            "Details": "250 OK",
+        }
+    )
+    complaint = {
+        "RecordType": "SpamComplaint",
+        "MessageID": email.provider_id,
+        "Email": email.recipient,
+        "BouncedAt": "2025-05-15T14:30:00Z",
+        "Type": "SpamComplaint",
+        "TypeCode": 512,
+        "ID": 7,
+        "Description": "Marked as spam",
+    }
+    assert tracking(complaint).status_code == 200
+    email.refresh_from_db()
+    assert email.status == S.DELIVERED  # forward only
+    assert NotificationPreferences.objects.get(customer=customer).email_bounced
