@@ -51,8 +51,10 @@ def _shows_something(text: str) -> bool:
 
 def clean_body(body: str, *, may_be_empty: bool = False) -> str:
     """Trim and check a message body; the one rule for every channel. A message that carries
-    photos `may_be_empty` (a picture texted with no words)."""
-    body = (body or "").strip()
+    photos `may_be_empty` (a picture texted with no words). Line ends are "\n" whatever the
+    channel sent (browsers submit textareas with "\r\n", and so does email); NUL, which no
+    database column takes, is dropped."""
+    body = (body or "").replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "").strip()
     if not _shows_something(body):
         if may_be_empty and not body:
             return ""

@@ -24,6 +24,12 @@ class MailFile:
     data: bytes
 
 
+def printable(text: str) -> str:
+    """Text as we store it: without NUL and the other control characters (tabs and line
+    ends kept), which mangled mail carries and databases refuse."""
+    return "".join(c for c in text if c >= " " or c in "\t\n\r")
+
+
 def normalise_address(address: str) -> str:
     """An address as we compare them: its addr-spec, trimmed, case-folded."""
     return parseaddr(address or "")[1].strip().casefold()
@@ -32,7 +38,7 @@ def normalise_address(address: str) -> str:
 def header(message: Message, name: str) -> str:
     try:
         value = message.get(name)
-        return str(value or "")
+        return printable(str(value or ""))
     except Exception:  # noqa: BLE001 - a header we cannot decode reads as absent
         return ""
 
@@ -69,7 +75,7 @@ def _decoded(part: Message) -> str:
         codecs.lookup(charset)
     except LookupError:
         charset = "utf-8"  # an unknown charset: most mail is UTF-8 or ASCII anyway
-    return payload[:MAX_TEXT_BYTES].decode(charset, errors="replace")
+    return printable(payload[:MAX_TEXT_BYTES].decode(charset, errors="replace"))
 
 
 def _is_file(part: Message) -> bool:
@@ -119,6 +125,10 @@ def files(message: Message) -> list[MailFile]:
             continue
         if isinstance(data, bytes):
             found.append(
-                MailFile(name=str(name)[:200], content_type=part.get_content_type(), data=data)
+                MailFile(
+                    name=printable(str(name))[:200],
+                    content_type=printable(part.get_content_type()),
+                    data=data,
+                )
             )
     return found
