@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import zoneinfo
+from urllib.parse import parse_qs, quote
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -29,7 +30,7 @@ from messaging.models import INBOUND_KINDS, Entry, Side, Thread
 from messaging.queries import entries_for, load_attachments, timeline_page
 from messaging.rendering import render_entries
 from portal.access import staff_time_zone
-from portal.models import Customer
+from portal.models import Customer, Project
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +106,12 @@ class GroupConsumer(AsyncWebsocketConsumer):
 
 
 class ThreadConsumer(GroupConsumer):
-    """One thread, for one viewer: the customer (own thread only) or staff (any thread)."""
+    """One thread, for one viewer: the customer (own thread only) or staff (any thread).
+    A page showing one project's entries (the chip filter) connects with `?p=<code>` and
+    receives only those; it does not mark the thread read, since it does not show all of it."""
 
     audience: Side
+    project: Project | None = None
 
     async def connect(self) -> None:
         user = self.scope["user"]
@@ -125,7 +129,7 @@ class ThreadConsumer(GroupConsumer):
             await self.refuse(f"frame refused ({refused.reason})", code=refused.code)
             return
         if frame["type"] == "read":
-            if not await self._mark_read(frame["seq"]):
+            if self.project is None and not await self._mark_read(frame["seq"]):
                 await self.refuse("read mark beyond the thread's end")
             return
         html = await self._resume(frame["seq"])
@@ -138,7 +142,7 @@ class ThreadConsumer(GroupConsumer):
     # -- group events ----------------------------------------------------------------------
 
     async def entry_appended(self, event: dict) -> None:
-        key = ("entry", event["entry_id"], self.audience.value, self.zone.key)
+        key = ("entry", event["entry_id"], self.audience.value, self.zone.key, self.project_id)
         html = await shared_render(key, lambda: self._render_new_entry(event["seq"]))
         if html:
             await self.send(text_data=html)
@@ -148,7 +152,7 @@ class ThreadConsumer(GroupConsumer):
         if self.audience != Side.STAFF:
             return
         seqs = tuple(event["seqs"][:MAX_RESUME_ENTRIES])
-        key = ("deliveries", event["change"], self.zone.key)
+        key = ("deliveries", event["change"], self.zone.key, self.project_id)
         html = await shared_render(key, lambda: self._render_changed(seqs))
         if html:
             await self.send(text_data=html)
@@ -159,7 +163,7 @@ class ThreadConsumer(GroupConsumer):
             return
         key = (
             "receipts", self.thread.pk, event["from_seq"], event["seq"], event["side"],
-            self.audience.value, self.zone.key,
+            self.audience.value, self.zone.key, self.project_id,
         )  # fmt: skip
         html = await shared_render(
             key, lambda: self._render_receipts(event["from_seq"], event["seq"], event["side"])
@@ -170,6 +174,13 @@ class ThreadConsumer(GroupConsumer):
     # -- database and rendering (sync, in a thread) ----------------------------------------
     # Subclasses define _authorised_thread(user), which returns the thread this viewer may
     # watch (or None) and sets self.zone (the viewer's time zone) and self.entries_url.
+
+    @property
+    def project_id(self) -> int | None:
+        return self.project.pk if self.project else None
+
+    def _visible(self):
+        return entries_for(thread=self.thread, audience=self.audience, project=self.project)
 
     def _context(self) -> dict:
         customer = self.thread.customer
@@ -189,7 +200,7 @@ class ThreadConsumer(GroupConsumer):
 
     @database_sync_to_async
     def _render_new_entry(self, seq: int) -> str:
-        visible = entries_for(thread=self.thread, audience=self.audience)
+        visible = self._visible()
         # The entry and the one before it (for its day header), in one query.
         rows = list(visible.filter(seq__lte=seq).order_by("-seq")[:2])
         if not rows or rows[0].seq != seq:  # not for this viewer: a note never reaches a customer
@@ -221,14 +232,22 @@ class ThreadConsumer(GroupConsumer):
             audience=self.audience,
             after_seq=last_seq,
             limit=MAX_RESUME_ENTRIES,
+            project=self.project,
         )
         if page.has_later:
             # Too far behind to patch: replace the timeline with the newest page.
-            newest = timeline_page(thread=self.thread, audience=self.audience)
+            newest = timeline_page(
+                thread=self.thread, audience=self.audience, project=self.project
+            )
             with timezone.override(self.zone):
                 html = render_to_string(
                     "messaging/_timeline_page.html",
-                    {**self._context(), "page": newest, "entries_url": self.entries_url},
+                    {
+                        **self._context(),
+                        "page": newest,
+                        "entries_url": self.entries_url,
+                        "filter_query": f"p={quote(self.project.code)}&" if self.project else "",
+                    },
                 )
             return f'<div id="timeline-entries" hx-swap-oob="innerHTML">{html}</div>'
         return self._render_entries(page.entries, swap="beforeend:#timeline-entries")
@@ -236,7 +255,7 @@ class ThreadConsumer(GroupConsumer):
     @database_sync_to_async
     def _render_changed(self, seqs: tuple[int, ...]) -> str:
         entries = list(
-            entries_for(thread=self.thread, audience=self.audience)
+            self._visible()
             .filter(seq__in=seqs)
             .order_by("seq")
         )
@@ -248,7 +267,7 @@ class ThreadConsumer(GroupConsumer):
     def _render_receipts(self, from_seq: int, to_seq: int, reader_side: str) -> str:
         # Re-render the entries the other side has just read, so they gain "Seen …".
         entries = list(
-            entries_for(thread=self.thread, audience=self.audience)
+            self._visible()
             .filter(
                 seq__gt=max(from_seq, to_seq - MAX_RESUME_ENTRIES),
                 seq__lte=to_seq,
@@ -271,6 +290,11 @@ class CustomerThreadConsumer(ThreadConsumer):
         customer = Customer.objects.select_related("business").filter(user=user).first()
         if customer is None:
             return None
+        code = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("p", [""])[0]
+        if code:
+            self.project = customer.projects.filter(code=code).first()
+            if self.project is None:  # not one of theirs
+                return None
         thread = actions.ensure_thread(customer=customer)
         self.zone = zoneinfo.ZoneInfo(customer.time_zone)
         self.entries_url = reverse("customer_entries")

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from messaging.models import Attachment, Entry, Side, Thread
 from notifications.queries import deliveries_prefetch
-from portal.models import Customer
+from portal.models import Customer, Project
 
 PAGE_SIZE = 50
 
@@ -39,11 +39,16 @@ class TimelinePage:
         return self.entries[-1].seq if self.entries else 0
 
 
-def entries_for(*, thread: Thread, audience: Side) -> QuerySet[Entry]:
+def entries_for(
+    *, thread: Thread, audience: Side, project: Project | None = None
+) -> QuerySet[Entry]:
     """The entries `audience` may see, with what rendering them needs: staff views name each
     message's author and show what became of its notifications; customer views name only the
-    business, so they load neither."""
+    business, so they load neither. With `project`, only the entries about it (the chip
+    filter): the thread stays one thread, this is a way of looking at it."""
     entries = Entry.objects.filter(thread=thread)
+    if project is not None:
+        entries = entries.filter(project=project)
     if audience == Side.CUSTOMER:
         return entries.for_customer()
     return entries.select_related("author").prefetch_related(deliveries_prefetch())
@@ -75,10 +80,11 @@ def timeline_page(
     before_seq: int | None = None,
     after_seq: int | None = None,
     limit: int = PAGE_SIZE,
+    project: Project | None = None,
 ) -> TimelinePage:
     """Up to `limit` entries in order: the newest, or those just before `before_seq`, or just
     after `after_seq`. Keyset on seq, never OFFSET, so page 200 costs what page 1 does."""
-    visible = entries_for(thread=thread, audience=audience)
+    visible = entries_for(thread=thread, audience=audience, project=project)
     if after_seq is not None:
         # One entry before the page, for its day header, then the page, then one to spare.
         rows = list(visible.filter(seq__gt=after_seq).order_by("seq")[: limit + 1])
@@ -100,11 +106,16 @@ def timeline_page(
 
 
 def page_around(
-    *, thread: Thread, audience: Side, seq: int, limit: int = PAGE_SIZE
+    *,
+    thread: Thread,
+    audience: Side,
+    seq: int,
+    limit: int = PAGE_SIZE,
+    project: Project | None = None,
 ) -> TimelinePage:
     """A page holding entry `seq` in context, for opening a search hit: mostly what came
     before it, at least a fifth of a page after it, and more after when little came before."""
-    visible = entries_for(thread=thread, audience=audience)
+    visible = entries_for(thread=thread, audience=audience, project=project)
     before = list(visible.filter(seq__lte=seq).order_by("-seq")[: limit + 1])
     after = list(visible.filter(seq__gt=seq).order_by("seq")[: limit + 1])
     want_after = max(limit // 5, limit - len(before))

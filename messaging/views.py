@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -11,6 +13,7 @@ from messaging.forms import EntriesPageForm, ReplyForm, SearchForm, StaffReplyFo
 from messaging.models import Side, Thread
 from portal import throttles
 from portal.access import customer_required, staff_required
+from portal.models import Project
 
 
 def _extends(request: HttpRequest) -> str:
@@ -20,34 +23,51 @@ def _extends(request: HttpRequest) -> str:
     return "later" if "after" in request.GET else ""
 
 
-def _page_from(request: HttpRequest, *, thread: Thread, audience: Side):
+def _page_from(request: HttpRequest, *, thread: Thread, audience: Side, project=None):
     form = EntriesPageForm(request.GET)
     if not form.is_valid():
         return None
     data = form.cleaned_data
     if data["at"]:
-        return queries.page_around(thread=thread, audience=audience, seq=data["at"])
+        return queries.page_around(
+            thread=thread, audience=audience, seq=data["at"], project=project
+        )
     return queries.timeline_page(
-        thread=thread, audience=audience, before_seq=data["before"], after_seq=data["after"]
+        thread=thread,
+        audience=audience,
+        before_seq=data["before"],
+        after_seq=data["after"],
+        project=project,
     )
 
 
-def _render_context(*, customer, audience: Side, entries_url: str) -> dict:
+def _render_context(*, customer, audience: Side, entries_url: str, project=None) -> dict:
     """What the entry partials need, whoever renders them (page, fragment, live frame)."""
     return {
         "audience": audience.value,
         "customer": customer,
         "business": customer.business,
         "entries_url": entries_url,
+        # Paging links keep the chip filter.
+        "filter_query": f"p={quote(project.code)}&" if project else "",
     }
 
 
-def _customer_context(request: HttpRequest) -> dict:
+def _customer_context(request: HttpRequest, project=None) -> dict:
     return _render_context(
         customer=request.customer,
         audience=Side.CUSTOMER,
         entries_url=reverse("customer_entries"),
+        project=project,
     )
+
+
+def _chosen_project(request: HttpRequest, source) -> Project | None:
+    """The project the chip filter (`p`, a project code) shows: the customer's own, or 404."""
+    code = source.get("p", "")
+    if not code:
+        return None
+    return get_object_or_404(request.customer.projects, code=code)
 
 
 def _staff_context(thread: Thread) -> dict:
@@ -92,20 +112,25 @@ def _sent(request: HttpRequest, *, entry, form_class, context: dict) -> HttpResp
 def messages_page(request: HttpRequest) -> HttpResponse:
     customer = request.customer
     thread = actions.ensure_thread(customer=customer)
-    page = _page_from(request, thread=thread, audience=Side.CUSTOMER)
+    chosen = _chosen_project(request, request.GET)
+    page = _page_from(request, thread=thread, audience=Side.CUSTOMER, project=chosen)
     if page is None:
         return HttpResponseBadRequest("Those page numbers are not numbers.")
-    # Opening the thread is reading what it shows.
-    actions.mark_read(thread=thread, side=Side.CUSTOMER, up_to_seq=page.last_seq)
+    # Opening the thread is reading what it shows; one project's entries are not all of it.
+    if chosen is None:
+        actions.mark_read(thread=thread, side=Side.CUSTOMER, up_to_seq=page.last_seq)
     search = SearchForm(request.GET)
+    projects = list(customer.projects.order_by("-created_at"))
     context = {
-        **_customer_context(request),
+        **_customer_context(request, chosen),
         "tab": "messages",
         "thread": thread,
         "page": page,
         "form": ReplyForm.blank(),
         "search_form": search if search.is_valid() else SearchForm(),
-        "project": customer.projects.order_by("-created_at").first(),
+        "project": chosen or (projects[0] if projects else None),
+        "projects": projects,
+        "chosen_project": chosen,
         "focus_seq": request.GET.get("at"),
     }
     return render(request, "messaging/messages.html", context)
@@ -116,10 +141,15 @@ def messages_page(request: HttpRequest) -> HttpResponse:
 def customer_entries(request: HttpRequest) -> HttpResponse:
     """A page of earlier (or later) entries, for scrolling."""
     thread = actions.ensure_thread(customer=request.customer)
-    page = _page_from(request, thread=thread, audience=Side.CUSTOMER)
+    chosen = _chosen_project(request, request.GET)
+    page = _page_from(request, thread=thread, audience=Side.CUSTOMER, project=chosen)
     if page is None:
         return HttpResponseBadRequest("Those page numbers are not numbers.")
-    context = {**_customer_context(request), "page": page, "extends": _extends(request)}
+    context = {
+        **_customer_context(request, chosen),
+        "page": page,
+        "extends": _extends(request),
+    }
     return render(request, "messaging/_timeline_page.html", context)
 
 
@@ -129,17 +159,22 @@ def customer_send(request: HttpRequest) -> HttpResponse:
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _form_error(request, form)
+    # Sent from one project's view: the reply is about that project.
+    chosen = _chosen_project(request, request.POST)
     if throttles.SENDS_PER_USER.exceeded(request):
         return _form_error(request, form, message=SLOW_DOWN, status=429)
     entry = actions.post_customer_reply(
         customer=request.customer,
         body=form.cleaned_data["body"],
         attachments=form.cleaned_data["photos"],
+        project=chosen,
         idempotency_key=f"portal:{form.cleaned_data['key']}",
     )
     if not request.htmx:
-        return redirect("messages")
-    return _sent(request, entry=entry, form_class=ReplyForm, context=_customer_context(request))
+        return redirect(f"{reverse('messages')}?p={quote(chosen.code)}" if chosen else "messages")
+    return _sent(
+        request, entry=entry, form_class=ReplyForm, context=_customer_context(request, chosen)
+    )
 
 
 @require_GET

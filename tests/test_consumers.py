@@ -245,3 +245,31 @@ async def test_a_text_that_comes_in_appears_live_for_the_customer_staff_and_the_
     assert 'id="project-' in row or "Texted in" in row
     for socket in (customer_socket, staff_socket, inbox):
         await socket.disconnect()
+
+
+async def test_a_projects_view_receives_only_that_projects_entries(
+    customer, thread, staff, project, other_customer
+):
+    from tests.factories import ProjectFactory
+
+    await sync_to_async(ProjectFactory)(customer=other_customer, code="PRJ-1043")
+    _, connected = await _connect("/ws/thread/?p=PRJ-1043", customer.user)
+    assert not connected  # not one of theirs
+    communicator, connected = await _connect("/ws/thread/?p=PRJ-1042", customer.user)
+    assert connected
+    await _resume(communicator)
+    assert await communicator.receive_nothing(timeout=0.2)  # the resume is answered: nothing
+    await sync_to_async(actions.post_staff_message)(
+        thread=thread, author=staff, body="About everything"
+    )
+    await sync_to_async(actions.post_staff_message)(
+        thread=thread, author=staff, body="About the deck", project=project
+    )
+    frame = await communicator.receive_from(timeout=3)
+    assert "About the deck" in frame and "About everything" not in frame
+    # Reading one project's view is not reading the thread.
+    await communicator.send_to(text_data=json.dumps({"type": "read", "seq": 2}))
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+    await sync_to_async(thread.refresh_from_db)()
+    assert thread.customer_unread == 2

@@ -193,3 +193,80 @@ def test_an_earlier_page_loaded_into_the_timeline_carries_no_load_later_marker(
     # Without JavaScript the page of earlier entries is a page of its own, with both.
     html = customer_client.get("/messages/?before=71").content.decode()
     assert "load-earlier" in html and "load-later" in html
+
+
+@pytest.fixture
+def two_projects(customer, project, thread, staff):
+    from tests.factories import ProjectFactory
+
+    patio = ProjectFactory(customer=customer, code="PRJ-2000", title="Patio")
+    actions.post_customer_reply(customer=customer, body="Deck question", project=project)
+    actions.post_staff_message(thread=thread, author=staff, body="Patio answer", project=patio)
+    actions.post_staff_message(thread=thread, author=staff, body="About everything")
+    return project, patio
+
+
+def test_the_project_chips_show_one_projects_messages(customer_client, two_projects, thread):
+    deck, patio = two_projects
+    everything = customer_client.get("/messages/").content.decode()
+    assert all(t in everything for t in ("Deck question", "Patio answer", "About everything"))
+    assert 'href="/messages/?p=PRJ-2000"' in everything
+
+    html = customer_client.get("/messages/?p=PRJ-2000").content.decode()
+    assert "Patio answer" in html
+    assert "Deck question" not in html and "About everything" not in html
+    assert 'aria-current="page">Patio' in html
+    # The live socket and the reply box keep to the project.
+    assert 'ws-connect="/ws/thread/?p=PRJ-2000"' in html
+    assert '<input type="hidden" name="p" value="PRJ-2000">' in html
+
+
+def test_one_projects_view_does_not_mark_the_whole_thread_read(
+    customer_client, two_projects, thread
+):
+    customer_client.get("/messages/?p=PRJ-1042")
+    thread.refresh_from_db()
+    assert thread.customer_unread == 2
+    customer_client.get("/messages/")
+    thread.refresh_from_db()
+    assert thread.customer_unread == 0
+
+
+def test_paging_a_projects_view_keeps_the_filter(customer_client, two_projects, thread, staff):
+    deck, _ = two_projects
+    for i in range(60):
+        actions.post_staff_message(thread=thread, author=staff, body=f"Deck {i}", project=deck)
+    html = customer_client.get("/messages/?p=PRJ-1042").content.decode()
+    marker = re.search(r'hx-get="(/messages/entries/\?[^"]+)"', html).group(1)
+    assert marker.startswith("/messages/entries/?p=PRJ-1042&amp;before=")
+    earlier = customer_client.get(marker.replace("&amp;", "&"), HTTP_HX_REQUEST="true")
+    text = earlier.content.decode()
+    assert "Deck question" in text and "About everything" not in text
+
+
+def test_a_reply_from_a_projects_view_is_about_that_project(customer_client, two_projects, thread):
+    _, patio = two_projects
+    response = customer_client.post(
+        "/messages/send/", {"body": "Patio follow-up", "key": "k-p", "p": "PRJ-2000"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/messages/?p=PRJ-2000"
+    assert thread.entries.get(body="Patio follow-up").project == patio
+
+
+@pytest.mark.parametrize("path", ["/messages/?p=PRJ-9999", "/messages/entries/?p=PRJ-9999"])
+def test_another_customers_project_is_not_found(customer_client, two_projects, path):
+    assert customer_client.get(path).status_code == 404
+
+
+def test_a_reply_about_another_customers_project_writes_nothing(
+    customer_client, two_projects, thread, other_customer
+):
+    from tests.factories import ProjectFactory
+
+    ProjectFactory(customer=other_customer, code="PRJ-1043", title="Kitchen")
+    before = thread.entries.count()
+    response = customer_client.post(
+        "/messages/send/", {"body": "Sneaky", "key": "k-s", "p": "PRJ-1043"}
+    )
+    assert response.status_code == 404
+    assert thread.entries.count() == before
