@@ -16,12 +16,16 @@ from notifications.reply_text import html_to_text, visible_reply
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
 REPLIES = FIXTURES / "replies"
 UNSEEN = FIXTURES / "unseen"
+UNSEEN2 = FIXTURES / "unseen2"
 HTML = FIXTURES / "html"
 REQUIRED_SCORE = 0.90
 # Measured once, before anything changed, on replies the extractor was never tuned on: 51/60
 # (docs/inbound-email-text.md). Its nine misses were then looked at and their categories fixed
 # (60/60): the set is no longer unseen, and this floor only guards against regressions.
 UNSEEN_REQUIRED_PERCENT = 95
+# Collected after that tuning and scored once, with nothing changed after: 45/57 (78.9%). The
+# floor is that figure rounded down; it keeps the score from regressing and is no target.
+UNSEEN2_REQUIRED_PERCENT = 78
 
 
 def normalise(text: str) -> str:
@@ -93,6 +97,21 @@ def test_the_first_unseen_corpus_scores_at_least_95_percent_now_that_it_was_tune
     assert not set(cases) & set(corpus_cases()), "the unseen set shares cases with replies/"
     assert 100 * right >= UNSEEN_REQUIRED_PERCENT * len(cases), (
         f"{right}/{len(cases)} < {UNSEEN_REQUIRED_PERCENT}%:\n" + "\n".join(failures)
+    )
+
+
+def test_the_second_unseen_corpus_scores_at_least_what_was_measured_on_it_once():
+    """Replies collected after the extractor was tuned (tests/fixtures/email/unseen2/, see
+    SOURCES.md), their expected texts committed before it ever ran on them."""
+    cases = corpus_cases(UNSEEN2)
+    failures = misses(cases)
+    right = len(cases) - len(failures)
+    print(f"\nunseen2: {right}/{len(cases)} exact ({right / len(cases):.0%})")
+    print("\n\n".join(failures))
+    assert len(cases) >= 50
+    assert not set(cases) & (set(corpus_cases()) | set(corpus_cases(UNSEEN)))
+    assert 100 * right >= UNSEEN2_REQUIRED_PERCENT * len(cases), (
+        f"{right}/{len(cases)} < {UNSEEN2_REQUIRED_PERCENT}%:\n" + "\n".join(failures)
     )
 
 
