@@ -5,10 +5,12 @@ exactly right?
     .venv/bin/python -m bench.reply_corpus --failures      # ours, dev failures, as diffs
     .venv/bin/python -m bench.reply_corpus --failures --holdout   # only once tuning is over
     .venv/bin/python -m bench.reply_corpus --failures --unseen    # the unseen set's misses
+    .venv/bin/python -m bench.reply_corpus --failures --unseen2   # the second unseen set's
 
 The corpus is `tests/fixtures/email/replies/` (see its SOURCES.md); `split.json` there says
 which cases are dev and which holdout. `tests/fixtures/email/unseen/` is a third set, from
-other sources, that the extractor was never tuned on: its own column, not part of "total".
+other sources, measured blind once and tuned on since; `tests/fixtures/email/unseen2/` a fourth,
+collected after that tuning and scored once. Each is its own column, not part of "total".
 A case counts when the candidate's text equals the expected one after both are normalised
 the same way (`normalise` below).
 
@@ -32,6 +34,7 @@ from pathlib import Path
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "email"
 CORPUS = FIXTURES / "replies"
 UNSEEN = FIXTURES / "unseen"
+UNSEEN2 = FIXTURES / "unseen2"
 
 # Every language mail-parser-reply 1.36 knows, so that it is not judged on English alone.
 MAIL_PARSER_REPLY_LANGUAGES = [
@@ -142,16 +145,20 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument(
         "--unseen", action="store_true", help="with --failures: the unseen set's, not dev's"
     )
+    which.add_argument(
+        "--unseen2", action="store_true", help="with --failures: the second unseen set's"
+    )
     args = parser.parse_args(argv)
 
     cases, split = load_corpus()
     unseen = load_cases(UNSEEN)
+    unseen2 = load_cases(UNSEEN2)
     every = split["dev"] + split["holdout"]
     print(
         f"corpus: {len(cases)} cases, dev {len(split['dev'])}, holdout {len(split['holdout'])}; "
-        f"unseen: {len(unseen)} cases"
+        f"unseen: {len(unseen)} cases; unseen2: {len(unseen2)} cases"
     )
-    columns = ("dev", "holdout", "total", "unseen")
+    columns = ("dev", "holdout", "total", "unseen", "unseen2")
     print(f"| {'candidate':42} | " + " | ".join(f"{c:>13}" for c in columns) + " |")
     print(f"| {'-' * 42} | " + " | ".join("-" * 13 for _ in columns) + " |")
     for label, extract in candidates().items():
@@ -168,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             (split["holdout"], cases),
             (every, cases),
             (sorted(unseen), unseen),
+            (sorted(unseen2), unseen2),
         ):
             right = len(names) - len(score(extract, pool, names))
             cells.append(f"{right}/{len(names)} {100 * right / len(names):3.0f}%")
@@ -178,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.unseen:
             cases, names = unseen, sorted(unseen)
+        elif args.unseen2:
+            cases, names = unseen2, sorted(unseen2)
         else:
             names = split["holdout"] if args.holdout else split["dev"]
         for name in score(visible_reply, cases, names):

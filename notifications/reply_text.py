@@ -57,22 +57,69 @@ _WS = re.compile(r"\s+")
 
 # -- Outlook's header block ("From: … / Sent: … / To: … / Subject: …") ---------------------
 
+# The labels of Outlook's localised header block, lower-cased, in the languages Outlook ships
+# (the label words as its localised builds and mail-parser-reply's lists write them): From,
+# then Sent / Date / To / Cc / Subject. A block needs "From:" and another label, so a short
+# label that is also a common word ("a", "do", "no") is harmless on its own.
 _FROM_LABELS = frozenset(
     _words(
-        "from|de|von|van|da|från|fra|od|от|kimden|feladó|lähettäjä|odesílatel|发件人|寄件者|"
-        "寄件人|差出人|보낸 사람|mittente|remetente|expéditeur|afzender"
+        # en fr de nl it es/pt sv da/no pl/cs/sk/sl/hr ru/bg uk tr hu fi ro el
+        "from|de|von|absender|van|afzender|da|mittente|remitente|remetente|expéditeur|från|"
+        "avsändare|fra|afsender|avsender|od|nadawca|odesílatel|odosielateľ|šalje|"
+        "pošiljatelj|от|отправитель|від|відправник|kimden|gönderen|feladó|lähettäjä|"
+        "de la|expeditor|από|αποστολέας|"
+        # et lv lt is ca eu vi id ms th ar he fa hi zh ja ko
+        "saatja|no|nuo|frá|nork|từ|dari|daripada|จาก|من|المرسل|מאת|از|प्रेषक|"
+        "发件人|寄件者|寄件人|差出人|보낸 사람|보낸사람"
     )
 )
 _OTHER_LABELS = frozenset(
     _words(
-        "sent|date|to|cc|bcc|subject|reply-to|envoyé|à|objet|copie à|message du|gesendet|"
-        "datum|an|betreff|kopie|enviado|enviada|enviada em|enviado el|para|asunto|fecha|"
-        "inviato|data|a|oggetto|verzonden|aan|onderwerp|skickat|till|ämne|kopia|sendt|til|emne|"
-        "dato|wysłano|wysłane|do|temat|отправлено|кому|тема|дата|копия|发送时间|发送日期|日期|"
-        "收件人|抄送|主题|主旨|送信日時|日付|宛先|件名|gönderildi|kime|konu|tarih|lähetetty|"
-        "vastaanottaja|aihe|päivämäärä|odesláno|komu|předmět|assunto|sujet|destinataire"
+        # en
+        "sent|date|to|cc|bcc|subject|reply-to|"
+        # fr
+        "envoyé|envoyé le|à|objet|copie à|message du|sujet|destinataire|"
+        # de
+        "gesendet|datum|an|betreff|kopie|"
+        # es, pt, ca, gl, eu
+        "enviado|enviada|enviada em|enviado el|enviat|enviat el|para|per a|asunto|assumpte|"
+        "fecha|cco|assunto|data|noiz|nori|gaia|"
+        # it
+        "inviato|a|oggetto|"
+        # nl
+        "verzonden|aan|onderwerp|"
+        # sv, da, no, is
+        "skickat|till|ämne|kopia|sendt|til|emne|dato|kopi|efni|"
+        # pl, cs, sk, sl, hr, sr
+        "wysłano|wysłane|do|temat|dw|odesláno|komu|předmět|odoslané|kópia|predmet|dátum|"
+        "poslano|poslato|prima|za|kp|kopija|zadeva|"
+        # ru, uk, bg
+        "отправлено|кому|тема|дата|копия|надіслано|відправлено|копія|изпратено|до|относно|"
+        "копие|"
+        # tr, hu, fi, ro, el
+        "gönderildi|gönderilme tarihi|kime|bilgi|konu|tarih|elküldve|címzett|másolatot kap|"
+        "másolat|tárgy|lähetetty|vastaanottaja|kopio|aihe|päivämäärä|trimis|către|catre|"
+        "subiect|εστάλη|προς|κοιν.|κοιν|θέμα|ημερομηνία|"
+        # et, lv, lt, vi, id, ms, th
+        "saadetud|adressaat|koopia|teema|kuupäev|nosūtīts|kam|tēma|temats|datums|išsiųsta|"
+        "tema|đã gửi|đến|chủ đề|ngày|dikirim|kepada|perihal|subjek|tanggal|tembusan|"
+        "dihantar|tarikh|ส่ง|ถึง|เรื่อง|สำเนา|วันที่|"
+        # ar, he, fa, hi
+        "تم الإرسال|أرسل|إلى|نسخة|الموضوع|التاريخ|נשלח|אל|עותק|נושא|תאריך|ارسال شده|به|"
+        "موضوع|تاریخ|भेजा गया|प्रति|विषय|"
+        # zh, ja, ko
+        "发送时间|发送日期|日期|收件人|抄送|主题|主旨|寄件日期|收件者|副本|送信日時|日付|宛先|"
+        "件名|보낸 날짜|받는 사람|참조|제목|날짜"
     )
 )
+# A subject line pasted alone at the top of a message: these labels, or a forward's prefix.
+_SUBJECT_LABELS = frozenset(
+    _words(
+        "subject|objet|betreff|asunto|oggetto|onderwerp|assunto|ämne|emne|temat|тема|tárgy|"
+        "předmět|predmet|konu|aihe|subiect|θέμα|件名|主题|主旨|제목"
+    )
+)
+_FORWARD_PREFIX = re.compile(r"(?:fw|fwd|wg|tr|rv|enc|pd)\s?:\s*\S", re.IGNORECASE)
 _MAX_LABEL_LENGTH = 24
 # "From:" is the first or second line of its block (a date or "Message du" may come first),
 # and another field follows within a few lines (a long name or address wraps).
@@ -151,11 +198,22 @@ _TAGLINE_ENDS = ("から送信", "gönderildi", "发送")
 _CLOSING = re.compile(
     r"(?:(?:best|kind|warm|warmest)\s+regards|regards|best\s+wishes|sincerely|"
     r"yours\s+(?:truly|sincerely)|"
-    r"med\s+venlig\s+hilsen|mit\s+freundlichen\s+grüßen|viele\s+grüße|beste\s+grüße|"
-    r"cordialement|bien\s+à\s+vous|saludos|un\s+saludo|atentamente|cordiali\s+saluti|"
-    r"distinti\s+saluti|met\s+vriendelijke\s+groet(?:en)?|atenciosamente|"
-    r"med\s+vänlig\s+hälsning|vänliga\s+hälsningar|pozdrawiam|z\s+poważaniem|"
-    r"с\s+уважением|敬具|此致)"
+    # da, no, sv
+    r"(?:med\s+)?(?:venlig|vennlig)\s+hilsen|(?:de\s+)?bedste\s+hilsner|beste\s+hilsen|mvh|"
+    r"med\s+vänlig(?:a)?\s+hälsning(?:ar)?|vänliga\s+hälsningar|(?:bästa\s+)?hälsningar|"
+    # de, nl
+    r"mit\s+freundlichen\s+gr(?:ü|ue)(?:ß|ss)en|(?:viele|beste|liebe|freundliche)\s+gr(?:ü|ue)(?:ß|ss)e|"
+    r"mfg|lg|met\s+vriendelijke\s+groet(?:en)?|(?:hartelijke\s+)?groet(?:en)?|"
+    # fr, es, it, pt, ro
+    r"(?:bien\s+)?cordialement|bien\s+à\s+vous|(?:sincères\s+)?salutations|"
+    r"(?:un\s+)?(?:cordial(?:es)?\s+)?saludos?(?:\s+cordiales)?|atentamente|cordialmente|"
+    r"(?:cordiali|distinti)\s+saluti|saluti|atenciosamente|abraços|cu\s+(?:stimă|respect)|"
+    # pl, cs, sk, hu, fi, tr, el
+    r"pozdrawiam|z\s+poważaniem|z\s+powazaniem|s\s+pozdravem|s\s+pozdravom|s\s+úctou|"
+    r"üdvözlettel|tisztelettel|(?:ystävällisin\s+)?terveisin|saygılarımla|iyi\s+çalışmalar|"
+    r"με\s+εκτίμηση|"
+    # ru, uk, ja, zh, ko
+    r"с\s+уважением|з\s+повагою|敬具|此致|祝好|감사합니다)"
     r"(?:\s*/\s*[^,]{1,40})?\s*[,.!]?"
     r"|(?:thanks|thank\s+you|many\s+thanks|cheers|best)\s*,",
     re.IGNORECASE,
@@ -164,6 +222,88 @@ _RULE = re.compile(r"[-_=*~–—]{2,}")
 _SIGNATURE_LINE_LENGTH = 60
 _SIGNATURE_LINE_WORDS = 6
 _SIGNATURE_MAX_LINES = 6
+
+# -- Lines other systems add: gateway banners, help desk notices, legal disclaimers ----------
+
+# A mail gateway's warning above the message ("CAUTION: This email originated from outside of
+# the organization…", "[EXTERNAL]", Microsoft's "You don't often get email from …") and a
+# help desk's "This is a follow-up to your previous request #123": nobody wrote them. Only
+# tried before anything was written, and only when the line names an outside sender, so a
+# customer's own "Warning: the gate is broken." stays.
+_BANNER = re.compile(
+    r"\W{0,3}(?:external|ext)(?:\s+(?:email|e-mail|mail|sender|message))?\W{0,3}$"
+    r"|(?:\W{0,3}(?:caution|warning|attention|notice|important|external|ext|achtung|vorsicht|"
+    r"attenzione|atención|avertissement)\b[^:\]]{0,30}[:\]!-]\W{0,3})?"
+    r"(?:this\s+(?:e-?mail|message)\s+(?:originated|came|comes|was\s+sent|is\s+from|is\s+sent"
+    r"|has\s+been\s+sent)[^.]{0,40}?(?:outside|external)"
+    r"|\W{0,3}(?:external|outside)\s+(?:sender|e-?mail|message)\W{0,3}(?:[:!\]*-]|$)"
+    r"|you\s+don'?t\s+often\s+get\s+e-?mail\s+from"
+    r"|this\s+is\s+a\s+follow-up\s+to\s+your\s+previous\s+request)",
+    re.IGNORECASE,
+)
+# A banner wraps: its next lines go with it while they run on from an unfinished sentence or
+# speak of links, attachments and senders.
+_BANNER_MORE = re.compile(
+    r".{0,160}?\b(?:click|links?|attachments?|sender|safe|phishing|suspicious|caution|"
+    r"outside|external|learn\s+why)\b",
+    re.IGNORECASE,
+)
+_BANNER_MAX_LINES = 6
+_SENTENCE_END = (".", "!", "?", "…")
+
+# A disclaimer under the sign-off: a heading alone ("Disclaimer", "CONFIDENTIALITY NOTICE:"),
+# or a paragraph opening as legal and virus-scan boilerplate does. It ends the reply; only
+# tried at the start of a paragraph, once something was written.
+_DISCLAIMER_HEADING = (
+    r"(?:legal\s+|e-?mail\s+)?disclaimer|(?:privileged\s+(?:and|&)\s+)?confidential(?:ity)?"
+    r"(?:\s+(?:notice|note|statement|warning|information|communication))?|important\s+notice|"
+    r"haftungsausschluss|vertraulichkeitshinweis|avis\s+de\s+confidentialité|aviso\s+legal|"
+    r"avviso\s+di\s+riservatezza"
+)
+_DISCLAIMER = re.compile(
+    rf"\W{{0,3}}(?:{_DISCLAIMER_HEADING})\W{{0,3}}$"
+    rf"|\W{{0,3}}confidentiality\s+(?:notice|note|statement|warning)\W{{0,3}}:"
+    rf"|(?:\W{{0,3}}(?:{_DISCLAIMER_HEADING})\s*[:.-]\W{{0,3}})?"
+    r"(?:the\s+(?:information|contents?)\s+(?:contained\s+)?(?:in|of)\s+this\s+"
+    r"(?:e-?mail|message|communication|transmission)"
+    r"|this\s+(?:e-?mail|message|communication|transmission)(?:\s+and\s+(?:any|its)\s+"
+    r"(?:attachments?|files?)[^.]{0,40}?)?\s+(?:is|are|may\s+(?:contain|be)|contains?)\s+"
+    r"(?:strictly\s+)?(?:confidential|privileged|intended\s+(?:solely|only))"
+    r"|if\s+you\s+(?:are\s+not\s+the\s+intended|have\s+received\s+this\s+"
+    r"(?:e-?mail|message|communication)\s+in\s+error)"
+    r"|this\s+(?:e-?mail|message)\s+has\s+been\s+(?:scanned|checked)"
+    r"|you\s+(?:are\s+)?receiv(?:ed|ing)\s+this\s+(?:e-?mail|message)\s+because"
+    r"|(?:please\s+)?consider\s+the\s+environment\s+before\s+printing"
+    r"|diese\s+e-?mail\s+(?:enthält|kann)\s+vertrauliche"
+    r"|ce\s+(?:message|courriel|e-?mail)[^.]{0,40}?\s+(?:est|sont|peut\s+contenir)\s+"
+    r"(?:strictement\s+)?(?:confidentiel|des\s+informations\s+confidentielles)"
+    r"|este\s+(?:mensaje|correo)[^.]{0,40}?confidencial"
+    r"|questo\s+messaggio[^.]{0,40}?riservat)",
+    re.IGNORECASE,
+)
+_MAX_BOILERPLATE_LOOK = 300
+# Lines starting so may be a banner or a disclaimer and get a closer look.
+_BOILERPLATE_STARTS = (
+    "caution", "warning", "attention", "notice", "important", "external", "ext", "[", "*",
+    "achtung", "vorsicht", "attenzione", "atención", "avertissement", "you don", "this e",
+    "this m", "this c", "this t", "this is a follow", "disclaimer", "legal", "e-mail dis",
+    "email dis", "confidential", "privileged", "the information", "the content", "if you",
+    "you are rec", "you receiv", "please consider", "consider the", "haftungs", "vertraulich",
+    "diese e", "avis de", "aviso", "avviso", "ce message", "ce courriel", "ce mail",
+    "ce e-mail", "este m", "este c", "questo",
+)  # fmt: skip
+
+# Help desks and forums ask for the reply above a marker ("##- Please type your reply above
+# this line -##", "Reply above this line"): everything from it down is history.
+_ABOVE_THIS_LINE = re.compile(
+    "above this line|oberhalb dieser zeile|über dieser zeile|au-dessus de cette ligne|"
+    "por encima de esta línea|sopra questa riga|boven deze regel|acima desta linha|"
+    "ovanför denna rad|ovenfor denne linje|powyżej tej linii|выше этой строки",
+    re.IGNORECASE,
+)
+_MAX_MARKER_LOOK = 120
+# A header block at the top of a body (a forward's fields) is at most this long.
+_TOP_BLOCK_MAX_LINES = 12
 
 
 def _squash(text: str) -> str:
@@ -179,15 +319,23 @@ def _needs_a_look(line: str) -> bool:
     """`line` (stripped, not blank) might be a separator, a signature delimiter, an Outlook
     field or a tagline: a quick, permissive test before any pattern."""
     head = line[: _MAX_LABEL_LENGTH + 4]
+    lower = head.lower()
     return (
         line.startswith(("--", "__"))
         or ":" in head
         or "：" in head
-        or line[:3].lower() in _SEPARATOR_PREFIXES
-        or head.split(None, 1)[0].lower() in _TAGLINE_FIRST_WORDS
+        or lower[:3] in _SEPARATOR_PREFIXES
+        or lower.split(None, 1)[0] in _TAGLINE_FIRST_WORDS
         or line.endswith(_TAGLINE_ENDS)
         or "我的" in line[:4]
+        or lower.startswith(_BOILERPLATE_STARTS)
+        or _marks_reply_above(line)
     )
+
+
+def _marks_reply_above(line: str) -> bool:
+    """ "##- Please type your reply above this line -##" and its translations."""
+    return _ABOVE_THIS_LINE.search(line[:_MAX_MARKER_LOOK]) is not None
 
 
 class _Lines:
@@ -203,15 +351,21 @@ class _Lines:
         # quote_below[j]: the first non-blank line after line j is quoted, and comes within a
         # few lines (a header may leave a blank line or two before its quote).
         self.quote_below = [False] * n
+        # after_quote[j]: the first line at or after j that is neither blank nor quoted (n if
+        # none): where the sender's text resumes below a quoted block.
+        self.after_quote = [n] * n
         if ">" in text:
             self.quoted = [line[:1] == ">" for line in lines]
-            next_quoted, blanks = False, 0
+            next_quoted, blanks, resumes = False, 0, n
             for j in range(n - 1, -1, -1):
                 self.quote_below[j] = next_quoted and blanks <= 3
                 if lines[j]:
                     next_quoted, blanks = self.quoted[j], 0
+                    if not next_quoted:
+                        resumes = j
                 else:
                     blanks += 1
+                self.after_quote[j] = resumes
         # may_end_header[j]: line j ends like a header's last line (a colon, a "wrote"), or
         # sits right above a quote.
         self.may_end_header = [
@@ -241,21 +395,20 @@ class _Lines:
     def __len__(self) -> int:
         return len(self.text)
 
+    def label_name(self, j: int) -> str:
+        """The lower-cased words before a colon near the start of line `j` ("" if none)."""
+        line = self.text[j]
+        end = line.find(":", 0, _MAX_LABEL_LENGTH + 4)
+        if end < 0:
+            end = line.find("：", 0, _MAX_LABEL_LENGTH + 4)
+        return " ".join(line[:end].strip("* \t").lower().split()) if end > 0 else ""
+
     def label(self, j: int) -> str:
         """ "from", "other" or "" for an Outlook field line ("From: …", "Sent: …")."""
         found = self._labels[j]
         if found is None:
-            found = ""
-            line = self.text[j]
-            end = line.find(":", 0, _MAX_LABEL_LENGTH + 4)
-            if end < 0:
-                end = line.find("：", 0, _MAX_LABEL_LENGTH + 4)
-            if end > 0:
-                name = " ".join(line[:end].strip("* \t").lower().split())
-                if name in _FROM_LABELS:
-                    found = "from"
-                elif name in _OTHER_LABELS:
-                    found = "other"
+            name = self.label_name(j)
+            found = "from" if name in _FROM_LABELS else "other" if name in _OTHER_LABELS else ""
             self._labels[j] = found
         return found
 
@@ -349,16 +502,16 @@ def _is_outlook_block(lines: _Lines, i: int) -> bool:
 
 
 def _is_separator(line: str) -> bool:
-    if line[0] == "-":
+    if line[0] == "-" and line.startswith("---") and line.endswith("---"):
         # Text framed by dashes; a line of dashes alone is a rule in the person's text.
-        inner = line.strip("-")
-        return line.startswith("---") and line.endswith("---") and inner.strip() != ""
-    if line[0] == "_":
-        return len(line) >= 10 and line.strip("_") == ""  # Outlook's rule
-    return (
-        len(line) <= _SEPARATOR_MAX_LENGTH
-        and " ".join(line.rstrip(":： ").lower().split()) in _SEPARATORS
-    )
+        return line.strip("-").strip() != ""
+    if line[0] == "_" and len(line) >= 10 and line.strip("_") == "":
+        return True  # Outlook's rule
+    if len(line) <= _SEPARATOR_MAX_LENGTH and (
+        " ".join(line.rstrip(":： ").lower().split()) in _SEPARATORS
+    ):
+        return True
+    return len(line) <= _MAX_MARKER_LOOK and _marks_reply_above(line)
 
 
 def _without_link(line: str) -> str:
@@ -420,16 +573,97 @@ def _drop_signature_block(lines: list[str]) -> list[str]:
     return lines
 
 
+def _is_disclaimer(line: str) -> bool:
+    return _DISCLAIMER.match(line[:_MAX_BOILERPLATE_LOOK]) is not None
+
+
+def _banner_length(lines: _Lines, i: int) -> int:
+    """How many lines, from line `i`, form a gateway's banner or a help desk's notice (0:
+    none): the line that names an outside sender, and the lines its text wraps onto."""
+    texts = lines.text
+    if not _BANNER.match(texts[i][:_MAX_BOILERPLATE_LOOK]):
+        return 0
+    k = 1
+    while k < _BANNER_MAX_LINES and i + k < len(lines) and texts[i + k]:
+        if lines.quoted[i + k]:
+            break
+        unfinished = not texts[i + k - 1].rstrip("\"')]»*").endswith(_SENTENCE_END)
+        if not (unfinished or _BANNER_MORE.match(texts[i + k][:_MAX_BOILERPLATE_LOOK])):
+            break
+        k += 1
+    return k
+
+
+def _is_pasted_subject(lines: _Lines, i: int) -> bool:
+    """A subject line pasted above the message ("FW: Arrival notice", "Subject: Booking"),
+    not a sentence."""
+    line = lines.text[i]
+    if line.endswith(_SENTENCE_END):
+        return False
+    return bool(_FORWARD_PREFIX.match(line)) or lines.label_name(i) in _SUBJECT_LABELS
+
+
+def _top_block_end(lines: _Lines, i: int) -> int:
+    """Where a header block at the very top of the body ends: a forwarding separator and the
+    fields under it ("From: …", "Date: …", a value wrapped between two of them), through the
+    last field. The text below is the forwarded or pasted message, and is kept."""
+    texts, n = lines.text, len(lines)
+    j = i
+    if _is_separator(texts[j]):
+        j += 1
+        while j < n and j - i <= 3 and not texts[j]:
+            j += 1  # Apple Mail leaves a blank line under "Begin forwarded message:"
+        if j >= n or not lines.label(j):
+            return i + 1
+    last_field = j
+    while j < n and texts[j] and not lines.quoted[j] and j - last_field <= 1:
+        if lines.label(j):
+            last_field = j  # a value between two fields may wrap onto one more line
+        j += 1
+        if j - i >= _TOP_BLOCK_MAX_LINES:
+            break
+    return last_field + 1
+
+
+def _ends_reply(lines: _Lines, i: int, written: int) -> bool:
+    """Line `i` (not blank, not quoted, no reply header) starts the history, a signature or
+    boilerplate: the reply ends above it."""
+    line = lines.text[i]
+    return (
+        _is_signature_delimiter(line)
+        or _is_separator(line)
+        or ((":" in line or "：" in line) and _is_outlook_block(lines, i))
+        or _is_tagline(line)
+        or (written > 0 and _is_disclaimer(line))
+    )
+
+
+def _answers_below(lines: _Lines, end: int) -> bool:
+    """Below the quoted block that starts under line `end - 1`, the sender writes again: the
+    first line after the quote is set apart by a blank line (not a quoted line's wrapped
+    tail) and starts no history, signature or boilerplate. Then the quote was answered
+    inline, and the answers are kept."""
+    k = lines.after_quote[end]
+    if k >= len(lines) or lines.text[k - 1]:
+        return False
+    if lines.header_near[k] and _reply_header_length(lines, k):
+        return False
+    return not _ends_reply(lines, k, written=1)
+
+
 def visible_reply(text: str) -> str:
     """What the sender newly wrote in `text`, the plain-text body of an email reply: without
     quoted (`>`) lines, reply headers in the common languages (also wrapped over two or three
     lines), Outlook header blocks, "Original message" and forwarding separators, signatures
-    (after `-- `, or a short block under a closing or a rule) and device taglines ("Sent
-    from my iPhone" and its translations).
+    (after `-- `, or a short block under a closing or a rule), device taglines ("Sent from
+    my iPhone" and its translations), mail gateways' banners above the message and legal
+    disclaimers below it.
 
     Top-posted replies end where the history starts. A header with nothing written above it
     is skipped with its quote, and what follows is read on: bottom-posted replies and answers
-    written between quoted blocks are kept. The person's lines are kept as written, blank
+    written between quoted blocks are kept; so are answers written under a quote after a
+    top-posted introduction. A header block at the very top (a forward, a pasted message) is
+    skipped and the message under it kept. The person's lines are kept as written, blank
     lines included; blank lines left where a quote was taken out are merged. "" when nothing
     new was written.
     """
@@ -440,6 +674,7 @@ def visible_reply(text: str) -> str:
     written = 0  # non-blank lines kept
     last_written = ""
     removed_since_text = False
+    history_seen = False  # a quote or a reply header was taken out
     i = 0
     while i < n:
         line = texts[i]
@@ -459,7 +694,7 @@ def visible_reply(text: str) -> str:
             i = end
             continue
         if lines.quoted[i]:
-            removed_since_text = True
+            removed_since_text = history_seen = True
             i += 1
             continue
         if not line:
@@ -468,23 +703,45 @@ def visible_reply(text: str) -> str:
                 kept.append("")
             i += 1
             continue
+        if written == 0:
+            # Above the message: a gateway's banner, a help desk's notice, a pasted subject.
+            skip = _banner_length(lines, i)
+            if not skip and _is_pasted_subject(lines, i) and not _is_outlook_block(lines, i):
+                skip = 1
+            if skip:
+                removed_since_text = True
+                i += skip
+                continue
         header = _reply_header_length(lines, i) if lines.header_near[i] else 0
         if header:
             # Top-posted: everything from the header down is history. Nothing written above
-            # it yet (bottom-posted, or answers between quotes): skip the header and its
-            # quote, and read on.
+            # it yet (bottom-posted, or answers between quotes), or answers written under its
+            # quote: skip the header and its quote, and read on.
+            end = i + header
             nothing_yet = written == 0 or (written == 1 and _is_greeting(last_written))
-            if nothing_yet and lines.quote_below[i + header - 1]:
-                removed_since_text = True
-                i += header
+            if lines.quote_below[end - 1] and (nothing_yet or _answers_below(lines, end)):
+                if written:
+                    while kept and not kept[-1]:
+                        kept.pop()
+                    kept.append("")  # one blank line where the quote was
+                removed_since_text = history_seen = True
+                i = end
                 continue
             break
         if (
-            _is_signature_delimiter(line)
-            or _is_separator(line)
-            or ((":" in line or "：" in line) and _is_outlook_block(lines, i))
-            or _is_tagline(line)
+            written == 0
+            and not history_seen
+            and (
+                _is_separator(line)
+                or ((":" in line or "：" in line) and _is_outlook_block(lines, i))
+            )
         ):
+            # The body starts with a header block (a forward, a pasted message): what is
+            # under it is all there is to show.
+            removed_since_text = True
+            i = _top_block_end(lines, i)
+            continue
+        if _ends_reply(lines, i, written):
             break
         kept.append(raw[i])
         written += 1

@@ -16,11 +16,16 @@ from notifications.reply_text import html_to_text, visible_reply
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
 REPLIES = FIXTURES / "replies"
 UNSEEN = FIXTURES / "unseen"
+UNSEEN2 = FIXTURES / "unseen2"
 HTML = FIXTURES / "html"
 REQUIRED_SCORE = 0.90
 # Measured once, before anything changed, on replies the extractor was never tuned on: 51/60
-# (docs/inbound-email-text.md). The floor is that figure rounded down to a whole percent.
-UNSEEN_REQUIRED_PERCENT = 85
+# (docs/inbound-email-text.md). Its nine misses were then looked at and their categories fixed
+# (60/60): the set is no longer unseen, and this floor only guards against regressions.
+UNSEEN_REQUIRED_PERCENT = 95
+# Collected after that tuning and scored once, with nothing changed after: 45/57 (78.9%). The
+# floor is that figure rounded down; it keeps the score from regressing and is no target.
+UNSEEN2_REQUIRED_PERCENT = 78
 
 
 def normalise(text: str) -> str:
@@ -80,10 +85,9 @@ def test_the_public_corpus_scores_at_least_90_percent_exact_matches():
     assert score >= REQUIRED_SCORE, f"{score:.0%} < {REQUIRED_SCORE:.0%}:\n" + "\n".join(failures)
 
 
-def test_the_unseen_corpus_scores_at_least_what_was_measured_on_it():
-    """Replies from sources the extractor was never tuned on (tests/fixtures/email/unseen/,
-    see SOURCES.md). The floor keeps the measured score from silently regressing; it is not a
-    target to tune towards."""
+def test_the_first_unseen_corpus_scores_at_least_95_percent_now_that_it_was_tuned_on():
+    """Replies from sources the extractor was first measured on blind (tests/fixtures/email/
+    unseen/, see SOURCES.md), then tuned on. The floor keeps the score from regressing."""
     cases = corpus_cases(UNSEEN)
     failures = misses(cases)
     right = len(cases) - len(failures)
@@ -93,6 +97,21 @@ def test_the_unseen_corpus_scores_at_least_what_was_measured_on_it():
     assert not set(cases) & set(corpus_cases()), "the unseen set shares cases with replies/"
     assert 100 * right >= UNSEEN_REQUIRED_PERCENT * len(cases), (
         f"{right}/{len(cases)} < {UNSEEN_REQUIRED_PERCENT}%:\n" + "\n".join(failures)
+    )
+
+
+def test_the_second_unseen_corpus_scores_at_least_what_was_measured_on_it_once():
+    """Replies collected after the extractor was tuned (tests/fixtures/email/unseen2/, see
+    SOURCES.md), their expected texts committed before it ever ran on them."""
+    cases = corpus_cases(UNSEEN2)
+    failures = misses(cases)
+    right = len(cases) - len(failures)
+    print(f"\nunseen2: {right}/{len(cases)} exact ({right / len(cases):.0%})")
+    print("\n\n".join(failures))
+    assert len(cases) >= 50
+    assert not set(cases) & (set(corpus_cases()) | set(corpus_cases(UNSEEN)))
+    assert 100 * right >= UNSEEN2_REQUIRED_PERCENT * len(cases), (
+        f"{right}/{len(cases)} < {UNSEEN2_REQUIRED_PERCENT}%:\n" + "\n".join(failures)
     )
 
 
@@ -190,6 +209,28 @@ def test_it_keeps_answers_written_between_quoted_blocks():
     assert visible_reply(body) == "Tuesday.\n\nMorning, please."
 
 
+def test_it_keeps_answers_written_under_a_quote_after_a_top_posted_introduction():
+    body = (
+        "Hi Mike,\n\nSee below.\n\n\nOn Mon, Jan 15, 2024 at 10:00 AM Mike <mike@acme.com> "
+        "wrote:\n\n> Tuesday or Wednesday?\n>\n\n\nTuesday.\n\n> Morning or afternoon?\n\n"
+        "Morning, please.\n\n\nSarah"
+    )
+    assert (
+        visible_reply(body) == "Hi Mike,\n\nSee below.\n\nTuesday.\n\nMorning, please.\n\n\nSarah"
+    )
+
+
+def test_a_quoted_lines_wrapped_tail_or_a_footer_under_the_quote_is_not_an_answer():
+    header = "Top reply.\n\nOn Mon, Jan 15, 2024 at 10:00 AM Mike <mike@acme.com> wrote:\n"
+    assert visible_reply(header + "> a long quoted line that got\nwrapped\n> here\n") == (
+        "Top reply."
+    )
+    footer = "> Hi\n\n-- \nYou received this message because you are subscribed.\n"
+    assert visible_reply(header + footer) == "Top reply."
+    older = "> Hi\n\nOn Sun, Jan 14, 2024 at 9:00 AM Ann <ann@example.com> wrote:\n> Hello\n"
+    assert visible_reply(header + older) == "Top reply."
+
+
 def test_it_keeps_a_reply_written_below_the_quote():
     body = "On 15/01/2024 10:00, Mike wrote:\n> Tuesday or Wednesday?\nTuesday."
     assert visible_reply(body) == "Tuesday."
@@ -229,6 +270,29 @@ def test_it_keeps_a_reply_written_below_the_quote():
         "件名: 訪問",
         "From: Human Resources\n<a-very-long-address@acme.example.com>\nSent: Monday\nTo: Sarah",
         "Date: Mon, 15 Jan 2024 10:00:00 +0000\nFrom: mike@acme.com\nTo: sarah@example.com",
+        "Feladó: Mike Jones <mike@acme.com>\nElküldve: 2024. január 15. 10:00\nCímzett: Sarah\n"
+        "Tárgy: Látogatás",
+        "Od: Mike Jones <mike@acme.com>\nOdesláno: pondělí 15. ledna 2024 10:00\nKomu: Sarah\n"
+        "Předmět: Návštěva",
+        "Od: Mike Jones <mike@acme.com>\nOdoslané: pondelok 15. januára 2024 10:00\n"
+        "Komu: Sarah\nPredmet: Návšteva",
+        "De la: Mike Jones <mike@acme.com>\nTrimis: luni, 15 ianuarie 2024 10:00\nCătre: Sarah\n"
+        "Subiect: Vizită",
+        "Από: Mike Jones <mike@acme.com>\nΕστάλη: Δευτέρα, 15 Ιανουαρίου 2024 10:00 πμ\n"
+        "Προς: Sarah\nΘέμα: Επίσκεψη",
+        "Kimden: Mike Jones <mike@acme.com>\nGönderildi: 15 Ocak 2024 Pazartesi 10:00\n"
+        "Kime: Sarah\nKonu: Ziyaret",
+        "Lähettäjä: Mike Jones <mike@acme.com>\nLähetetty: maanantai 15. tammikuuta 2024 10.00\n"
+        "Vastaanottaja: Sarah\nAihe: Käynti",
+        "Fra: Mike Jones <mike@acme.com>\nSendt: 15. januar 2024 10:00\nTil: Sarah\nEmne: Besøg",
+        "Від: Mike Jones <mike@acme.com>\nНадіслано: 15 січня 2024 р. 10:00\nКому: Sarah\n"
+        "Тема: Візит",
+        "보낸 사람: Mike Jones <mike@acme.com>\n보낸 날짜: 2024년 1월 15일 월요일 오전 10:00\n"
+        "받는 사람: Sarah\n제목: 방문",
+        "من: Mike Jones <mike@acme.com>\nتم الإرسال: الاثنين، 15 يناير 2024 10:00 ص\nإلى: Sarah\n"
+        "الموضوع: زيارة",
+        "מאת: Mike Jones <mike@acme.com>\nנשלח: יום שני 15 ינואר 2024 10:00\nאל: Sarah\n"
+        "נושא: ביקור",
     ],
     ids=[
         "en",
@@ -246,6 +310,18 @@ def test_it_keeps_a_reply_written_below_the_quote():
         "ja",
         "wrapped-from",
         "date-first",
+        "hu",
+        "cs",
+        "sk",
+        "ro",
+        "el",
+        "tr",
+        "fi",
+        "da-no",
+        "uk",
+        "ko",
+        "ar",
+        "he",
     ],  # fmt: skip
 )
 def test_it_strips_an_outlook_header_block(block):
@@ -281,9 +357,52 @@ def test_it_strips_original_message_and_forwarded_blocks(separator):
     assert visible_reply(body) == "See below."
 
 
-def test_a_forward_with_nothing_written_is_empty():
+def test_a_forward_with_nothing_written_above_it_keeps_the_forwarded_message():
+    # Better to show staff what was forwarded than an empty message.
     body = "---------- Forwarded message ---------\nFrom: Mike <mike@acme.com>\n\nOld message"
+    assert visible_reply(body) == "Old message"
+    body = (
+        "Begin forwarded message:\n\nFrom: Mike <mike@acme.com>\nSubject: Roof\n"
+        "Date: 15 January 2024 at 10:00:00 GMT\nTo: Sarah <sarah@example.com>\n\nThe roof leaks."
+    )
+    assert visible_reply(body) == "The roof leaks."
+
+
+def test_a_message_that_starts_with_its_own_header_block_keeps_the_text_under_it():
+    body = (
+        "Od: Jan Kowalski <jan@example.com>\r\nWysłano: środa, 1 marca 2023 12:00\r\n"
+        "Do: Anna Nowak <anna@example.com>\r\nTemat: Test\r\n\r\nCześć Anno,\r\n\r\n"
+        "Jak się masz?\r\n\r\nDnia 28 lutego 2023 14:00 Anna <anna@example.com> napisał(a):\r\n"
+        "> Cześć Janie\r\n"
+    )
+    assert visible_reply(body) == "Cześć Anno,\n\nJak się masz?"
+
+
+def test_a_header_block_at_the_top_without_a_blank_line_under_it_keeps_the_next_line():
+    body = "From: Mike <mike@acme.com>\nSent: Monday\nSubject: Roof\nHello Sarah,\nIt leaks."
+    assert visible_reply(body) == "Hello Sarah,\nIt leaks."
+
+
+def test_a_header_block_below_a_skipped_quote_is_still_history():
+    body = (
+        "On Mon, Jan 15, 2024 at 10:00 AM Mike <mike@acme.com> wrote:\n> Hi\n\n"
+        "From: Ann <ann@example.com>\nSent: Sunday\nTo: Mike\n\nOlder message"
+    )
     assert visible_reply(body) == ""
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "##- Please type your reply above this line -##",
+        "-- Reply above this line to respond --",
+        "Please reply above this line",
+        "## Bitte geben Sie Ihre Antwort oberhalb dieser Zeile ein ##",
+    ],
+)
+def test_it_ends_the_reply_at_a_reply_above_this_line_marker(marker):
+    body = f"Tuesday works.\n\n{marker}\n\nYour request (123) has been updated."
+    assert visible_reply(body) == "Tuesday works."
 
 
 def test_a_line_of_dashes_in_the_senders_text_is_kept():
@@ -326,6 +445,54 @@ def test_it_keeps_sentences_under_a_thanks_or_a_rule():
 
 
 @pytest.mark.parametrize(
+    "closing",
+    [
+        "Mvh,",
+        "Med vennlig hilsen",
+        "Mit freundlichen Grüßen",
+        "Cordialement,",
+        "Saludos,",
+        "Cordiali saluti",
+        "Pozdrawiam,",
+        "S pozdravem,",
+        "Üdvözlettel,",
+        "Terveisin",
+        "С уважением,",
+    ],
+)
+def test_it_drops_a_closing_followed_by_a_name_and_a_phone_number_in_each_language(closing):
+    body = f"See you Tuesday.\n\n{closing}\nSarah Smith\n+45 12 34 56 78"
+    assert visible_reply(body) == "See you Tuesday."
+    # A closing with just a name is what the person wrote.
+    assert visible_reply(f"See you Tuesday.\n\n{closing}\nSarah") == (
+        f"See you Tuesday.\n\n{closing}\nSarah"
+    )
+
+
+@pytest.mark.parametrize(
+    "disclaimer",
+    [
+        "Disclaimer\n\nThe information contained in this communication is confidential.",
+        "CONFIDENTIALITY NOTICE: This e-mail is for the sole use of the intended recipient.",
+        "This email and any files transmitted with it are confidential and intended solely for "
+        "the addressee.",
+        "If you are not the intended recipient, please delete this message.",
+        "This email has been scanned for viruses and malware.",
+        "Please consider the environment before printing this email.",
+        "Diese E-Mail enthält vertrauliche und/oder rechtlich geschützte Informationen.",
+    ],
+)
+def test_it_drops_a_legal_or_virus_scan_disclaimer_under_the_sign_off(disclaimer):
+    body = f"See you Tuesday.\n\nSarah\n\n\n{disclaimer}\n\nMore small print."
+    assert visible_reply(body) == "See you Tuesday.\n\nSarah"
+
+
+def test_a_sentence_of_the_senders_that_starts_like_a_disclaimer_is_kept():
+    body = "If you are not home, leave the key under the mat.\n\nThis email is to confirm Tuesday."
+    assert visible_reply(body) == body
+
+
+@pytest.mark.parametrize(
     "tagline",
     [
         "Sent from my iPhone",
@@ -355,6 +522,48 @@ def test_it_strips_each_languages_device_tagline(tagline):
 
 def test_it_keeps_a_sentence_that_starts_with_sent_from():
     body = "Sent from my desk, this is easier than from my phone."
+    assert visible_reply(body) == body
+
+
+# -- Banners and notices above the message --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "banner",
+    [
+        "CAUTION: This email originated from outside of the organization. Do not click links or "
+        "open attachments unless you recognize the sender and know the content is safe.",
+        "CAUTION: This email originated from outside of the organization. Do not click links or\n"
+        "open attachments unless you recognize the sender and know the content is safe.",
+        "[EXTERNAL]",
+        "[EXTERNAL] This message came from outside your organization.",
+        "EXTERNAL EMAIL: Use caution with links and attachments.",
+        "WARNING: This email was sent from outside the company.",
+        "You don't often get email from mike@acme.com. Learn why this is important"
+        "<https://aka.ms/LearnAboutSenderIdentification>",
+    ],
+)
+def test_it_drops_an_external_sender_banner_above_the_message(banner):
+    assert visible_reply(f"{banner}\n\nHi Sarah,\nTuesday works.") == "Hi Sarah,\nTuesday works."
+
+
+def test_a_warning_the_sender_wrote_at_the_top_is_kept():
+    body = "Warning: the gate is broken.\nAttention: Sarah\n\nExternal paint is fine."
+    assert visible_reply(body) == body
+
+
+def test_it_drops_a_help_desk_notice_and_a_pasted_subject_line_above_the_message():
+    body = (
+        "FW: Arrival notice ETA: 2020-06-08\n"
+        'This is a follow-up to your previous request #12345 "RE: Arrival..."\n'
+        "Hello team,\nCan I get the notice?"
+    )
+    assert visible_reply(body) == "Hello team,\nCan I get the notice?"
+    assert visible_reply("Subject: Booking\n\nCan we move it?") == "Can we move it?"
+
+
+def test_a_first_line_starting_with_re_is_kept():
+    body = "Re: the quote, yes go ahead."
     assert visible_reply(body) == body
 
 
@@ -500,6 +709,13 @@ def test_a_1_mb_reply_takes_well_under_a_second():
         "---x" + "-" * MB,
         "On " + "1 " * (MB // 2) + "wrote:\n> x",
         "Tuesday\n" + ("<" * 390 + "@a.b 10:00:\n") * (MB // 403),
+        "From: a\nSent: b\n" * (MB // 16),
+        "---x---\n" * (MB // 8),
+        "FW: x\n" * (MB // 6),
+        "CAUTION: this email originated from outside\n" * (MB // 45),
+        "x\n" + "If you are not the intended recipient\n" * (MB // 38),
+        "Hi\n\n" + "On 2024 Mike <a@b.co> wrote:\n> q\n\nanswer\n\n" * (MB // 45),
+        "Hi\n\nOn 2024 Mike <a@b.co> wrote:\n" + "> q\n\n" * (MB // 5) + "x",
     ],
     ids=[
         "one-line",
@@ -515,6 +731,13 @@ def test_a_1_mb_reply_takes_well_under_a_second():
         "framed-dashes",
         "long-header",
         "brackets-and-addresses",
+        "outlook-blocks",
+        "separators-at-the-top",
+        "pasted-subjects",
+        "banners",
+        "disclaimers",
+        "interleaved-answers",
+        "long-quote-then-text",
     ],  # fmt: skip
 )
 def test_a_hostile_1_mb_body_stays_linear(body, linear_budget):
