@@ -32,18 +32,20 @@ run: install
 	@echo "                     or sign in at $$(cat $(VENV)/site-url)/staff/login/ as mike / porchlight-demo"
 	@echo "  Links work once, for 10 minutes; more from another shell:"
 	@echo "    $(BIN)/python manage.py login_link EMAIL_OR_USERNAME"
-	@echo "  Notifications held for quiet hours or the email delay go when 'make worker' runs."
+	@echo "  Held notifications (quiet hours, the email delay) and the CRM's reminders and"
+	@echo "  follow-ups go when 'make worker' runs in another shell."
 	@echo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# Sends notifications that wait (quiet hours, the email delay, retries). With REDIS_URL: a
-# Celery worker with the beat scheduler. Without (as under `make run`, where tasks run inline):
-# the sweeper every NOTIFICATIONS_SWEEP_SECONDS, which then sends them itself.
+# Runs the periodic work: notifications that wait (quiet hours, the email delay, retries) and
+# the CRM automations (day-before reminders, follow-ups). With REDIS_URL: a Celery worker with
+# the beat scheduler. Without (as under `make run`, where tasks run inline): every task of the
+# same beat schedule, on its period, in one process.
 worker: install
 	@if [ -n "$$REDIS_URL" ]; then \
 		$(BIN)/celery -A portal worker --beat --schedule $(VENV)/celerybeat-schedule --loglevel INFO; \
 	else \
-		$(BIN)/python manage.py send_notifications --loop; \
+		$(BIN)/python manage.py periodic; \
 	fi
 
 test: export SECRET_KEY ?= test-only-not-secret

@@ -9,7 +9,8 @@ class CrmEventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm_events import automations
+        # Its tasks too, registered in every process (the periodic command runs them by name).
+        from crm_events import automations, tasks  # noqa: F401
         from messaging import keywords
 
         # CONFIRM, by SMS or a portal reply, confirms the next appointment.

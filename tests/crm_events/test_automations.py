@@ -5,9 +5,11 @@ re-runs that send nothing twice."""
 from __future__ import annotations
 
 import datetime as dt
+from io import StringIO
 
 import pytest
 import time_machine
+from django.core.management import call_command
 
 from crm_events import actions, automations
 from crm_events.models import CrmSettings
@@ -175,3 +177,14 @@ def test_appointment_times_read_as_people_say_them(start, end, text):
     assert (
         time_range(local(2031, 5, 15, *start), local(2031, 5, 15, *end), "America/New_York") == text
     )
+
+
+def test_the_periodic_command_runs_the_reminders_without_redis(appointment, thread):
+    # `make worker` without Redis: every beat task, inline, in one process.
+    out = StringIO()
+    with time_machine.travel(local(2031, 5, 14, 9, 5), tick=False):
+        call_command("periodic", "--once", stdout=out)
+    assert "crm-automations: reminders 1" in out.getvalue()
+    assert "notifications-sweep" in out.getvalue()  # named in the schedule it runs
+    (reminder,) = _automated(thread)
+    assert "Reply CONFIRM to confirm" in reminder.body
