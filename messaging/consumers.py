@@ -236,9 +236,7 @@ class ThreadConsumer(GroupConsumer):
         )
         if page.has_later:
             # Too far behind to patch: replace the timeline with the newest page.
-            newest = timeline_page(
-                thread=self.thread, audience=self.audience, project=self.project
-            )
+            newest = timeline_page(thread=self.thread, audience=self.audience, project=self.project)
             with timezone.override(self.zone):
                 html = render_to_string(
                     "messaging/_timeline_page.html",
@@ -254,11 +252,7 @@ class ThreadConsumer(GroupConsumer):
 
     @database_sync_to_async
     def _render_changed(self, seqs: tuple[int, ...]) -> str:
-        entries = list(
-            self._visible()
-            .filter(seq__in=seqs)
-            .order_by("seq")
-        )
+        entries = list(self._visible().filter(seq__in=seqs).order_by("seq"))
         for entry in entries:
             entry.starts_day = False  # the day header already stands on the page
         return self._render_entries(entries, oob="outerHTML")
