@@ -1,0 +1,183 @@
+"""What every CRM writer shares: loading history without notifying anyone, the business's CRM
+settings, the links and titles of cards, posting a card, and the checks made before anything
+is written (the project, the lines and their money, the currency, a number reused with other
+content).
+
+Nothing here knows one record's lifecycle, and nothing here imports the modules that do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from crm_events.formatting import format_money, time_range, valid_currency
+from crm_events.models import Appointment, Contract, CrmSettings, Estimate, Invoice, money
+from messaging import actions as thread_actions
+from messaging.models import Entry
+from portal.models import Business, Customer, Project
+
+# Loading history (the demo) records cards and messages without notifying anyone.
+_history = contextvars.ContextVar("crm_history", default=False)
+
+
+@contextlib.contextmanager
+def importing_history() -> Iterator[None]:
+    """Within this block CRM changes post their cards and messages with notify=False, and
+    keyword handlers tell nobody either: for loading past events (the demo)."""
+    token = _history.set(True)
+    try:
+        yield
+    finally:
+        _history.reset(token)
+
+
+def notifying(wanted: bool = True) -> bool:
+    """Whether to notify, given what the caller wants and whether history is loading."""
+    return wanted and not _history.get()
+
+
+@dataclass(frozen=True)
+class LineData:
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return money(self.quantity * self.unit_price)
+
+
+def crm_settings(business: Business) -> CrmSettings:
+    """The business's CRM settings, created with the defaults on first use."""
+    found, _ = CrmSettings.objects.get_or_create(business=business)
+    return found
+
+
+# -- links and titles ------------------------------------------------------------------------
+
+
+def invoice_url(invoice: Invoice) -> str:
+    return reverse("crm_invoice", args=[invoice.number])
+
+
+def estimate_url(estimate: Estimate) -> str:
+    return reverse("crm_estimate", args=[estimate.number])
+
+
+def appointment_url(appointment: Appointment) -> str:
+    # One Schedule page; the query names the visit (for staff, who are sent to its own page),
+    # the fragment scrolls the customer to it.
+    return f"{reverse('schedule')}?appointment={appointment.pk}#appointment-{appointment.pk}"
+
+
+def contract_url(contract: Contract) -> str:
+    return f"{reverse('project')}?contract={contract.pk}#contract-{contract.pk}"
+
+
+def formatted_total(document: Invoice | Estimate) -> str:
+    locale = crm_settings(document.customer.business).locale
+    return format_money(document.total, document.currency, locale)
+
+
+def appointment_when(appointment: Appointment) -> str:
+    return time_range(appointment.starts_at, appointment.ends_at, appointment.customer.time_zone)
+
+
+def post_card(
+    *,
+    customer: Customer,
+    card_kind: str,
+    title: str,
+    link_url: str,
+    project: Project | None,
+    key: str,
+    at: dt.datetime | None = None,
+    notify: bool = True,
+) -> Entry:
+    return thread_actions.post_event_card(
+        thread=thread_actions.ensure_thread(customer=customer),
+        card_kind=card_kind,
+        title=title,
+        link_url=link_url,
+        project=project,
+        idempotency_key=key,
+        at=at,
+        notify=notifying(notify),
+    )
+
+
+# -- checks shared by every writer -----------------------------------------------------------
+
+
+def check_project(*, customer: Customer, project: Project | None) -> None:
+    if project is not None and project.customer_id != customer.pk:
+        raise ValidationError(
+            "Project %(code)s belongs to another customer.",
+            code="wrong_project",
+            params={"code": project.code},
+        )
+
+
+def check_lines(lines: Sequence[LineData], total: Decimal | None) -> Decimal:
+    if not lines:
+        raise ValidationError("A document needs at least one line.", code="no_lines")
+    for line in lines:
+        if not line.description.strip():
+            raise ValidationError("Every line needs a description.", code="bad_line")
+        if line.quantity <= 0:
+            raise ValidationError("Quantities must be more than zero.", code="bad_quantity")
+        if line.unit_price < 0:
+            raise ValidationError("Prices cannot be negative.", code="negative_money")
+    computed = money(sum((line.amount for line in lines), Decimal(0)))
+    if total is not None and money(total) != computed:
+        raise ValidationError(
+            "The total %(total)s does not match its lines, which add up to %(computed)s.",
+            code="total_mismatch",
+            params={"total": f"{money(total)}", "computed": f"{computed}"},
+        )
+    if computed >= Decimal("1e10"):
+        raise ValidationError("That amount is too large.", code="too_large")
+    return computed
+
+
+def check_currency(currency: str) -> str:
+    currency = (currency or "").strip().upper()
+    if not valid_currency(currency):
+        raise ValidationError(
+            "“%(c)s” is not a currency code.", code="bad_currency", params={"c": currency}
+        )
+    return currency
+
+
+def same_lines(existing, lines: Sequence[LineData]) -> bool:
+    have = [(ln.description, ln.quantity, ln.unit_price) for ln in existing]
+    want = [(ln.description.strip(), ln.quantity, money(ln.unit_price)) for ln in lines]
+    return have == want
+
+
+def conflict_error(document: str, number: str) -> ValidationError:
+    return ValidationError(
+        "%(doc)s #%(number)s already exists with different content.",
+        code="conflict",
+        params={"doc": document, "number": number},
+    )
+
+
+# -- totals of invoices and estimates -------------------------------------------------------
+
+
+def recompute_total(*, document: Invoice | Estimate) -> Decimal:
+    """Set a document's total from its lines (the admin edits lines, never the total)."""
+    total = money(sum((line.amount for line in document.lines.all()), Decimal(0)))
+    if total != document.total:
+        document.total = total
+        type(document).objects.filter(pk=document.pk).update(total=total)
+    return total
