@@ -44,6 +44,18 @@ class Thread(models.Model):
     staff_read = models.PositiveIntegerField(default=0)
     staff_read_seq = models.PositiveIntegerField(default=0)
     staff_read_at = models.DateTimeField(null=True, blank=True)
+    # 1 while staff have something unread: the staff list's first sort key, computed by the
+    # database from the counters so it can never disagree with them. On PostgreSQL it is
+    # indexed with the second key, latest activity (index thread_staff_list_order, migration
+    # 0007: SQLite cannot index NULLS LAST), so the list's first page is read off the index.
+    staff_has_unread = models.GeneratedField(
+        expression=models.Case(
+            models.When(staff_inbound__gt=models.F("staff_read"), then=models.Value(1)),
+            default=models.Value(0),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
 
     def __str__(self) -> str:
         return f"Thread with {self.customer}"

@@ -6,15 +6,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import (
-    Case,
     F,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
-    Value,
-    When,
 )
 
 from messaging.models import Entry
@@ -25,7 +21,8 @@ _MESSAGE_KINDS = (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.CUS
 
 def staff_project_rows() -> QuerySet[Project]:
     """Every project with its customer, thread, unread count and last message, in one query:
-    projects with unread messages first, then by latest activity."""
+    projects with unread messages first, then by latest activity — the order of the thread
+    index `thread_staff_list_order`, so a page is read off it rather than sorting them all."""
     last_message = Entry.objects.filter(
         thread=OuterRef("customer__thread"), kind__in=_MESSAGE_KINDS
     ).order_by("-seq")
@@ -33,19 +30,12 @@ def staff_project_rows() -> QuerySet[Project]:
         Project.objects.select_related("customer", "customer__thread")
         .annotate(
             unread=F("customer__thread__staff_inbound") - F("customer__thread__staff_read"),
-            has_unread=Case(
-                When(
-                    customer__thread__staff_inbound__gt=F("customer__thread__staff_read"),
-                    then=Value(1),
-                ),
-                default=Value(0),
-                output_field=IntegerField(),
-            ),
+            has_unread=F("customer__thread__staff_has_unread"),
             last_message_body=Subquery(last_message.values("body")[:1]),
             last_message_at=Subquery(last_message.values("created_at")[:1]),
         )
         .order_by(
-            "-has_unread",
+            F("customer__thread__staff_has_unread").desc(),
             F("customer__thread__last_entry_at").desc(nulls_last=True),
             "code",
         )
