@@ -1,11 +1,12 @@
-"""Rendering entries, with the customer's view of each entry cached.
+"""Rendering entries, with each entry's HTML cached per audience.
 
-Entries are append-only, so an entry's HTML for a customer depends only on things that are
-part of the cache key: the entry, its read time, whether it opens a day (and, if so, today's
-date, for "Today" / "Yesterday"), the viewer's time zone and the business's name. A page of
-50 entries then costs one cache lookup instead of 50 template renders, so a long thread's
-page costs about what a short one's does (bench/thread_page). Staff views also show delivery
-statuses and author names, which change, and are rendered fresh every time.
+Entries are append-only, so an entry's HTML depends only on things that are part of the
+cache key: the entry, its read time, whether it opens a day (and, if so, today's date, for
+"Today" / "Yesterday"), the viewer's time zone and the business's name; for staff also the
+customer's and the author's names and what became of each notification (the fields the
+status line shows, which the staff timeline prefetches anyway). A page of 50 entries then
+costs one cache lookup instead of 50 template renders, so a long thread's page costs about
+what a short one's does (bench/pages.py).
 """
 
 from __future__ import annotations
@@ -22,10 +23,20 @@ CACHE_ALIAS = "fragments"
 CACHE_SECONDS = 24 * 60 * 60
 
 
-def _key(entry, *, business, zone: str, today: str, oob: str) -> str:
+def _deliveries(entry) -> tuple:
+    # Every field the status line (notifications/_delivery_status.html) shows.
+    return tuple(
+        (d.pk, d.channel, d.audience, d.status, d.hold_reason, d.attempts, d.last_error,
+         d.send_after, d.sent_at, d.delivered_at)
+        for d in entry.deliveries.all()
+    )  # fmt: skip
+
+
+def _key(entry, *, audience: str, business, customer, zone: str, today: str, oob: str) -> str:
     # The entry's identity and content are in the key too, so a key can never name other
     # content, even where ids are reused (a database flushed and reloaded, test runs).
-    parts = (
+    parts: tuple = (
+        audience,
         entry.pk,
         entry.thread_id,
         entry.seq,
@@ -43,8 +54,17 @@ def _key(entry, *, business, zone: str, today: str, oob: str) -> str:
         business.name,
         oob,
     )
+    if audience != "customer":
+        author = entry.author
+        parts += (
+            customer.pk,
+            customer.name,
+            entry.transcript,
+            (author.pk, author.get_full_name(), author.get_username()) if author else None,
+            _deliveries(entry),
+        )
     digest = hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()
-    return f"entry:customer:v1:{digest}"
+    return f"entry:v2:{digest}"
 
 
 def render_entries(entries, *, audience: str, business, customer, oob: str = "") -> SafeString:
@@ -62,12 +82,15 @@ def render_entries(entries, *, audience: str, business, customer, oob: str = "")
             }
         )
 
-    if audience != "customer":
-        return mark_safe("".join(render(entry) for entry in entries))  # noqa: S308 - template output
-
     zone = timezone.get_current_timezone_name()
     today = timezone.localdate().isoformat()
-    keys = [_key(e, business=business, zone=zone, today=today, oob=oob) for e in entries]
+    keys = [
+        _key(
+            e, audience=audience, business=business, customer=customer, zone=zone, today=today,
+            oob=oob,
+        )
+        for e in entries
+    ]  # fmt: skip
     cache = caches[CACHE_ALIAS]
     found = cache.get_many(keys)
     missing = {}
