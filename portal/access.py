@@ -5,10 +5,13 @@ Each helper fetches and authorises in one step; anything outside the caller's sc
 
 from __future__ import annotations
 
+import time
 import zoneinfo
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
@@ -52,6 +55,24 @@ def current_customer(request: HttpRequest) -> Customer:
         raise Http404 from None
 
 
+# The business's time zone, remembered by this process for a short while: every staff page
+# reads it, and it changes about never. A change made in the admin is seen at once by the
+# process that saved it and within STAFF_ZONE_SECONDS by the others.
+STAFF_ZONE_SECONDS = 30
+_staff_zone: tuple[float, str] | None = None
+
+
 def staff_time_zone() -> str:
     """Staff read times in their business's zone (one business per deployment today)."""
-    return Business.objects.values_list("time_zone", flat=True).first() or "UTC"
+    global _staff_zone
+    now = time.monotonic()
+    if _staff_zone is None or _staff_zone[0] < now:
+        zone = Business.objects.values_list("time_zone", flat=True).first() or "UTC"
+        _staff_zone = (now + STAFF_ZONE_SECONDS, zone)
+    return _staff_zone[1]
+
+
+@receiver(post_save, sender=Business)
+def forget_staff_time_zone(**kwargs) -> None:
+    global _staff_zone
+    _staff_zone = None

@@ -145,7 +145,7 @@ CACHES = {
     # Rate-limit counters (portal/throttles.py) must be shared by every web process: Redis
     # when there is one; this process's memory under `make run` (one process).
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "portal.cache.SharedPoolRedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     ),
@@ -158,10 +158,21 @@ CACHES = {
     },
 }
 
+# Live updates between processes. Redis Pub/Sub by default: a broadcast is one PUBLISH per
+# group, which Redis hands to each process once and the process to its sockets, where the
+# list-based layer ("lists") wrote one message per open socket (docs/performance.md). Both
+# deliver at most once; pages resume from their last entry, so nothing is lost either way.
+CHANNEL_LAYER_BACKENDS = {
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "lists": "channels_redis.core.RedisChannelLayer",
+}
+CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
+if CHANNEL_LAYER not in CHANNEL_LAYER_BACKENDS:
+    raise ImproperlyConfigured(f"CHANNEL_LAYER must be one of {sorted(CHANNEL_LAYER_BACKENDS)}")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": CHANNEL_LAYER_BACKENDS[CHANNEL_LAYER],
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
@@ -322,6 +333,9 @@ ATTACHMENTS_PER_MESSAGE = 5
 # An inbound email's payload (its attachments base64-encoded) may be at most this large.
 INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=30 * 1024 * 1024)
 
+# Sessions are read from the cache (Redis when there is one) and written through to the
+# database: a request costs a cache GET rather than a query, and nothing is lost with Redis.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool(
     "SECURE_COOKIES", default=not DEBUG and SITE_URL.startswith("https")

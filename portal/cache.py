@@ -1,0 +1,38 @@
+"""Django's Redis cache, with one connection pool per process.
+
+Django keeps cache objects per async context (django.core.cache.caches is an asgiref Local),
+so under ASGI every request builds a new RedisCache, and each builds its own connection pool:
+every request that touched the cache (the send limit, sessions) opened a new TCP connection
+to Redis and said hello (Django ticket #35651, open). Profiled, that was a fifth of a send.
+Here the pools live for the process, keyed by server and options.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+
+_pools: dict[tuple, object] = {}
+_pools_lock = threading.Lock()
+
+
+class SharedPoolClient(RedisCacheClient):
+    def _get_connection_pool(self, write):
+        index = self._get_connection_pool_index(write)
+        key = (self._servers[index], self._pool_class, repr(sorted(self._pool_options.items())))
+        pool = _pools.get(key)
+        if pool is None:
+            with _pools_lock:
+                pool = _pools.get(key)
+                if pool is None:
+                    pool = _pools[key] = self._pool_class.from_url(
+                        self._servers[index], **self._pool_options
+                    )
+        return pool
+
+
+class SharedPoolRedisCache(RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = SharedPoolClient
