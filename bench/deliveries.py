@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ PROVIDER_FRAME = re.compile(r"send \(notifications/transports\.py")
 
 
 def _profile(pid: int, out: Path) -> subprocess.Popen | None:
-    py_spy = shutil.which("py-spy") or str(Path(__file__).resolve().parents[1] / ".venv/bin/py-spy")
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         return None
     return subprocess.Popen(  # noqa: S603 - a profiler on our own worker

@@ -217,13 +217,18 @@ def fill_thread(*, customer, staff, entries: int, chunk: int = 500) -> None:
 def start_server(database_url: str, redis_url: str, *, server: str = "daphne", **env):
     """The project's ASGI server, one process, DEBUG off, with the bare floor view mounted
     beside the app (bench/asgi.py)."""
-    from tests.servers import AsgiServer
+    from tests.servers import UNLIMITED_RATES, AsgiServer
 
     return AsgiServer(
         database_url=database_url,
         server=server,
         app="bench.asgi:application",
-        env={"REDIS_URL": redis_url, "SECRET_KEY": os.environ["SECRET_KEY"], **env},
+        env={
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": os.environ["SECRET_KEY"],
+            **UNLIMITED_RATES,
+            **env,
+        },
     ).start()
 
 

@@ -24,6 +24,21 @@ from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Browser tests and benches sign in and send from 127.0.0.1 again and again, and the server
+# keeps its rate-limit counters in Redis across them: the limits themselves are tested in
+# tests/test_login.py and tests/test_messages_page.py. (The limiter still counts, as in
+# production.)
+UNLIMITED_RATES = dict.fromkeys(
+    (
+        "RATE_LOGIN_LINKS_PER_CLIENT",
+        "RATE_LOGIN_LINKS_PER_ADDRESS",
+        "RATE_STAFF_LOGIN_FAILURES",
+        "RATE_STAFF_LOGIN_FAILURES_PER_CLIENT",
+        "RATE_SENDS_PER_USER",
+    ),
+    "1000000/h",
+)
+
 
 class ProcessFailed(RuntimeError):
     """A server or worker that did not start; the message ends with its last output."""

@@ -15,25 +15,11 @@ from sesame.utils import get_token
 
 from portal.models import Customer
 from tests.browser import CHROMIUM_ARGS, chromium_or_skip
-from tests.servers import AsgiServer, database_url
+from tests.servers import UNLIMITED_RATES, AsgiServer, database_url
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # between browser steps are still plain synchronous code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-# Every browser test signs in from 127.0.0.1, and the server keeps its rate-limit counters in
-# Redis across tests: the limits themselves are tested in tests/test_login.py.
-UNLIMITED = dict.fromkeys(
-    (
-        "RATE_LOGIN_LINKS_PER_CLIENT",
-        "RATE_LOGIN_LINKS_PER_ADDRESS",
-        "RATE_STAFF_LOGIN_FAILURES",
-        "RATE_STAFF_LOGIN_FAILURES_PER_CLIENT",
-        "RATE_SENDS_PER_USER",
-    ),
-    "1000000/h",
-)
 
 
 def start_server(*, port: int | None = None, **env: str) -> AsgiServer:
@@ -41,7 +27,7 @@ def start_server(*, port: int | None = None, **env: str) -> AsgiServer:
     return AsgiServer(
         database_url=database_url(connection.settings_dict),
         port=port,
-        env={"SECRET_KEY": settings.SECRET_KEY, **UNLIMITED, **env},
+        env={"SECRET_KEY": settings.SECRET_KEY, **UNLIMITED_RATES, **env},
     ).start()
 
 

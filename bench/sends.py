@@ -1,0 +1,244 @@
+"""Sends: how many messages one web process takes per second, and how fast they reach open
+tabs, with several people sending at once, through the real server on PostgreSQL and Redis.
+
+    SECRET_KEY=x .venv/bin/python -m bench.sends [--senders 8] [--messages 1000] [--tabs 20]
+                                                 [--memory 10000] [--profile DIR]
+
+Staff send as the chat modal does (htmx POST with a send key); each sender has its own
+signed-in session. Rows:
+
+1. distinct threads: `--senders` senders, each into its own customer's thread, back to back,
+   `--messages` in all: sends per second, POST latency p50/p99, server CPU per send and its
+   ratio to the same run's bare Django view.
+2. one thread: the same senders all into one thread. Appends to one thread take its row lock
+   in turn, so this row states what that lock costs against row 1.
+3. live: `--tabs` customer tabs open (spread over the senders' threads) while the senders
+   send; each message is timed from the start of its POST to its frame in every open tab of
+   its thread (p50/p99).
+4. memory: the server's resident memory before and after `--memory` more sends (0: skip).
+
+With --profile DIR, py-spy records the server during row 1 (DIR/sends.svg, and the raw
+collapsed stacks in DIR/sends.txt for bench.profile_top).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bench import harness
+from bench.live import Tabs, _cookie_header
+
+MARK = re.compile(r"LB(\d+)E")
+
+
+class Sender:
+    """One staff member's signed-in session, sending into threads by POST as htmx does."""
+
+    def __init__(self, http: aiohttp.ClientSession, server, session, name: str):
+        self.http, self.server, self.name = http, server, name
+        self.headers = {
+            "Cookie": _cookie_header(session),
+            "X-CSRFToken": session.cookies["csrftoken"],
+            "HX-Request": "true",
+            "Referer": server.url + "/",
+        }
+        self.count = itertools.count()
+
+    async def send(self, thread_id: int, body: str) -> float:
+        """POST one message; returns the time the POST started."""
+        started = time.perf_counter()
+        data = {"body": body, "key": f"{self.name}-{next(self.count)}"}
+        url = f"{self.server.url}/staff/chat/{thread_id}/send/"
+        async with self.http.post(url, data=data, headers=self.headers) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"send answered {response.status}")
+        return started
+
+
+async def _burst(senders, targets, total: int, marks=None, on_sent=None) -> tuple[float, list]:
+    """Every sender sends total/len(senders) messages back to back into its target thread.
+    Returns (wall seconds, POST latencies in ms)."""
+    per_sender = total // len(senders)
+    latencies: list[float] = []
+    numbers = itertools.count(1)
+
+    async def run(sender, thread_id) -> None:
+        for i in range(per_sender):
+            mark = next(numbers) if marks is not None else 0
+            body = f"Send LB{mark}E {harness.body(i)}" if marks is not None else harness.body(i)
+            started = await sender.send(thread_id, body)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if marks is not None:
+                marks[mark] = (thread_id, started)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(run(s, t) for s, t in zip(senders, targets, strict=True)))
+    return time.perf_counter() - began, latencies
+
+
+def _profile(pid: int, out: Path) -> subprocess.Popen | None:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        return None
+    return subprocess.Popen(  # noqa: S603 - a profiler on our own server
+        # --gil: only the thread holding the GIL is sampled, so the profile is where the
+        # process spends CPU in Python, not where its threads wait (database, Redis).
+        [py_spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--gil",
+         "--format", "raw", "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def run(args, server, world, threads) -> list[list[str]]:
+    from bench.live import _counters
+
+    staff = [harness.signed_in_session(server.url, user) for user in world.senders]
+    floor = harness.bare_cost(server, staff[0])
+    rows = [["measure", "figure", "× bare"]]
+    rows.append(["bare Django view, server CPU/request", f"{floor.cpu_ms:.2f} ms", "1.00"])
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        senders = [Sender(http, server, s, f"s{i}") for i, s in enumerate(staff)]
+        n = len(senders)
+        own_threads = threads[:n]
+        await _burst(senders, own_threads, n * 5)  # warm-up: connections, template caches
+
+        # 1. distinct threads
+        profiler = _profile(server.pid, args.profile / "sends.txt") if args.profile else None
+        cpu_before, counters_before = server.cpu_seconds(), _counters(args)
+        wall, latencies = await _burst(senders, own_threads, args.messages)
+        cpu = (server.cpu_seconds() - cpu_before) * 1000 / args.messages
+        xacts, commands = (
+            (b - a) / args.messages for a, b in zip(counters_before, _counters(args), strict=True)
+        )
+        if profiler:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
+        rows += [
+            [f"{n} senders, distinct threads: sends/s", f"{args.messages / wall:.0f}", ""],
+            [
+                "  POST p50 / p99",
+                f"{harness.percentile(latencies, 50):.1f} / "
+                f"{harness.percentile(latencies, 99):.1f} ms",
+                "",
+            ],
+            ["  server CPU per send", f"{cpu:.2f} ms", f"{cpu / floor.cpu_ms:.2f}"],
+            ["  transactions, Redis commands per send", f"{xacts:.1f}, {commands:.1f}", ""],
+        ]
+        distinct_rate = args.messages / wall
+
+        # 2. one thread: the row lock in turn
+        wall, latencies = await _burst(senders, [threads[0]] * n, args.messages)
+        rows += [
+            [
+                f"{n} senders, one thread: sends/s",
+                f"{args.messages / wall:.0f} ({args.messages / wall / distinct_rate:.0%} of "
+                "distinct)",
+                "",
+            ],
+            [
+                "  POST p50 / p99",
+                f"{harness.percentile(latencies, 50):.1f} / "
+                f"{harness.percentile(latencies, 99):.1f} ms",
+                "",
+            ],
+        ]
+
+        # 3. live: tabs open on the senders' threads while they send
+        tabs_by_thread = {}
+        for i in range(args.tabs):
+            thread_id = own_threads[i % n]
+            if thread_id not in tabs_by_thread:
+                customer = world.customers[threads.index(thread_id)]
+                session = harness.signed_in_session(server.url, customer.user)
+                tabs_by_thread[thread_id] = Tabs(
+                    http, server, _cookie_header(session), "/ws/thread/"
+                )
+            await tabs_by_thread[thread_id].open(1)
+        await asyncio.sleep(0.5)
+        marks: dict[int, tuple[int, float]] = {}
+        await _burst(senders, own_threads, args.live_messages, marks=marks)
+        frame_ms = []
+        for mark, (thread_id, started) in marks.items():
+            arrivals = await tabs_by_thread[thread_id].wait_for(mark, timeout=30)
+            frame_ms.extend((at - started) * 1000 for at in arrivals)
+        for tabs in tabs_by_thread.values():
+            await tabs.close()
+        rows.append(
+            [
+                f"{n} senders, {args.tabs} tabs: POST → frame p50 / p99",
+                f"{harness.percentile(frame_ms, 50):.1f} / "
+                f"{harness.percentile(frame_ms, 99):.1f} ms",
+                "",
+            ]
+        )
+
+        # 4. memory over many sends
+        if args.memory:
+            before = server.rss_kb()
+            await _burst(senders, own_threads, args.memory)
+            after = server.rss_kb()
+            rows.append(
+                [
+                    f"server memory over {args.memory:,} sends",
+                    f"{before / 1024:.1f} → {after / 1024:.1f} MB",
+                    "",
+                ]
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--senders", type=int, default=8)
+    parser.add_argument("--messages", type=int, default=1000, help="sends per throughput row")
+    parser.add_argument("--tabs", type=int, default=20, help="customer tabs in the live row")
+    parser.add_argument("--live-messages", type=int, default=400)
+    parser.add_argument("--memory", type=int, default=10000, help="sends for the memory row")
+    parser.add_argument("--profile", type=Path, help="record the server with py-spy into DIR")
+    parser.add_argument("--server", default="daphne", choices=["daphne", "uvicorn", "granian"])
+    args = parser.parse_args(argv)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+
+    database_url, redis_url = harness.setup_django()
+    args.database_url, args.redis_url = database_url, redis_url
+    from messaging.models import Thread
+    from tests.factories import StaffUserFactory
+
+    print(f"bench.sends · {harness.machine()} · server {args.server}")
+    harness.reset(redis_url)
+    world = harness.build_world(customers=args.senders)
+    world.senders = [world.staff] + [
+        StaffUserFactory(username=f"bench-staff-{i}", password=None) for i in range(1, args.senders)
+    ]
+    threads = [Thread.objects.get(customer=c).pk for c in world.customers]
+    for customer in world.customers:
+        harness.fill_thread(customer=customer, staff=world.staff, entries=60)
+    harness.analyze()
+    server = harness.start_server(
+        database_url, redis_url, server=args.server, EMAIL_NOTIFICATION_DELAY_SECONDS="120"
+    )
+    try:
+        rows = asyncio.run(run(args, server, world, threads))
+    finally:
+        server.stop()
+    print(harness.table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

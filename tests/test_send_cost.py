@@ -1,0 +1,106 @@
+"""What one send costs the services, counted by the services themselves: database
+transactions by PostgreSQL's own statistics, Redis commands by Redis MONITOR (this test's
+database only, scripts' inner commands not counted). A change that adds round trips to every
+send fails here. bench/sends.py measures the same through the real server, with open tabs;
+docs/performance.md has both."""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+import uuid
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from portal.celery import app
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+# A staff message to a customer with SMS and email on: the entry, its two Delivery rows (the
+# email held for the email delay), the SMS task queued, the frame broadcast.
+SEND_TRANSACTIONS = 4
+SEND_REDIS_COMMANDS = 6
+
+
+def committed_transactions() -> int:
+    """This database's committed transactions, as PostgreSQL counts them, this connection's
+    included (it flushes its own statistics first). Reading costs a fixed 3."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
+class RedisCommands:
+    """The commands clients send to our Redis database while the block runs (MONITOR sees
+    every client; a script's own commands, client "lua", are not round trips)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.db = int(urllib.parse.urlsplit(url).path.strip("/") or 0)
+        self.commands: list[str] = []
+        self._end = f"end-{uuid.uuid4().hex}"
+
+    def __enter__(self) -> RedisCommands:
+        self._monitor = redis.Redis.from_url(self.url).monitor()
+        self._monitor.__enter__()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+        return self
+
+    def _listen(self) -> None:
+        for command in self._monitor.listen():
+            if self._end in command["command"]:
+                return
+            if command["db"] == self.db and command["client_type"] != "lua":
+                self.commands.append(command["command"])
+
+    def __exit__(self, *exc) -> None:
+        # A marker through the same server: once MONITOR shows it, it has shown all before it.
+        redis.Redis.from_url(self.url).echo(self._end)
+        self._thread.join(timeout=10)
+        self._monitor.__exit__(*exc)
+
+
+@pytest.fixture
+def queued_to_redis(settings):
+    """Tasks go to the broker and the cache is Redis, as in production (other tests run
+    tasks inline and keep a cache in memory); whatever this test queued is purged after it."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "portal.cache.SharedPoolRedisCache", "LOCATION": settings.REDIS_URL},
+    }
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = True
+    app.control.purge()
+
+
+def _send(staff_client, thread, n: int):
+    response = staff_client.post(
+        f"/staff/chat/{thread.pk}/send/",
+        {"body": f"Crew arrives at {n}", "key": f"cost-{n}"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+
+
+def test_a_send_costs_a_fixed_number_of_transactions_and_redis_commands(
+    staff_client, thread, queued_to_redis
+):
+    _send(staff_client, thread, 0)  # sessions, caches and connections are warm after one
+    before = committed_transactions()
+    with RedisCommands(settings.REDIS_URL) as redis_commands:
+        _send(staff_client, thread, 1)
+    transactions = committed_transactions() - before - 3
+    assert thread.entries.count() == 2
+    assert (transactions, len(redis_commands.commands)) == (
+        SEND_TRANSACTIONS,
+        SEND_REDIS_COMMANDS,
+    ), "\n".join(c[:100] for c in redis_commands.commands)
