@@ -117,7 +117,7 @@ def test_the_image_runs_as_an_unprivileged_user_and_serves_with_uvicorn():
     assert re.search(r'^CMD \["deploy/web.sh"\]', dockerfile, re.MULTILINE)
     web = (ROOT / "deploy" / "web.sh").read_text()
     assert os.access(ROOT / "deploy" / "web.sh", os.X_OK)
-    assert "exec uvicorn portal.asgi:application" in web
+    assert "-m uvicorn portal.asgi:application" in web
     assert "--forwarded-allow-ips" in web and "--no-proxy-headers" in web
 
 

@@ -1,7 +1,7 @@
 """docker-compose.yml's shape, run here without Docker: Caddy (deploy/Caddyfile) in front of
-two uvicorn web processes (tests/servers.py, as deploy/web.sh runs them: proxy headers from
-the proxy's address only, collected static files), one Celery worker with beat, on the real
-PostgreSQL and Redis, with the fake Twilio.
+two web processes (deploy/web.sh, the image's command, started by tests/servers.py: uvicorn,
+proxy headers from the proxy's address only, collected static files), one Celery worker
+with beat, on the real PostgreSQL and Redis, with the fake Twilio.
 
 Sarah's browser talks to the proxy, which puts her WebSocket on one of the two processes;
 mike sends one message through each process directly, so at least one crosses from one
@@ -154,7 +154,8 @@ def shape(fake_twilio, static_root, tmp_path, sarah, staff, thread):
     }
     db_url = database_url(connection.settings_dict)
     webs = [
-        AsgiServer(database_url=db_url, port=port, env=env, server="uvicorn") for port in web_ports
+        AsgiServer(database_url=db_url, port=port, env=env, server="deploy/web.sh")
+        for port in web_ports
     ]
     worker = CeleryWorker(env={**env, "DATABASE_URL": db_url, "LOG_LEVEL": "INFO"}, beat=True)
     try:
