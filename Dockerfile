@@ -1,10 +1,29 @@
-# One image for web (daphne), worker and beat (Celery). See docker-compose.yml.
+# One image for every process of the deployment (docker-compose.yml): web (uvicorn), worker
+# and beat (Celery), and the one-shot migrations. Runs as an unprivileged user; uploads live
+# in /data/media (a volume), static files are collected, hashed and compressed at build.
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
 WORKDIR /app
+
+# Dependencies first, so a change to the code does not reinstall them.
 COPY pyproject.toml README.md ./
-RUN pip install --no-cache-dir .
+RUN pip install .
+
 COPY . .
-RUN SECRET_KEY=build-only STATIC_ROOT=/app/staticfiles python manage.py collectstatic --noinput
+ENV STATIC_ROOT=/app/staticfiles \
+    MEDIA_ROOT=/data/media \
+    PORT=8000
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0
+
+RUN useradd --system --uid 10001 --gid 0 --home-dir /app --shell /usr/sbin/nologin porchlight \
+    && mkdir -p /data/media \
+    && chown porchlight:0 /data/media
+USER porchlight
+
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "portal.asgi:application"]
+CMD ["deploy/web.sh"]

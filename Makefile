@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install demo clean screenshots bench worker
+.PHONY: run test lint format install demo clean screenshots bench bench-servers worker
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,13 @@ bench: install
 	$(BIN)/python -m bench.pages
 	$(BIN)/python -m bench.live
 	$(BIN)/python -m bench.deliveries
+
+# The production ASGI server by measurement: daphne, uvicorn and granian, HTTP and WebSocket,
+# in one run (about 5 minutes; docs/performance.md). Same database rules as `make bench`.
+bench-servers: export SECRET_KEY ?= bench-only-not-secret
+bench-servers: export PORCHLIGHT_ENV_FILE :=
+bench-servers: install
+	$(BIN)/python -m bench.servers
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import hashlib
 import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 
 from portal.phones import PhoneNumberField, format_phone
 
@@ -38,6 +40,16 @@ class Business(models.Model):
     @property
     def phone_display(self) -> str:
         return format_phone(self.phone)
+
+    @property
+    def logo_url(self) -> str:
+        """Where pages load the logo from: a view that reads it through the storage API
+        (MEDIA_URL is never served). A new upload gets a new stored name, so a new URL, and
+        the old one may be cached."""
+        if not self.logo:
+            return ""
+        version = hashlib.sha256(self.logo.name.encode()).hexdigest()[:12]
+        return f"{reverse('business_logo', args=[self.pk])}?v={version}"
 
 
 class Customer(models.Model):

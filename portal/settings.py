@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -54,6 +56,10 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("Set SECRET_KEY (or DEBUG=1 for a development default).")
     SECRET_KEY = "dev-only-not-secret-porchlight"  # noqa: S105 - only ever with DEBUG on
 
+# Rotation (docs/operations.md): the previous key keeps signing-in sessions and CSRF tokens
+# valid while it is listed here.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -70,6 +76,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "channels",
+    "csp",
     "django_htmx",
     "template_partials",
     "django_ratelimit",
@@ -82,7 +89,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files answer here, before anything below: no session, no CSP, their own caching.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.security.ContentSecurityPolicyMiddleware",
+    "portal.security.PrivatePagesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -250,14 +260,34 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Where `collectstatic` puts files for deployment (docker-compose sets it); unset in development.
+# Where `collectstatic` puts files for deployment (the image sets it); unset in development.
 STATIC_ROOT = env.str("STATIC_ROOT", default="") or None
-# WhiteNoise serves static files from the ASGI app itself (daphne serves nothing else).
-# Finders let it serve straight from the source folders, so no collectstatic step is needed
-# to run; production may still run collectstatic for compressed, cache-busted copies.
-WHITENOISE_USE_FINDERS = True
-MEDIA_URL = "media/"
-MEDIA_ROOT = BASE_DIR / "media"
+# WhiteNoise serves static files from the ASGI app itself. Deployed (STATIC_ROOT set), only
+# what collectstatic wrote: compressed (gzip, Brotli) copies with a hash in each name, which
+# WhiteNoise serves with a ten-year immutable Cache-Control. Without STATIC_ROOT (make run,
+# tests) it serves straight from the source folders, so no collectstatic step is needed.
+WHITENOISE_USE_FINDERS = not STATIC_ROOT
+# Uploaded files (business logos; photos on thread entries) go through Django's storage API
+# and are served only by views that decide who may see them: MEDIA_URL is never routed, and
+# no static route may reach MEDIA_ROOT (checked below).
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media"))).resolve()
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_ROOT
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+for _static in [*STATICFILES_DIRS, *([STATIC_ROOT] if STATIC_ROOT else [])]:
+    if MEDIA_ROOT.is_relative_to(Path(_static).resolve()):
+        raise ImproperlyConfigured(
+            f"MEDIA_ROOT ({MEDIA_ROOT}) is inside {_static}, which is served as static files: "
+            "uploads would be public. Put it elsewhere."
+        )
 
 # Email: console unless an anymail ESP backend is named, e.g.
 # EMAIL_BACKEND=anymail.backends.postmark.EmailBackend with ANYMAIL_POSTMARK_SERVER_TOKEN.
@@ -270,6 +300,9 @@ ANYMAIL = {
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_")
 }
+# Several user:password pairs, comma-separated, while rotating: anymail accepts any of them.
+if "," in ANYMAIL.get("WEBHOOK_SECRET", ""):
+    ANYMAIL["WEBHOOK_SECRET"] = [pair.strip() for pair in ANYMAIL["WEBHOOK_SECRET"].split(",")]
 # requests needs a number; the environment gives strings.
 ANYMAIL["REQUESTS_TIMEOUT"] = float(ANYMAIL.get("REQUESTS_TIMEOUT", 10))
 
@@ -336,13 +369,60 @@ INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=30 * 1024 *
 # Sessions are read from the cache (Redis when there is one) and written through to the
 # database: a request costs a cache GET rather than a query, and nothing is lost with Redis.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# -- Production: HTTPS, the reverse proxy, security headers ------------------------------------
+# Deployed behind a TLS-terminating proxy (deploy/Caddyfile), SITE_URL is https and every
+# default below turns on; `make run` and the tests (http, or DEBUG) leave them off.
+SERVES_HTTPS = not DEBUG and SITE_URL.startswith("https://")
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool(
-    "SECURE_COOKIES", default=not DEBUG and SITE_URL.startswith("https")
-)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=SERVES_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The addresses of the reverse proxy (comma-separated IPs or CIDRs; the one variable that
+# both the web server, for X-Forwarded-For/-Proto, and Django read). Unset, nobody's
+# forwarding headers are believed. Set, Django takes X-Forwarded-Proto as the scheme: the
+# web processes must then be reachable only through that proxy, which overwrites the header
+# (docker-compose.yml publishes no port of theirs).
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=[])
+if FORWARDED_ALLOW_IPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SERVES_HTTPS)
+# Load balancers and the compose health check ask a web process directly, over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if SERVES_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Only a request to be listed: nothing happens until the domain is submitted to the browsers'
+# preload list (docs/operations.md says when not to).
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy on every response Django makes (django-csp; portal/security.py).
+# Scripts only from our own origin or carrying the page's nonce, styles only from our own
+# files: no inline script, no eval, no inline style (htmx's own indicator styles and eval are
+# turned off in templates/base.html). Violations are reported to /csp-report/ and logged.
+_site = urlsplit(SITE_URL)
+CSP_REPORT_PATH = "/csp-report/"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        # WebSockets: 'self' covers ws(s) of this origin in current browsers; the explicit
+        # origin is for those that predate CSP level 3.
+        "connect-src": [SELF, f"{'wss' if _site.scheme == 'https' else 'ws'}://{_site.netloc}"],
+        "manifest-src": [SELF],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": [CSP_REPORT_PATH],
+        "report-to": "csp",
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -5,10 +5,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from messaging import views as messaging_views
-from portal import views
+from portal import health, security, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Operations: load balancers' health check; where browsers report CSP violations.
+    path("health/", health.health, name="health"),
+    path("csp-report/", security.csp_report, name="csp_report"),
+    path("logo/<int:business_id>/", views.business_logo, name="business_logo"),
     path("login/", views.login_page, name="login"),
     path("login/magic/", views.magic_link, name="magic_link"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect, render, resolve_url
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.views.decorators.http import require_GET, require_http_methods
 from sesame.utils import get_user
 
@@ -12,6 +14,7 @@ from crm_events import queries as crm_queries
 from portal import actions, throttles
 from portal.access import customer_required, staff_required
 from portal.forms import EmailLoginForm, MagicLinkForm
+from portal.models import Business
 from portal.queries import RowCursor, staff_project_page
 
 
@@ -124,6 +127,38 @@ def _schedule_page(request: HttpRequest) -> HttpResponse:
         "tab": "schedule",
     }
     return render(request, "portal/schedule.html", context)
+
+
+# What a logo may be served as; any other upload is a download, never rendered by the browser.
+LOGO_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".svg": "image/svg+xml",
+}
+
+
+@require_GET
+def business_logo(request: HttpRequest, business_id: int) -> FileResponse:
+    """The business's logo, public (the sign-in page shows it), read through the storage API
+    wherever the storage keeps it. Its URL changes with each upload (Business.logo_url)."""
+    business = get_object_or_404(Business.objects.exclude(logo=""), pk=business_id)
+    content_type = LOGO_TYPES.get(PurePosixPath(business.logo.name).suffix.lower())
+    try:
+        file = business.logo.open("rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(
+        file,
+        content_type=content_type or "application/octet-stream",
+        as_attachment=content_type is None,
+    )
+    response["Cache-Control"] = "public, max-age=86400"
+    # An SVG is a document: nothing in an uploaded one may run or load anything.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    return response
 
 
 @require_GET

@@ -109,6 +109,17 @@ SERVER_COMMANDS = {
         "--log-level",
         "warning",
     ],  # fmt: skip
+    # deploy/web.sh, the production command line (uvicorn with its flags, proxy headers from
+    # FORWARDED_ALLOW_IPS only); it serves portal.asgi whatever `app` says.
+    "deploy/web.sh": lambda app, port: [
+        "-c",
+        "import os, sys; os.environ.setdefault('PYTHON', sys.executable); "
+        "os.execv('deploy/web.sh', sys.argv)",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ],  # fmt: skip
     "granian": lambda app, port: [
         "-m",
         "granian",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from messaging.models import Entry, Thread
+from notifications.models import InboundMessage
 from portal.models import Customer
 
 
@@ -14,6 +16,17 @@ def test_demo_is_idempotent(db):
     call_command("demo")
     assert (Customer.objects.count(), Entry.objects.count(), Thread.objects.count()) == counts
     assert counts[0] == 2
+    # And one text from a stranger, waiting for staff.
+    (waiting,) = InboundMessage.objects.filter(status=InboundMessage.Status.UNMATCHED)
+    assert "fence" in waiting.body
+
+
+def test_staff_find_the_strangers_text_on_the_unmatched_page(client, db):
+    call_command("demo")
+    client.force_login(User.objects.get(username="mike"))
+    page = client.get("/staff/unmatched/").content.decode()
+    assert "555-0177" in page
+    assert "Could someone look at our fence next week?" in page
 
 
 def test_sarah_reads_the_example_thread_in_order(client, db):

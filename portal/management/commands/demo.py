@@ -26,6 +26,7 @@ from django.utils import timezone
 from crm_events import actions as crm
 from messaging import actions
 from messaging.models import Entry, Side
+from notifications.actions import inbound
 from portal.models import Business, Customer, Project
 
 DEMO_STAFF_PASSWORD = "porchlight-demo"  # noqa: S105 - demo data, printed by `make run`
@@ -89,6 +90,21 @@ class Command(BaseCommand):
         crm.crm_settings(business)
         self._sarah_thread(sarah, deck, mike, business)
         self._daniel_thread(daniel, kitchen, mike)
+        self._unmatched_text(business)
+
+    def _unmatched_text(self, business) -> None:
+        # A text from a number no customer has: it waits at /staff/unmatched/ for staff to
+        # assign it to a customer or dismiss it.
+        inbound.receive_sms(
+            sms=inbound.IncomingSms(
+                message_sid="SMdemo0000000000000000000000000001",
+                sender="+15555550177",
+                recipient=business.sms_number,
+                body="Hi, is this Mike's Contracting? Jen from Elm St here, Sarah gave me "
+                "your number. Could someone look at our fence next week?",
+            ),
+            received_at=timezone.now() - dt.timedelta(hours=3),
+        )
 
     def _customer(self, business, name, email, phone, username) -> Customer:
         User = get_user_model()

@@ -1,0 +1,95 @@
+"""Response headers every page carries, and where browsers report what the policy blocked.
+
+- `ContentSecurityPolicyMiddleware`: django-csp's policy (settings.CONTENT_SECURITY_POLICY)
+  on every response, plus the Reporting-Endpoints header its `report-to` names.
+- `PrivatePagesMiddleware`: `Cache-Control: private, no-store` on every response that did not
+  choose its own caching: customer and staff pages (the admin included), fragments and files
+  hold one person's data, which no shared cache and no back-button cache may keep.
+- `csp_report`: the endpoint of both report-uri and report-to; it logs each violation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from csp.middleware import CSPMiddleware
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+logger = logging.getLogger("portal.csp")
+
+# A report is small; anything bigger is not a browser's report.
+MAX_REPORT_BYTES = 64 * 1024
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response = super().process_response(request, response)
+        if "Content-Security-Policy" in response:
+            # Where `report-to csp` sends reports (the Reporting API wants an absolute URL).
+            try:
+                url = request.build_absolute_uri(settings.CSP_REPORT_PATH)
+            except DisallowedHost:  # a refused Host: no endpoint; report-uri still works
+                return response
+            response.headers.setdefault("Reporting-Endpoints", f'csp="{url}"')
+        return response
+
+
+class PrivatePagesMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "Cache-Control" not in response:
+            response["Cache-Control"] = "private, no-store"
+        return response
+
+
+def _violations(request: HttpRequest) -> list[dict]:
+    """The violations in a report-uri body ({"csp-report": {...}}) or a Reporting API batch
+    ([{"type": "csp-violation", "body": {...}}, ...])."""
+    data = json.loads(request.body)
+    if isinstance(data, dict) and isinstance(data.get("csp-report"), dict):
+        return [data["csp-report"]]
+    if isinstance(data, list):
+        return [
+            item["body"]
+            for item in data
+            if isinstance(item, dict)
+            and item.get("type") == "csp-violation"
+            and isinstance(item.get("body"), dict)
+        ]
+    return []
+
+
+def _field(report: dict, *names: str) -> str:
+    for name in names:
+        if report.get(name):
+            return str(report[name])[:300]
+    return "-"
+
+
+@csrf_exempt  # browsers send reports without a token, by design
+@require_POST
+def csp_report(request: HttpRequest) -> HttpResponse:
+    if len(request.body) > MAX_REPORT_BYTES:
+        return HttpResponse(status=413)
+    try:
+        violations = _violations(request)
+    except (ValueError, UnicodeDecodeError):
+        return HttpResponse(status=400)
+    for report in violations:
+        logger.warning(
+            "CSP violation: %s blocked %s on %s (%s:%s)",
+            _field(report, "effectiveDirective", "effective-directive", "violated-directive"),
+            _field(report, "blockedURL", "blocked-uri"),
+            _field(report, "documentURL", "document-uri"),
+            _field(report, "sourceFile", "source-file"),
+            _field(report, "lineNumber", "line-number"),
+        )
+    return HttpResponse(status=204)

@@ -1,0 +1,39 @@
+"""deploy/web.sh, the image's web command, believes X-Forwarded-For/-Proto only when
+FORWARDED_ALLOW_IPS names the proxy. (Django then also reads X-Forwarded-Proto whoever sends
+it, SECURE_PROXY_SSL_HEADER: which is why only the proxy may reach a web process, as in
+docker-compose.yml; tests/deploy/test_shape.py shows the proxy replaces a client's own.)"""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.servers import AsgiServer, database_url
+
+FORGED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+
+
+def scheme_seen(url: str) -> str:
+    """The scheme Django built an absolute URL with (its CSP reporting endpoint)."""
+    request = urllib.request.Request(f"{url}/login/", headers=FORGED)
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our server
+        return re.search(r'csp="(\w+)://', response.headers["Reporting-Endpoints"]).group(1)
+
+
+@pytest.mark.parametrize(
+    ("proxy", "seen"),
+    [("", "http"), ("127.0.0.1", "https")],
+    ids=["no-proxy-configured", "from-the-proxy"],
+)
+def test_forwarded_headers_are_believed_only_with_a_configured_proxy(transactional_db, proxy, seen):
+    env = {"SECRET_KEY": settings.SECRET_KEY, "FORWARDED_ALLOW_IPS": proxy}
+    with AsgiServer(
+        database_url=database_url(connection.settings_dict), env=env, server="deploy/web.sh"
+    ) as server:
+        assert scheme_seen(server.url) == seen
+        health = urllib.request.urlopen(f"{server.url}/health/", timeout=10)  # noqa: S310
+        assert health.status == 200
