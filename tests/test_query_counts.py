@@ -1,5 +1,6 @@
 """Lists and pages run a fixed number of queries whatever the thread's length or the number
-of projects. Each test lists the expected queries; on a mismatch pytest-django prints the SQL."""
+of projects. Each test lists the expected queries; on a mismatch pytest-django prints the SQL.
+The session is read from the cache (SESSION_ENGINE cached_db), so it costs no query here."""
 
 from __future__ import annotations
 
@@ -25,13 +26,13 @@ def test_messages_page_query_count_is_constant(
     customer_client, thread, staff, customer, project, pairs, django_assert_num_queries
 ):
     _fill(thread, staff, customer, pairs)
-    # session, user, customer+business, thread (get_or_create), entries page (+1 row),
+    # user, customer+business, thread (get_or_create), entries page (+1 row),
     # mark_read: savepoint, lock thread, stamp entries, bump watermark, release; latest project
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         assert customer_client.get("/messages/").status_code == 200
     # Reopened with nothing new: mark_read takes no lock.
-    # session, user, customer+business, thread, entries page, latest project
-    with django_assert_num_queries(6):
+    # user, customer+business, thread, entries page, latest project
+    with django_assert_num_queries(5):
         assert customer_client.get("/messages/").status_code == 200
 
 
@@ -40,8 +41,8 @@ def test_earlier_entries_page_query_count_is_constant(
     customer_client, thread, staff, customer, pairs, django_assert_num_queries
 ):
     _fill(thread, staff, customer, pairs)
-    # session, user, customer+business, thread, entries page
-    with django_assert_num_queries(5):
+    # user, customer+business, thread, entries page
+    with django_assert_num_queries(4):
         response = customer_client.get("/messages/entries/?before=40", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
 
@@ -51,8 +52,8 @@ def test_search_results_query_count_is_constant(
     customer_client, thread, staff, customer, pairs, django_assert_num_queries
 ):
     _fill(thread, staff, customer, pairs)
-    # session, user, customer+business, thread, matching entries
-    with django_assert_num_queries(5):
+    # user, customer+business, thread, matching entries
+    with django_assert_num_queries(4):
         response = customer_client.get("/messages/search/?q=deck")
     assert response.status_code == 200
     assert "deck" in response.content.decode()
@@ -67,9 +68,9 @@ def test_staff_project_list_query_count_is_constant(
         thread = actions.ensure_thread(customer=project.customer)
         actions.post_customer_reply(customer=project.customer, body="Hello")
         actions.post_staff_message(thread=thread, author=staff, body="Hi")
-    # session, user, business time zone, projects with customer, thread, unread and last
+    # user, business time zone, projects with customer, thread, unread and last
     # message (one query with subqueries), the navigation's count of unmatched messages
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         response = staff_client.get("/staff/projects/")
     assert response.status_code == 200
     assert response.content.decode().count("Open chat with") == min(projects, 50)
@@ -80,9 +81,9 @@ def test_staff_chat_query_count_is_constant(
     staff_client, thread, staff, customer, project, pairs, django_assert_num_queries
 ):
     _fill(thread, staff, customer, pairs)
-    # session, user, business time zone, thread+customer+business, entries page,
+    # user, business time zone, thread+customer+business, entries page,
     # mark_read: savepoint, lock, stamp, bump, release; the page's deliveries (one query
     # for all entries); the customer's projects
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11):
         response = staff_client.get(f"/staff/chat/{thread.pk}/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200

@@ -19,10 +19,14 @@ from portal.celery import app
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
-# A staff message to a customer with SMS and email on: the entry, its two Delivery rows (the
-# email held for the email delay), the SMS task queued, the frame broadcast.
+# A staff message to a customer with SMS and email on. Transactions: the entry with its two
+# Delivery rows (the email held for the email delay) and the rest of the request's writes.
+# Redis: the session (cached_db reads the cache), the rate limit (django-ratelimit's add,
+# then Django's incr: EXISTS and INCRBY), the frame published to the customer's, the staff's
+# and the staff inbox's groups, and two tasks queued: the SMS now, the held email with its
+# countdown (it is due within outbox.MAX_COUNTDOWN).
 SEND_TRANSACTIONS = 4
-SEND_REDIS_COMMANDS = 6
+SEND_REDIS_COMMANDS = 9
 
 
 def committed_transactions() -> int:

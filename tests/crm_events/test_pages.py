@@ -187,9 +187,9 @@ def test_invoices_tab_query_count_is_constant(
     customer_client, customer, project, thread, n, django_assert_num_queries
 ):
     _records(customer, project, n)
-    # session, user, customer+business+user, invoices with projects, estimates with
-    # projects, the business's CRM settings (currency format)
-    with django_assert_num_queries(6):
+    # user (the session is in the cache), customer+business+user, invoices with projects,
+    # estimates with projects, the business's CRM settings (currency format)
+    with django_assert_num_queries(5):
         response = customer_client.get("/invoices/")
     html = response.content.decode()
     assert html.count("doc-row") == 2 * n
@@ -201,8 +201,8 @@ def test_schedule_tab_query_count_is_constant(
     customer_client, customer, project, thread, n, django_assert_num_queries
 ):
     _records(customer, project, n)
-    # session, user, customer+business+user, appointments with projects
-    with django_assert_num_queries(4):
+    # user (the session is in the cache), customer+business+user, appointments with projects
+    with django_assert_num_queries(3):
         response = customer_client.get("/schedule/")
     assert response.content.decode().count('class="panel appointment') == n
 
@@ -214,9 +214,10 @@ def test_project_tab_query_count_is_constant_for_two_projects(
     patio = ProjectFactory(customer=customer, code="PRJ-2000", title="Patio")
     _records(customer, project, n)
     _records(customer, patio, n)
-    # session, user, customer+business+user, projects, next appointments, open invoices,
-    # open estimates, contracts, latest entries per project (one window query), CRM settings
-    with django_assert_num_queries(10):
+    # user (the session is in the cache), customer+business+user, projects, next appointments,
+    # open invoices, open estimates, contracts, latest entries per project (one window query),
+    # CRM settings
+    with django_assert_num_queries(9):
         response = customer_client.get("/project/")
     html = response.content.decode()
     assert "Deck Replacement Project" in html and "Patio" in html

@@ -34,7 +34,7 @@ from messaging.models import Entry
 from notifications.models import NotificationPreferences
 from tests.conftest import _require
 from tests.e2e import conftest as e2e
-from tests.servers import AsgiServer, CeleryWorker, database_url, free_port
+from tests.servers import UNLIMITED_RATES, AsgiServer, CeleryWorker, database_url, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,7 +149,7 @@ def shape(fake_twilio, static_root, tmp_path, sarah, staff, thread):
         # As docker-compose.yml gives the proxy's address; here everything is 127.0.0.1.
         "FORWARDED_ALLOW_IPS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
-        **e2e.UNLIMITED,
+        **UNLIMITED_RATES,
         **{name: str(value) for name, value in fake_twilio.settings().items()},
     }
     db_url = database_url(connection.settings_dict)

@@ -80,8 +80,8 @@ def test_the_page_costs_a_fixed_number_of_queries(
             p256dh=info["keys"]["p256dh"],
             auth=info["keys"]["auth"],
         )
-    # session, user, customer+business, preferences, device count
-    with django_assert_num_queries(5):
+    # user (the session is in the cache), customer+business, preferences, device count
+    with django_assert_num_queries(4):
         page = customer_client.get(URL).content.decode()
     assert "On 3 devices." in page
     assert 'data-vapid-public-key="' in page
