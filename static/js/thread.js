@@ -226,7 +226,16 @@
   });
 
   var beforeMessage = new WeakMap();
+  // A live row replaces (and sortRows moves) the row holding the focused chat button, which
+  // drops keyboard focus to the page: remember the button by where it leads, to restore it.
+  var focusedChat = null;
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    if (event.detail.elt.hasAttribute("data-inbox")) {
+      var active = document.activeElement;
+      var link = active && active.closest && active.closest("[data-open-chat]");
+      focusedChat = link ? link.getAttribute("href") : null;
+      return;
+    }
     var scope = event.detail.elt.closest("[data-thread]");
     if (!scope) return;
     var timeline = scope.querySelector("#timeline");
@@ -234,7 +243,17 @@
   });
 
   document.addEventListener("htmx:wsAfterMessage", function (event) {
-    if (event.detail.elt.hasAttribute("data-inbox")) return sortRows(event.detail.elt);
+    if (event.detail.elt.hasAttribute("data-inbox")) {
+      sortRows(event.detail.elt);
+      if (focusedChat && !document.activeElement.closest("[data-open-chat]")) {
+        var again = event.detail.elt.querySelector(
+          '[data-open-chat][href="' + CSS.escape(focusedChat) + '"]'
+        );
+        if (again) again.focus();
+      }
+      focusedChat = null;
+      return;
+    }
     var scope = event.detail.elt.closest("[data-thread]");
     if (!scope) return;
     var container = scope.querySelector("#timeline-entries");
