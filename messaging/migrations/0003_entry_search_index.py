@@ -1,7 +1,7 @@
 """GIN index for full-text search over entry bodies (PostgreSQL only).
 
-The expression is `messaging.queries.BODY_SEARCH_VECTOR`, built the same way, so the planner
-matches searches to it. SQLite has no equivalent; search there is a substring scan.
+Searches then used this expression, built the same way, so the planner matched them to it.
+Migration 0008 replaced it with a stored column and its own index. SQLite has no equivalent; search there is a substring scan.
 """
 
 from django.contrib.postgres.indexes import GinIndex
