@@ -87,11 +87,13 @@ def reset(redis_url: str = "") -> None:
 
 
 def analyze() -> None:
-    """Fresh planner statistics, as autovacuum would have by the time tables are this big."""
+    """The state autovacuum keeps a table this big in: fresh planner statistics, and GIN
+    indexes' pending lists merged (right after a bulk insert every search would scan the
+    whole pending list: 40-60 ms on 100,000 new entries)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM (ANALYZE)")
 
 
 # -- worlds ------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ a few, a word in none, and a phrase, against the bare view.
     SECRET_KEY=x .venv/bin/python -m bench.search [--entries 100000]
 
 PostgreSQL only (SQLite searches by substring, a laptop's few rows). Each term is measured
-twice: the search query alone in this process (its median wall time, the plan's first node
-and the rows it read, from EXPLAIN ANALYZE), and GET /messages/search/ through the real
-server (server CPU per request, client p50, ratio to the bare view). The goals: every term
+twice: the search alone in this process (its median wall time; each query's plan and the rows
+it read, from EXPLAIN ANALYZE), and GET /messages/search/ through the real
+server (server CPU per request, client p50, ratio to the bare view). The server's CPU leaves out
+PostgreSQL's time, so the goals are judged on the client's p50, which has both: every term
 ≤ 50 ms on 100,000 entries, and within 3× of the common word.
 """
 
@@ -20,12 +21,15 @@ from bench import harness
 
 RARE = "chimney"  # written into RARE_COUNT entries spread over the history
 RARE_COUNT = 3
+LIMIT = 30  # search_entries' default: the results page shows the newest 30
 TERMS = [
     ("common word", "deck"),
     ("rare word", RARE),
     ("absent word", "zebra"),
     ("phrase", '"side gate"'),
     ("two words", "railing saw"),
+    ("a word left out", "lunch -deck"),
+    ("absent phrase", '"saw thanks"'),  # both words common, never adjacent
 ]
 
 
@@ -45,44 +49,50 @@ def _plant_rare_word(thread, entries: int) -> None:
 
 
 def _query_cost(thread, query: str, *, n: int) -> tuple[float, int, str, int]:
-    """(median ms, matches, plan's top node, rows read) of the search query in this process."""
+    """(median ms, matches, plans, rows read) of search_entries in this process: each query
+    it ran, explained with EXPLAIN ANALYZE (plans joined by " + ", rows read summed)."""
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
     from messaging import queries
     from messaging.models import Side
 
-    times, found = [], []
+    def search():
+        return queries.search_entries(
+            thread=thread, audience=Side.CUSTOMER, query=query, limit=LIMIT
+        )
+
+    times = []
     for _ in range(n):
         started = time.perf_counter()
-        found = queries.search_entries(thread=thread, audience=Side.CUSTOMER, query=query)
+        search()
         times.append((time.perf_counter() - started) * 1000)
-    sql, params = _search_sql(thread, query)
+    with CaptureQueriesContext(connection) as captured:
+        found = search()
+    plans, read = [], 0
     with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
-        plan = cursor.fetchone()[0][0]["Plan"]
-    return statistics.median(times), len(found), _describe(plan), _rows_read(plan)
-
-
-def _search_sql(thread, query: str):
-    """The SQL search_entries runs (rebuilt from the same functions, so it stays in step)."""
-    from messaging import queries
-    from messaging.models import Side
-
-    return queries.search_queryset(
-        thread=thread, audience=Side.CUSTOMER, query=query
-    ).query.sql_with_params()
+        for executed in captured.captured_queries:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {executed['sql']}")
+            plan = cursor.fetchone()[0][0]["Plan"]
+            plans.append(_describe(plan))
+            read += _rows_read(plan)
+    return statistics.median(times), len(found), " + ".join(plans), read
 
 
 def _describe(plan: dict) -> str:
-    """The plan's shape: each node down the first child, with its index when it has one."""
-    parts = []
-    while plan:
-        name = plan["Node Type"]
-        if plan.get("Index Name"):
-            name += f" ({plan['Index Name']})"
-        parts.append(name)
-        plan = (plan.get("Plans") or [None])[0]
-    return " ← ".join(parts)
+    """How the query found its rows: its scans, with their indexes."""
+    names = {"Index Scan": "walk", "Index Only Scan": "walk", "Bitmap Index Scan": "bitmap",
+             "Seq Scan": "whole table"}  # fmt: skip
+    scans = []
+
+    def visit(node: dict) -> None:
+        if node["Node Type"] in names:
+            scans.append(f"{names[node['Node Type']]} {node.get('Index Name', '')}".strip())
+        for child in node.get("Plans") or []:
+            visit(child)
+
+    visit(plan)
+    return " & ".join(scans)
 
 
 def _rows_read(plan: dict) -> int:
@@ -111,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench.search · {harness.machine()} · server {args.server} · {args.entries:,} entries")
     server = harness.start_server(database_url, redis_url, server=args.server)
     rows = [["term", "matches", "query (median)", "rows read", "plan", "server CPU", "× bare",
-             "p50", "vs common"]]  # fmt: skip
+             "p50", "p50 vs common"]]  # fmt: skip
     try:
         harness.reset(redis_url)
         world = harness.build_world(customers=1)
@@ -124,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         floor = harness.bare_cost(server, session, n=args.requests * 2)
         rows.append(["bare Django view", "", "", "", "", f"{floor.cpu_ms:.2f} ms", "1.00",
                      f"{floor.p50_ms:.1f}", ""])  # fmt: skip
-        common_cpu = None
+        common_p50 = None
         for label, term in TERMS:
             query_ms, matches, plan, read = _query_cost(thread, term, n=20)
 
@@ -137,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 ).raise_for_status()
 
             cost = harness.measure(server, get, n=args.requests, warmup=3)
-            common_cpu = common_cpu or cost.cpu_ms
+            common_p50 = common_p50 or cost.p50_ms
             rows.append(
                 [
                     f"{label}: {term}",
@@ -148,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{cost.cpu_ms:.2f} ms",
                     f"{cost.ratio(floor):.2f}",
                     f"{cost.p50_ms:.1f}",
-                    f"{cost.cpu_ms / common_cpu:.2f}×",
+                    f"{cost.p50_ms / common_p50:.2f}×",
                 ]
             )
     finally:

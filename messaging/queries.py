@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.core.signing import BadSignature, TimestampSigner
 from django.db import connection
-from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models import F, QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.urls import reverse
@@ -147,12 +147,31 @@ def search_queryset(*, thread: Thread, audience: Side, query: str) -> QuerySet[E
     return matches.order_by("-seq")
 
 
+# Search looks through the newest entries first, then the rest. See search_entries.
+SEARCH_RECENT_WINDOW = 2000
+
+
 def search_entries(*, thread: Thread, audience: Side, query: str, limit: int = 30) -> list[Entry]:
-    """The newest `limit` entries matching `query` (none for a blank query)."""
+    """The newest `limit` entries matching `query` (none for a blank query).
+
+    In two steps, so that no word costs a walk of the whole thread: the newest
+    SEARCH_RECENT_WINDOW entries by sequence number (a bounded range of the thread's index),
+    and only if they hold fewer than `limit` matches, the older ones through the search index
+    alone (ordered by an expression, so the planner cannot choose to walk the thread in order
+    instead; a word that made it this far is in fewer than limit/window of the entries, so
+    few rows come back to sort). A single query let PostgreSQL walk a 100,000-entry thread
+    for a rare or absent word, which its statistics cannot tell from a common one: 40-60 ms
+    (docs/performance.md, bench/search.py)."""
     query = (query or "").strip()
     if not query:
         return []
-    return list(search_queryset(thread=thread, audience=audience, query=query)[:limit])
+    matches = search_queryset(thread=thread, audience=audience, query=query)
+    boundary = thread.last_seq - SEARCH_RECENT_WINDOW
+    recent = list(matches.filter(seq__gt=boundary)[:limit])
+    if len(recent) == limit or boundary <= 0:
+        return recent
+    older = matches.filter(seq__lte=boundary).order_by((F("seq") + 0).desc())
+    return recent + list(older[: limit - len(recent)])
 
 
 def event_cards(*, customer: Customer, card_kind: str) -> list[Entry]:

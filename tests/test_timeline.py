@@ -110,3 +110,18 @@ def test_entries_stay_append_only_with_the_stored_search_document(thread, staff,
     refused = pytest.raises(DatabaseError, match="append-only")
     with refused, transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE messaging_entry SET body = 'changed' WHERE id = %s", [entry.pk])
+
+
+@pytest.mark.parametrize("limit", [2, 30])
+def test_search_looks_past_the_newest_window_and_keeps_newest_first(
+    thread, staff, monkeypatch, limit
+):
+    # A small window, so that the older step runs: matches on both sides of its edge.
+    monkeypatch.setattr("messaging.queries.SEARCH_RECENT_WINDOW", 5)
+    for i in range(1, 13):
+        body = f"chimney flashing {i}" if i in (2, 4, 10) else f"deck boards {i}"
+        actions.post_staff_message(thread=thread, author=staff, body=body)
+    thread.refresh_from_db()
+    hits = search_entries(thread=thread, audience=Side.CUSTOMER, query="chimney", limit=limit)
+    expected = ["chimney flashing 10", "chimney flashing 4", "chimney flashing 2"]
+    assert [h.body for h in hits] == expected[:limit]
