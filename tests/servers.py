@@ -232,7 +232,9 @@ class CeleryWorker:
         beat: bool = False,
         name: str = "test",
     ) -> None:
-        self.env = {**os.environ, "PORCHLIGHT_ENV_FILE": "", **env}
+        # As docker-compose.yml runs workers: a kept connection per process, no pool.
+        worker_database = {"DB_POOL": "0", "DB_CONN_MAX_AGE": "600"}
+        self.env = {**os.environ, "PORCHLIGHT_ENV_FILE": "", **worker_database, **env}
         self.concurrency = concurrency
         self.beat = beat
         self.name = f"{name}-{uuid.uuid4().hex[:8]}"
