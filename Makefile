@@ -72,7 +72,9 @@ bench: export SECRET_KEY ?= bench-only-not-secret
 bench: export PORCHLIGHT_ENV_FILE :=
 bench: install
 	$(BIN)/python -m bench.pages
+	$(BIN)/python -m bench.sends
 	$(BIN)/python -m bench.live
+	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.deliveries
 
 # The production ASGI server by measurement: daphne, uvicorn and granian, HTTP and WebSocket,

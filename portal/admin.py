@@ -1,13 +1,35 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.db import models
 
 from messaging.actions import ensure_thread
 from portal.models import Business, Customer, Project
 
 
+class _ServedLogo:
+    """The current logo as the admin's file widget shows it: its name, linked to the logo
+    view (MEDIA_URL is never served, so the storage's own URL would be a 404)."""
+
+    def __init__(self, logo):
+        self.name = logo.name
+        self.url = logo.instance.logo_url
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LogoInput(forms.ClearableFileInput):
+    def format_value(self, value):
+        if self.is_initial(value):
+            return _ServedLogo(value)
+        return super().format_value(value)
+
+
 @admin.register(Business)
 class BusinessAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.FileField: {"widget": LogoInput}}
     list_display = ["name", "phone", "sms_number", "email", "time_zone"]
     search_fields = ["name", "email", "phone"]
 

@@ -236,3 +236,16 @@ def test_uploaded_files_have_no_url_of_their_own(db, settings, tmp_path):
     assert (tmp_path / business.logo.name).exists()
     assert Client().get(business.logo.url).status_code == 404
     assert Client().get(f"/static/../media/{business.logo.name}").status_code == 404
+
+
+def test_the_admin_links_the_current_logo_to_where_it_is_served(db, memory_storage, staff):
+    business = BusinessFactory()
+    business.logo.save("mikes.png", ContentFile(PNG))
+    staff.is_superuser = True
+    staff.save()
+    client = Client()
+    client.force_login(staff)
+    page = client.get(f"/admin/portal/business/{business.pk}/change/").content.decode()
+    assert f'href="{business.logo_url.replace("&", "&amp;")}"' in page
+    assert "/media/" not in page
+    assert client.get(business.logo_url).status_code == 200
