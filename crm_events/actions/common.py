@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -169,6 +169,68 @@ def conflict_error(document: str, number: str) -> ValidationError:
         code="conflict",
         params={"doc": document, "number": number},
     )
+
+
+def record_sent_document(
+    *,
+    model: type[Invoice] | type[Estimate],
+    changed: Callable[[Invoice | Estimate], None],
+    customer: Customer,
+    project: Project | None,
+    number: str,
+    lines: Sequence[LineData],
+    currency: str,
+    total: Decimal | None,
+    dates: dict[str, dt.date | None],
+    external_id: str,
+) -> Invoice | Estimate:
+    """Record priced document `number` (an invoice or an estimate) as sent, with its lines,
+    and call `changed` to card it once. Sending the same document again changes nothing; the
+    same number with other content is refused. `dates` are the model's own (due_on,
+    valid_until). Callers hold a transaction."""
+    check_project(customer=customer, project=project)
+    number = number.strip()
+    currency = check_currency(currency)
+    computed = check_lines(lines, total)
+    document = model.objects.select_for_update().filter(number=number).first()
+    if document is not None:
+        same = (
+            document.customer_id == customer.pk
+            and document.total == computed
+            and document.currency == currency
+            and all(getattr(document, name) == value for name, value in dates.items())
+            and same_lines(document.lines.all(), lines)
+        )
+        if not same:
+            raise conflict_error(model._meta.verbose_name.capitalize(), number)
+        if document.status != model.Status.DRAFT:
+            changed(document)
+            return document
+    else:
+        document = model.objects.create(
+            customer=customer,
+            project=project,
+            number=number,
+            currency=currency,
+            total=computed,
+            external_id=external_id,
+            **dates,
+        )
+        line_model = document.lines.model
+        line_model.objects.bulk_create(
+            line_model(
+                **{document.lines.field.name: document},
+                position=i,
+                description=ln.description.strip(),
+                quantity=ln.quantity,
+                unit_price=money(ln.unit_price),
+            )
+            for i, ln in enumerate(lines)
+        )
+    document.status = model.Status.SENT
+    document.save(update_fields=["status", "updated_at"])
+    changed(document)
+    return document
 
 
 # -- totals of invoices and estimates -------------------------------------------------------

@@ -14,17 +14,13 @@ from django.utils import timezone
 
 from crm_events.actions.common import (
     LineData,
-    check_currency,
-    check_lines,
-    check_project,
-    conflict_error,
     estimate_url,
     formatted_total,
     notifying,
     post_card,
-    same_lines,
+    record_sent_document,
 )
-from crm_events.models import Estimate, EstimateLine, money
+from crm_events.models import Estimate
 from messaging import actions as thread_actions
 from messaging.models import Entry
 from portal.models import Customer, Project
@@ -46,48 +42,18 @@ def send_estimate(
     at: dt.datetime | None = None,
 ) -> Estimate:
     """Record estimate `number` as sent, and card it once (see `send_invoice`)."""
-    check_project(customer=customer, project=project)
-    number = number.strip()
-    currency = check_currency(currency)
-    computed = check_lines(lines, total)
-    estimate = Estimate.objects.select_for_update().filter(number=number).first()
-    if estimate is not None:
-        same = (
-            estimate.customer_id == customer.pk
-            and estimate.total == computed
-            and estimate.currency == currency
-            and estimate.valid_until == valid_until
-            and same_lines(estimate.lines.all(), lines)
-        )
-        if not same:
-            raise conflict_error("Estimate", number)
-        if estimate.status != Estimate.Status.DRAFT:
-            estimate_changed(estimate=estimate, at=at)
-            return estimate
-    else:
-        estimate = Estimate.objects.create(
-            customer=customer,
-            project=project,
-            number=number,
-            currency=currency,
-            total=computed,
-            valid_until=valid_until,
-            external_id=external_id,
-        )
-        EstimateLine.objects.bulk_create(
-            EstimateLine(
-                estimate=estimate,
-                position=i,
-                description=ln.description.strip(),
-                quantity=ln.quantity,
-                unit_price=money(ln.unit_price),
-            )
-            for i, ln in enumerate(lines)
-        )
-    estimate.status = Estimate.Status.SENT
-    estimate.save(update_fields=["status", "updated_at"])
-    estimate_changed(estimate=estimate, at=at)
-    return estimate
+    return record_sent_document(
+        model=Estimate,
+        changed=lambda estimate: estimate_changed(estimate=estimate, at=at),
+        customer=customer,
+        project=project,
+        number=number,
+        lines=lines,
+        currency=currency,
+        total=total,
+        dates={"valid_until": valid_until},
+        external_id=external_id,
+    )
 
 
 def find_estimate(*, customer: Customer, number: str) -> Estimate:

@@ -16,16 +16,12 @@ from django.utils import timezone
 
 from crm_events.actions.common import (
     LineData,
-    check_currency,
-    check_lines,
-    check_project,
-    conflict_error,
     formatted_total,
     invoice_url,
     post_card,
-    same_lines,
+    record_sent_document,
 )
-from crm_events.models import Invoice, InvoiceLine, money
+from crm_events.models import Invoice
 from messaging.models import Entry
 from portal.models import Customer, Project
 
@@ -47,48 +43,18 @@ def send_invoice(
 ) -> Invoice:
     """Record invoice `number` as sent, with its lines, and card it once. Sending the same
     invoice again changes nothing; the same number with other content is refused."""
-    check_project(customer=customer, project=project)
-    number = number.strip()
-    currency = check_currency(currency)
-    computed = check_lines(lines, total)
-    invoice = Invoice.objects.select_for_update().filter(number=number).first()
-    if invoice is not None:
-        same = (
-            invoice.customer_id == customer.pk
-            and invoice.total == computed
-            and invoice.currency == currency
-            and invoice.due_on == due_on
-            and same_lines(invoice.lines.all(), lines)
-        )
-        if not same:
-            raise conflict_error("Invoice", number)
-        if invoice.status != Invoice.Status.DRAFT:
-            invoice_changed(invoice=invoice, at=at)
-            return invoice
-    else:
-        invoice = Invoice.objects.create(
-            customer=customer,
-            project=project,
-            number=number,
-            currency=currency,
-            total=computed,
-            due_on=due_on,
-            external_id=external_id,
-        )
-        InvoiceLine.objects.bulk_create(
-            InvoiceLine(
-                invoice=invoice,
-                position=i,
-                description=ln.description.strip(),
-                quantity=ln.quantity,
-                unit_price=money(ln.unit_price),
-            )
-            for i, ln in enumerate(lines)
-        )
-    invoice.status = Invoice.Status.SENT
-    invoice.save(update_fields=["status", "updated_at"])
-    invoice_changed(invoice=invoice, at=at)
-    return invoice
+    return record_sent_document(
+        model=Invoice,
+        changed=lambda invoice: invoice_changed(invoice=invoice, at=at),
+        customer=customer,
+        project=project,
+        number=number,
+        lines=lines,
+        currency=currency,
+        total=total,
+        dates={"due_on": due_on},
+        external_id=external_id,
+    )
 
 
 def find_invoice(*, customer: Customer, number: str) -> Invoice:
