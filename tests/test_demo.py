@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.utils import timezone
 
 from messaging.models import Entry, Thread
 from notifications.models import InboundMessage
@@ -60,3 +61,24 @@ def test_daniel_has_his_own_short_thread(client, db):
     page = client.get("/messages/").content.decode()
     assert "cabinet samples" in page
     assert "deck" not in page.lower().replace("deck replacement", "")
+
+
+def test_the_demos_crm_records_are_real_and_confirmed_by_sarahs_confirm(client, db):
+    from crm_events.models import Appointment, Estimate, Invoice
+
+    call_command("demo")
+    sarah = Customer.objects.get(email="sarah@example.com")
+    daniel = Customer.objects.get(email="daniel@example.com")
+    # Sarah's "CONFIRM" in the thread went through the keyword hook to her appointment.
+    install = Appointment.objects.get(customer=sarah, external_id="APT-77")
+    assert install.status == Appointment.Status.CONFIRMED and install.confirmed_at is not None
+    assert Invoice.objects.get(customer=sarah, number="2041").lines.count() > 0
+    assert Estimate.objects.get(customer=sarah, number="311").status == Estimate.Status.SENT
+    # Daniel's kitchen visit is next week, on his Schedule and not on Sarah's.
+    visit = Appointment.objects.get(customer=daniel, external_id="APT-81")
+    days_ahead = (visit.starts_at.date() - timezone.localdate()).days
+    assert 6 <= days_ahead <= 8
+    client.force_login(daniel.user)
+    schedule = client.get("/schedule/").content.decode()
+    assert "Kitchen measure and cabinet samples" in schedule
+    assert "Deck install" not in schedule
