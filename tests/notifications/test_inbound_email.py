@@ -243,7 +243,50 @@ def test_an_oversized_attachment_is_left_out_with_a_note_and_the_words_kept(
     assert "larger than 5 MB" in Entry.objects.get(kind="internal_note").body
 
 
+def test_a_20_mb_attachment_is_left_out_with_a_note_under_the_default_limit(
+    client, fake_postmark, customer, thread
+):
+    # 20 MB is about 27 MB as base64 in the JSON: under INBOUND_EMAIL_MAX_BYTES (30 MB)
+    data = payload(to=reply_address(thread.pk), text="The survey, as promised")
+    big = b"%PDF-1.4 " + b"0" * (20 * 1024 * 1024)
+    data["Attachments"] = [
+        {
+            "Name": "survey.pdf",
+            "Content": base64.b64encode(big).decode(),
+            "ContentType": "application/pdf",
+            "ContentLength": len(big),
+        }
+    ]
+    assert post(client, data).status_code == 200
+    assert Entry.objects.get(kind="customer_reply").body == "The survey, as promised"
+    assert "survey.pdf" in Entry.objects.get(kind="internal_note").body
+
+
+def test_an_unknown_charset_in_the_body_still_lands_as_text(
+    client, fake_postmark, customer, thread
+):
+    raw = (
+        b"From: Sarah Mitchell <sarah@example.com>\r\n"
+        + f"To: {reply_address(thread.pk)}\r\n".encode()
+        + b"Subject: Re: Thursday\r\nMessage-ID: <charset@mail.example>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: text/plain; charset="x-no-such-charset-42"\r\n'
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n"
+        b"Thursday at 8 works for us.\r\n"
+    )
+    assert post(client, raw_payload(raw, to=reply_address(thread.pk))).status_code == 200
+    assert Entry.objects.get().body == "Thursday at 8 works for us."
+
+
 # -- not a person writing ----------------------------------------------------------------------
+
+
+def test_a_read_receipt_adds_no_customer_message(client, fake_postmark, customer, thread):
+    raw = (FIXTURES / "email" / "kinds" / "read-receipt-rfc-mdn.eml").read_bytes()
+    raw = re.sub(rb"(?im)^From: .*$", b"From: Sarah Mitchell <sarah@example.com>", raw, count=1)
+    assert post(client, raw_payload(raw, to=reply_address(thread.pk))).status_code == 200
+    assert not Entry.objects.exists()
+    assert InboundMessage.objects.get().status == "automatic"
 
 
 def test_an_out_of_office_adds_no_customer_message(client, fake_postmark, customer, thread):
