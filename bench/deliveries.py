@@ -17,10 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import re
-import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -31,18 +28,6 @@ from bench import harness
 SUCCEEDED = re.compile(r"Task notifications\.deliver\[[^\]]+\] succeeded in ([\d.]+)s")
 TASK_FRAME = "deliver (notifications/tasks.py"
 PROVIDER_FRAME = re.compile(r"send \(notifications/transports\.py")
-
-
-def _profile(pid: int, out: Path) -> subprocess.Popen | None:
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        return None
-    return subprocess.Popen(  # noqa: S603 - a profiler on our own worker
-        [py_spy, "record", "--pid", str(pid), "--subprocesses", "--idle", "--rate", "200",
-         "--format", "raw", "--output", str(out), "--nonblocking"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 def _shares(raw: Path) -> tuple[int, int]:
@@ -144,7 +129,7 @@ def _run(args, worker, twilio, postmark, push, redis_url) -> int:
 
     worker.start()
     raw = Path(tempfile.mkdtemp()) / "py-spy.txt"
-    profiler = _profile(worker.process.pid, raw)
+    profiler = harness.py_spy(worker.process.pid, raw, rate=200, mode="--idle")
     cpu_at_ready = worker.cpu_seconds()
     pending = [Delivery.Status.QUEUED, Delivery.Status.HELD, Delivery.Status.SENDING]
     deadline = time.perf_counter() + args.timeout

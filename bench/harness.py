@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -351,6 +352,25 @@ def bare_cost(server, session, *, n: int = 300) -> Cost:
         session.get(server.url + BARE_PATH, timeout=10).raise_for_status()
 
     return measure(server, get, n=n)
+
+
+# -- profiling ---------------------------------------------------------------------------------
+
+
+def py_spy(pid: int, out: Path, *, rate: int, mode: str) -> subprocess.Popen | None:
+    """py-spy recording process `pid` and its children into `out` (collapsed stacks, for
+    bench.profile_top) until SIGINT; None when py-spy is not installed. `mode` is "--gil"
+    (only the thread holding the GIL: where the CPU goes in Python) or "--idle" (every
+    thread, waiting ones too: where the wall time goes)."""
+    executable = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(executable).exists():
+        return None
+    return subprocess.Popen(  # noqa: S603 - a profiler on our own process
+        [executable, "record", "--pid", str(pid), "--subprocesses", mode, "--rate", str(rate),
+         "--format", "raw", "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 # -- reporting ---------------------------------------------------------------------------------

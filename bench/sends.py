@@ -27,10 +27,7 @@ import argparse
 import asyncio
 import itertools
 import re
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -88,20 +85,6 @@ async def _burst(senders, targets, total: int, marks=None, on_sent=None) -> tupl
     return time.perf_counter() - began, latencies
 
 
-def _profile(pid: int, out: Path) -> subprocess.Popen | None:
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        return None
-    return subprocess.Popen(  # noqa: S603 - a profiler on our own server
-        # --gil: only the thread holding the GIL is sampled, so the profile is where the
-        # process spends CPU in Python, not where its threads wait (database, Redis).
-        [py_spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--gil",
-         "--format", "raw", "--output", str(out), "--nonblocking"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
 async def run(args, server, world, threads) -> list[list[str]]:
     from bench.live import _counters
 
@@ -117,7 +100,11 @@ async def run(args, server, world, threads) -> list[list[str]]:
         await _burst(senders, own_threads, n * 5)  # warm-up: connections, template caches
 
         # 1. distinct threads
-        profiler = _profile(server.pid, args.profile / "sends.txt") if args.profile else None
+        profiler = (
+            harness.py_spy(server.pid, args.profile / "sends.txt", rate=250, mode="--gil")
+            if args.profile
+            else None
+        )
         cpu_before, counters_before = server.cpu_seconds(), _counters(args)
         wall, latencies = await _burst(senders, own_threads, args.messages)
         cpu = (server.cpu_seconds() - cpu_before) * 1000 / args.messages
