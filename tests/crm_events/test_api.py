@@ -432,3 +432,25 @@ def test_concurrent_replays_make_one_record_and_one_card(settings, customer, pro
     assert Invoice.objects.count() == 1
     assert ApiEvent.objects.count() == 1
     assert Entry.objects.filter(kind=Entry.Kind.EVENT_CARD).count() == 1
+
+
+def test_an_appointment_scheduled_through_the_api_shows_on_her_schedule_only(
+    crm, sarah, client, other_customer
+):
+    event = {
+        "type": "appointment.scheduled",
+        "customer": {"email": "sarah@example.com"},
+        "project": "PRJ-1042",
+        "data": {
+            "id": "APT-90",
+            "title": "Railing inspection",
+            "starts_at": "2031-05-15T08:00:00-04:00",
+            "ends_at": "2031-05-15T09:00:00-04:00",
+        },
+    }
+    assert crm.post(event).status_code == 200
+    client.force_login(sarah.user)
+    schedule = client.get("/schedule/").content.decode()
+    assert "Railing inspection" in schedule
+    client.force_login(other_customer.user)
+    assert "Railing inspection" not in client.get("/schedule/").content.decode()
