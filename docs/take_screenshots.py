@@ -2,7 +2,7 @@
 
     .venv/bin/python docs/take_screenshots.py        (or: make screenshots)
 
-Runs its own server (daphne) on a throwaway SQLite database, so it never touches yours.
+Runs its own server (uvicorn) on a throwaway SQLite database, so it never touches yours.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ class AsgiServer:
         database_url: str,
         port: int | None = None,
         env: dict[str, str] | None = None,
-        server: str = "daphne",
+        server: str = "uvicorn",
         app: str = "portal.asgi:application",
     ) -> None:
         self.port = port or free_port()

@@ -1,8 +1,8 @@
 """End to end in headless Chromium: Sarah and mike as people would use Porchlight.
 
-The server is a real daphne process on the test database; with REDIS_URL set (CI) it uses
-the Redis channel layer. Posting happens through the pages; the restart test also posts
-directly through messaging.actions while the server is down."""
+The server is a real uvicorn process (production's server) on the test database; with
+REDIS_URL set (CI) it uses the Redis channel layer. Posting happens through the pages; the
+restart test also posts directly through messaging.actions while the server is down."""
 
 from __future__ import annotations
 

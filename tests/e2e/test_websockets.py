@@ -1,6 +1,7 @@
-"""WebSockets through the real server (daphne, tests/servers.py) and the Redis channel layer,
-with a real websocket client (aiohttp): what WebsocketCommunicator cannot show, such as the
-close code a client actually receives and the group membership left behind in Redis."""
+"""WebSockets through the real server (uvicorn, as in production; tests/servers.py) and the
+Redis channel layer, with a real websocket client (aiohttp): what WebsocketCommunicator cannot
+show, such as the close code a client actually receives and the group membership left behind
+in Redis."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_bad_frames_close_with_our_codes_and_leave_no_one_in_the_group(server, c
     codes = asyncio.run(_bad_frames(url, server.url, _session_cookie(customer.user), frames))
     assert set(codes) <= {4008, 4009}
     assert codes.count(4009) == 10  # the oversized one
-    # Every refused socket left the group (daphne reports the close a moment later).
+    # Every refused socket left the group (the server reports the close a moment later).
     for _ in range(50):
         if _members(group) == 0:
             break
