@@ -4,13 +4,17 @@ only calls an action."""
 from __future__ import annotations
 
 from notifications.actions import inbound, provider_status
+from notifications.inbound_mail import printable
 
 
 def email_tracking_event(sender, event, esp_name: str, **kwargs) -> None:
     """An ESP said what became of an email we sent (delivered, bounced, rejected...)."""
     reason = event.description or event.mta_response or event.reject_reason or ""
+    # printable: a mangled event may carry NUL, which PostgreSQL's text refuses
     provider_status.record_email_event(
-        message_id=event.message_id or "", event_type=event.event_type, reason=str(reason)[:500]
+        message_id=printable(str(event.message_id or "")),
+        event_type=event.event_type,
+        reason=printable(str(reason))[:500],
     )
 
 

@@ -41,6 +41,7 @@ from notifications.models import Delivery, InboundMessage
 from notifications.transports import TransportError
 from portal.celery import run_task
 from portal.models import Customer
+from portal.phones import normalize_phone
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,10 @@ def _queue_fetch(inbound_id: int) -> None:
 def _customer_for(inbound: InboundMessage) -> Customer | None:
     if inbound.channel != InboundMessage.Channel.SMS or not inbound.sender.startswith("+"):
         return None
+    try:
+        normalize_phone(inbound.sender)
+    except ValidationError:
+        return None  # "+1555": a plus, but no phone number anybody can have
     return (
         Customer.objects.select_related("business", "user")
         .filter(phone=inbound.sender, user__is_active=True)
@@ -365,9 +370,11 @@ def receive_email(
     with transaction.atomic():
         inbound, created = _record(
             channel=InboundMessage.Channel.EMAIL,
-            provider_id=provider_id[:200],
-            sender=inbound_mail.sender(message)[:320],
-            recipient=", ".join(inbound_mail.recipients(message, envelope_recipient))[:320],
+            provider_id=inbound_mail.printable(provider_id)[:200],
+            sender=inbound_mail.printable(inbound_mail.sender(message))[:320],
+            recipient=inbound_mail.printable(
+                ", ".join(inbound_mail.recipients(message, envelope_recipient))
+            )[:320],
             subject=inbound_mail.header(message, "Subject")[:300],
             body=(inbound_mail.visible_text(message) if kind == MailKind.HUMAN else "")[:20_000],
             received_at=timezone.now(),

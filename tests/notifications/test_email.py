@@ -331,3 +331,22 @@ def test_an_urgent_messages_email_does_not_carry_held_ones_out_early(
     assert "Crew is here" in email.text and "Invoice is ready" not in email.text
     assert email_of(urgent).status == S.SENT
     assert email_of(held).status == S.HELD
+
+
+def test_a_bounce_with_nul_characters_still_fails_the_email_not_a_500(
+    client, fake_postmark, thread, staff, committed, clock
+):
+    # Found by the fuzzing of tests/reliability (R4): PostgreSQL refuses NUL in text.
+    delivery = sent_email(fake_postmark, thread, staff, committed, clock)
+    bounce = {
+        "RecordType": "Bounce",
+        "Type": "HardBounce",
+        "MessageID": delivery.provider_id + "\x00",
+        "Email": "sarah@example.com",
+        "BouncedAt": "2025-05-15T10:21:00Z",
+        "Description": "Mailbox\x00 does not exist",
+        "ID": 43,
+    }
+    assert post_tracking(client, bounce).status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == S.FAILED

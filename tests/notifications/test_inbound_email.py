@@ -381,6 +381,16 @@ def test_mangled_payloads_are_a_4xx_or_a_recorded_message_never_a_500(
     assert not Entry.objects.exists()
 
 
+def test_nul_characters_in_ids_and_addresses_are_dropped_not_a_500(
+    client, fake_postmark, customer, thread
+):
+    # Found by the fuzzing of tests/reliability (R4): PostgreSQL refuses NUL in text.
+    data = payload(to=reply_address(thread.pk), text="Thursday works", message_id="<a\x00b@x>")
+    data["OriginalRecipient"] = reply_address(thread.pk) + "\x00"
+    assert post(client, data).status_code == 200
+    assert InboundMessage.objects.get().provider_id == "<ab@x>"
+
+
 def test_an_empty_reply_with_only_a_quote_is_recorded_for_staff(
     client, fake_postmark, customer, thread
 ):

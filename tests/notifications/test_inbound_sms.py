@@ -199,6 +199,16 @@ def test_a_text_from_an_unknown_number_waits_for_staff_and_can_be_assigned(
     assert Entry.objects.count() == 1
 
 
+def test_a_plus_and_digits_that_are_no_number_wait_for_staff_not_a_500(
+    client, fake_twilio, customer, thread
+):
+    # Found by the fuzzing of tests/reliability (R4): "+1555" failed the phone lookup.
+    response, _ = text(client, fake_twilio, sender="+1555", body="hello")
+    assert response.status_code == 200
+    assert InboundMessage.objects.get().status == "unmatched"
+    assert not Entry.objects.exists()
+
+
 def test_customers_never_see_the_unmatched_list(customer_client, fake_twilio, client):
     text(client, fake_twilio, sender="+15555559999", body="Hello?")
     inbound = InboundMessage.objects.get()
