@@ -8,16 +8,23 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BROWSER_TESTS = ["tests/notifications/test_pwa_browser.py", "tests/e2e/test_csp.py"]
+BROWSER_TESTS = ["tests/notifications/test_pwa_browser.py"]
 
 
 def _run_without_chromium(tmp_path, **env) -> subprocess.CompletedProcess:
-    # PATH is an empty folder: shutil.which("chromium") finds nothing; SQLite, no Redis.
+    # PATH is an empty folder: shutil.which("chromium") finds nothing; no Redis.
     clean = {k: v for k, v in os.environ.items() if k not in {"CI", "DATABASE_URL", "REDIS_URL"}}
     return subprocess.run(  # noqa: S603 - our own test runner
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *BROWSER_TESTS],
         cwd=ROOT,
-        env={**clean, "PATH": str(tmp_path), "PORCHLIGHT_ENV_FILE": "", **env},
+        env={
+            **clean,
+            "PATH": str(tmp_path),
+            "PORCHLIGHT_ENV_FILE": "",
+            # its own SQLite file: this run may hold the default one's test database
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=300,
