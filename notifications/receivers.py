@@ -10,7 +10,8 @@ from notifications.inbound_mail import printable
 def email_tracking_event(sender, event, esp_name: str, **kwargs) -> None:
     """An ESP said what became of an email we sent (delivered, bounced, rejected...)."""
     reason = event.description or event.mta_response or event.reject_reason or ""
-    # printable: a mangled event may carry NUL, which PostgreSQL's text refuses
+    # printable: what the ESP says may carry NUL, which PostgreSQL's text refuses (the
+    # message's own headers are cleaned where they are read, in inbound_mail)
     provider_status.record_email_event(
         message_id=printable(str(event.message_id or "")),
         event_type=event.event_type,
@@ -23,7 +24,7 @@ def email_inbound_event(sender, event, esp_name: str, **kwargs) -> None:
     message = event.message
     inbound.receive_email(
         message=message,
-        esp_event_id=str(event.event_id or ""),
+        esp_event_id=printable(str(event.event_id or "")),
         # The address the ESP delivered it to (Postmark's OriginalRecipient), when it says.
-        envelope_recipient=str(getattr(message, "envelope_recipient", None) or ""),
+        envelope_recipient=printable(str(getattr(message, "envelope_recipient", None) or "")),
     )

@@ -114,15 +114,15 @@ def _queue_fetch(inbound_id: int) -> None:
 
 
 def _customer_for(inbound: InboundMessage) -> Customer | None:
-    if inbound.channel != InboundMessage.Channel.SMS or not inbound.sender.startswith("+"):
+    if inbound.channel != InboundMessage.Channel.SMS:
         return None
     try:
-        normalize_phone(inbound.sender)
+        number = normalize_phone(inbound.sender)
     except ValidationError:
-        return None  # "+1555": a plus, but no phone number anybody can have
+        return None  # a short code, a name, or "+1555": no number a customer can have
     return (
         Customer.objects.select_related("business", "user")
-        .filter(phone=inbound.sender, user__is_active=True)
+        .filter(phone=number, user__is_active=True)
         .first()
     )
 
@@ -139,19 +139,9 @@ def _deliver(inbound: InboundMessage, *, attachments: list[NewAttachment]) -> No
     if customer is None:
         _park(inbound, reason="No customer has this number", attachments=attachments)
         return
-    try:
-        entry = thread_actions.post_customer_reply(
-            customer=customer,
-            body=inbound.body,
-            channel=Entry.Channel.SMS,
-            idempotency_key=_key(inbound),
-            at=inbound.received_at,
-            attachments=attachments,
-        )
-    except ValidationError as error:
-        _park(inbound, reason=" ".join(error.messages), attachments=attachments, refused=True)
+    entry = _append(inbound, customer=customer, channel=Entry.Channel.SMS, attachments=attachments)
+    if entry is None:
         return
-    _mark(inbound, status=Status.APPENDED, customer=customer, entry=entry)
     if inbound.reason:
         # Photos we could not take: staff should know one was sent.
         thread_actions.add_internal_note(
@@ -161,6 +151,27 @@ def _deliver(inbound: InboundMessage, *, attachments: list[NewAttachment]) -> No
             idempotency_key=f"{_key(inbound)}:media",
         )
     _carrier_keywords(inbound, customer=customer, entry=entry)
+
+
+def _append(
+    inbound: InboundMessage, *, customer: Customer, channel: str, attachments
+) -> Entry | None:
+    """Append `inbound` to the customer's thread as their reply and mark it appended; a body
+    the thread refuses leaves it for staff with the reason (None then)."""
+    try:
+        entry = thread_actions.post_customer_reply(
+            customer=customer,
+            body=inbound.body,
+            channel=channel,
+            idempotency_key=_key(inbound),
+            at=inbound.received_at,
+            attachments=attachments,
+        )
+    except ValidationError as error:
+        _park(inbound, reason=" ".join(error.messages), attachments=attachments, refused=True)
+        return None
+    _mark(inbound, status=Status.APPENDED, customer=customer, entry=entry)
+    return entry
 
 
 def _mark(inbound: InboundMessage, **changes) -> None:
@@ -370,11 +381,9 @@ def receive_email(
     with transaction.atomic():
         inbound, created = _record(
             channel=InboundMessage.Channel.EMAIL,
-            provider_id=inbound_mail.printable(provider_id)[:200],
-            sender=inbound_mail.printable(inbound_mail.sender(message))[:320],
-            recipient=inbound_mail.printable(
-                ", ".join(inbound_mail.recipients(message, envelope_recipient))
-            )[:320],
+            provider_id=provider_id[:200],
+            sender=inbound_mail.sender(message)[:320],
+            recipient=", ".join(inbound_mail.recipients(message, envelope_recipient))[:320],
             subject=inbound_mail.header(message, "Subject")[:300],
             body=(inbound_mail.visible_text(message) if kind == MailKind.HUMAN else "")[:20_000],
             received_at=timezone.now(),
@@ -458,20 +467,11 @@ def _customer_email(inbound: InboundMessage, *, thread: Thread, attachments) -> 
             attachments=attachments,
         )
         return
-    try:
-        entry = thread_actions.post_customer_reply(
-            customer=customer,
-            body=inbound.body,
-            channel=Entry.Channel.EMAIL,
-            idempotency_key=_key(inbound),
-            at=inbound.received_at,
-            attachments=attachments,
-        )
-    except ValidationError as error:
-        _park(inbound, reason=" ".join(error.messages), attachments=attachments, refused=True)
-        return
-    _mark(inbound, status=Status.APPENDED, customer=customer, entry=entry)
-    _note_refused_files(inbound, entry=entry, who=customer.first_name)
+    entry = _append(
+        inbound, customer=customer, channel=Entry.Channel.EMAIL, attachments=attachments
+    )
+    if entry is not None:
+        _note_refused_files(inbound, entry=entry, who=customer.first_name)
 
 
 def _staff_email(inbound: InboundMessage, *, thread: Thread, attachments) -> None:
