@@ -133,7 +133,7 @@ def page_around(
     )
 
 
-def search_queryset(*, thread: Thread, audience: Side, query: str) -> QuerySet[Entry]:
+def _matching(*, thread: Thread, audience: Side, query: str) -> QuerySet[Entry]:
     """Entries matching `query`, newest first: PostgreSQL full-text search (English stemming,
     web-search syntax: "a phrase", -not, or) over the stored, indexed search document; a
     plain substring match elsewhere."""
@@ -165,7 +165,7 @@ def search_entries(*, thread: Thread, audience: Side, query: str, limit: int = 3
     query = (query or "").strip()
     if not query:
         return []
-    matches = search_queryset(thread=thread, audience=audience, query=query)
+    matches = _matching(thread=thread, audience=audience, query=query)
     boundary = thread.last_seq - SEARCH_RECENT_WINDOW
     recent = list(matches.filter(seq__gt=boundary)[:limit])
     if len(recent) == limit or boundary <= 0:
