@@ -213,7 +213,8 @@ def _store(inbound: InboundMessage, attachment: NewAttachment) -> dict:
 
 
 def _extension(attachment: NewAttachment) -> str:
-    return Attachment.TYPES[attachment.content_type][0]
+    # Files kept for staff may be of any type (check_attachment calls them octet-stream).
+    return Attachment.TYPES.get(attachment.content_type, (".bin", False))[0]
 
 
 def _stored_attachments(inbound: InboundMessage) -> list[NewAttachment]:
