@@ -8,8 +8,8 @@ staff-only text (internal notes, call transcripts) cannot reach an SMS, email or
 from __future__ import annotations
 
 import re
-import uuid
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 
@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from messaging.models import Entry
+from notifications import message_ids, unsubscribe
 from notifications.transports import SMS_MAX_LENGTH
 from portal.models import Business, Customer
 
@@ -209,26 +210,41 @@ def parse_reply_address(address: str) -> ReplyAddress | None:
     return ReplyAddress(thread_id=int(thread_part), side=side)
 
 
-def thread_message_id(thread_id: int, audience: str) -> str:
-    """The Message-ID every notification email of a thread replies to, so mail clients file
-    them as one conversation (per recipient side)."""
-    return f"<thread-{thread_id}.{audience}@{reply_domain()}>"
-
-
-def new_message_id(delivery_id: int) -> str:
-    return f"<delivery-{delivery_id}.{uuid.uuid4().hex[:12]}@{reply_domain()}>"
-
-
-def _headers(*, thread_id: int, audience: str, delivery_id: int) -> dict:
-    root = thread_message_id(thread_id, audience)
-    return {"Message-ID": new_message_id(delivery_id), "In-Reply-To": root, "References": root}
+def _headers(*, delivery_id: int, earlier: Sequence[int], unsubscribe_url: str = "") -> dict:
+    """Our signed Message-ID (notifications.message_ids); In-Reply-To and References naming
+    earlier emails of the thread we really sent to this side (`earlier`: the deliveries that
+    head them, the thread's first email first and the latest last), so mail clients file
+    them as one conversation; none on the first. Every notification is written by the
+    portal, not typed as an email: Auto-Submitted (RFC 3834) tells auto-responders (out of
+    office) not to answer it."""
+    domain = reply_domain()
+    headers = {
+        "Message-ID": message_ids.message_id(delivery_id, domain=domain),
+        "Auto-Submitted": "auto-generated",
+    }
+    ids = [message_ids.message_id(pk, domain=domain) for pk in dict.fromkeys(earlier)]
+    if ids:
+        headers["In-Reply-To"] = ids[-1]
+        headers["References"] = " ".join(ids)
+    if unsubscribe_url:
+        # RFC 8058: mail clients show an "Unsubscribe" button that POSTs
+        # "List-Unsubscribe=One-Click" to this https URL, without the person signing in.
+        headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
 
 
 def customer_email(
-    *, entries: list[Entry], customer: Customer, business: Business, delivery_id: int
+    *,
+    entries: list[Entry],
+    customer: Customer,
+    business: Business,
+    delivery_id: int,
+    earlier: Sequence[int] = (),
 ) -> EmailMultiAlternatives:
     """One email for one or more messages to the customer (those written within the email
-    delay go together), each previewed, with a "View in Portal" button."""
+    delay go together), each previewed, with a "View in Portal" button, and a one-click
+    unsubscribe that turns their email notifications off."""
     thread_id = entries[0].thread_id
     with timezone.override(zoneinfo.ZoneInfo(customer.time_zone)):
         context = {
@@ -250,14 +266,24 @@ def customer_email(
         from_email=formataddr((business.name, _from_address())),
         to=[formataddr((customer.name, customer.email))],
         reply_to=[reply_address(thread_id)],
-        headers=_headers(thread_id=thread_id, audience="customer", delivery_id=delivery_id),
+        headers=_headers(
+            delivery_id=delivery_id,
+            earlier=earlier,
+            unsubscribe_url=absolute(unsubscribe.unsubscribe_path(customer.pk)),
+        ),
     )
     message.attach_alternative(html, "text/html")
     return message
 
 
 def business_email(
-    *, entry: Entry, customer: Customer, business: Business, to: str, delivery_id: int
+    *,
+    entry: Entry,
+    customer: Customer,
+    business: Business,
+    to: str,
+    delivery_id: int,
+    earlier: Sequence[int] = (),
 ) -> EmailMultiAlternatives:
     """A customer's reply, to the business, with a button straight to the staff chat."""
     with timezone.override(zoneinfo.ZoneInfo(business.time_zone)):
@@ -278,7 +304,7 @@ def business_email(
         to=[to],
         # Staff's own reply address: answering this email writes to the customer.
         reply_to=[reply_address(entry.thread_id, STAFF_SIDE)],
-        headers=_headers(thread_id=entry.thread_id, audience="business", delivery_id=delivery_id),
+        headers=_headers(delivery_id=delivery_id, earlier=earlier),
     )
     message.attach_alternative(html, "text/html")
     return message
