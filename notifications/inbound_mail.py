@@ -11,10 +11,19 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
+import idna
+
 from notifications.reply_text import html_to_text, visible_reply
 
 # More text than this is not what a person wrote above a quote; the rest is ignored.
 MAX_TEXT_BYTES = 1024 * 1024
+# Of one header we read at most this much (a real To of 50 people is about 2 KB; a References
+# header of 160 ids 8 KB): the email package's parsers cost more than linear time on huge
+# address lists (issue 18: a 1.8 MB To kept a web process busy seven minutes).
+MAX_HEADER_CHARS = 8 * 1024
+# Addresses an email is taken to be sent to: its envelope recipient first, then To, Cc...
+MAX_RECIPIENTS = 50
+_ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True)
@@ -31,13 +40,52 @@ def printable(text: str) -> str:
 
 
 def normalise_address(address: str) -> str:
-    """An address as we compare them: its addr-spec, trimmed, case-folded."""
-    return parseaddr(address or "")[1].strip().casefold()
+    """An address as we compare them, exactly: its addr-spec with the domain in IDNA 2008
+    ASCII form, lower case, and the local part with only A-Z lowered. Never case-folded or
+    Unicode-lowered: "ſarah@example.com" (long s) folds to sarah's address, and the Kelvin
+    sign lowers to "k". "" for anything that is not an address (no @, a domain IDNA refuses).
+    """
+    spec = parseaddr(address or "")[1].strip()
+    local, at, domain = spec.rpartition("@")
+    domain = _ascii_domain(domain)
+    if not (at and local and domain):
+        return ""
+    return f"{local.translate(_ASCII_UPPER)}@{domain}"
+
+
+def _ascii_domain(domain: str) -> str:
+    if domain.isascii():
+        return domain.translate(_ASCII_UPPER)
+    try:
+        # IDNA 2008 without UTS 46 mapping: a mapping would turn "ſ" into "s" again.
+        return idna.encode(domain.lower()).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return ""
+
+
+def _raw_header(message: Message, name: str) -> str:
+    """The first `name` header as stored, unparsed (reading is cheap; parsing is not)."""
+    wanted = name.lower()
+    try:
+        for key, value in message.raw_items():
+            if key.lower() == wanted:
+                return value
+    except Exception:  # noqa: BLE001, S110 - a message we cannot read has no such header
+        pass
+    return ""
 
 
 def header(message: Message, name: str) -> str:
+    """A header's text, decoded by the message's own policy, of at most MAX_HEADER_CHARS:
+    message.get() would first parse the whole value, however large."""
+    raw = _raw_header(message, name)
+    if not raw:
+        return ""
     try:
-        value = message.get(name)
+        if len(raw) <= MAX_HEADER_CHARS:
+            value = message.get(name)
+        else:
+            value = message.policy.header_fetch_parse(name, str(raw)[:MAX_HEADER_CHARS])
         return printable(str(value or ""))
     except Exception:  # noqa: BLE001 - a header we cannot decode reads as absent
         return ""
@@ -56,11 +104,19 @@ def message_id(message: Message) -> str:
 
 
 def recipients(message: Message, *extra: str) -> list[str]:
-    """Every address it was sent to: To, Cc, Delivered-To, X-Original-To, and the envelope
-    recipient the provider reports."""
-    values = [header(message, name) for name in ("To", "Cc", "Delivered-To", "X-Original-To")]
-    found = [normalise_address(f"<{a}>") for _, a in getaddresses([*values, *extra]) if a]
-    return list(dict.fromkeys(a for a in found if a))
+    """The addresses it was sent to, at most MAX_RECIPIENTS: the envelope recipient the
+    provider reports first (the one it surely came to), then Delivered-To, X-Original-To, To
+    and Cc. Linear in what is read, which is bounded."""
+    names = ("Delivered-To", "X-Original-To", "To", "Cc")
+    values = [v[:MAX_HEADER_CHARS] for v in extra] + [header(message, n) for n in names]
+    found: dict[str, None] = {}
+    for _, address in getaddresses(values):
+        normalised = normalise_address(f"<{address}>") if address else ""
+        if normalised:
+            found[normalised] = None
+            if len(found) >= MAX_RECIPIENTS:
+                break
+    return list(found)
 
 
 def _decoded(part: Message) -> str:

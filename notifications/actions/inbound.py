@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from email.message import Message
@@ -33,7 +32,7 @@ from messaging import actions as thread_actions
 from messaging import keywords
 from messaging.attachments import NewAttachment, check_attachment
 from messaging.models import Attachment, Entry, Thread
-from notifications import content, inbound_mail, transports
+from notifications import content, inbound_mail, message_ids, transports
 from notifications.actions import provider_status
 from notifications.actions.preferences import set_sms_opt_out
 from notifications.mail_kinds import MailKind, bounced_message_ids, classify, failed_recipients
@@ -366,8 +365,8 @@ def dismiss_inbound(*, inbound: InboundMessage, by) -> None:
 
 # -- email ------------------------------------------------------------------------------------
 
-# Our notification emails' Message-IDs (content.new_message_id): a bounce names one of them.
-OUR_MESSAGE_ID = re.compile(r"^<delivery-(\d{1,18})\.[0-9a-f]+@", re.IGNORECASE)
+# A bounce answers one email; one quoting more ids than this is not a bounce we believe.
+MAX_BOUNCED_IDS = 20
 
 
 def receive_email(
@@ -379,12 +378,13 @@ def receive_email(
     auto-replies and receipts are recorded and nothing more; the rest waits for staff."""
     provider_id = inbound_mail.message_id(message) or f"<esp-{esp_event_id or uuid.uuid4().hex}>"
     kind = classify(message)
+    addresses = inbound_mail.recipients(message, envelope_recipient)  # bounded: read once
     with transaction.atomic():
         inbound, created = _record(
             channel=InboundMessage.Channel.EMAIL,
             provider_id=provider_id[:200],
             sender=inbound_mail.sender(message)[:320],
-            recipient=", ".join(inbound_mail.recipients(message, envelope_recipient))[:320],
+            recipient=", ".join(addresses)[:320],
             subject=inbound_mail.header(message, "Subject")[:300],
             body=(inbound_mail.visible_text(message) if kind == MailKind.HUMAN else "")[:20_000],
             received_at=timezone.now(),
@@ -394,7 +394,7 @@ def receive_email(
         if kind != MailKind.HUMAN:
             _automatic(inbound, message=message, kind=kind)
             return inbound
-        _deliver_email(inbound, message=message, envelope_recipient=envelope_recipient)
+        _deliver_email(inbound, message=message, addresses=addresses)
     return inbound
 
 
@@ -405,39 +405,55 @@ def _automatic(inbound: InboundMessage, *, message: Message, kind: MailKind) -> 
         MailKind.READ_RECEIPT: "A read receipt",
     }[kind]
     if kind == MailKind.BOUNCE:
+        # Anyone can send mail that looks like a bounce: it is checked before it has any
+        # effect (_bounced_deliveries). The ESP's own bounce webhook (anymail's tracking
+        # events, behind its secret) needs no such check.
         bounced = _bounced_deliveries(message)
         if bounced:
-            to = ", ".join(failed_recipients(message)) or "the recipient"
+            to = ", ".join(sorted({d.recipient for d in bounced}))
             reason = f"A bounce of {len(bounced)} notification(s) to {to}"
             moved = provider_status.fail_deliveries(deliveries=bounced, reason="Email bounced")
             customers = [d for d in moved if d.audience == Delivery.Audience.CUSTOMER]
             if customers:
                 provider_status.email_failed(deliveries=customers, reason="bounced")
+        else:
+            reason = "A bounce that names none of our emails to the address that failed"
     _mark(inbound, status=Status.AUTOMATIC, reason=reason[:300])
 
 
 def _bounced_deliveries(message: Message) -> list[Delivery]:
-    """The deliveries a bounce answers, by the Message-IDs it quotes: each of our emails is
-    named after one delivery, and fails with every delivery it carried."""
-    ids = []
-    for quoted in bounced_message_ids(message):
-        match = OUR_MESSAGE_ID.match(quoted)
-        if match:
-            ids.append(int(match.group(1)))
+    """The deliveries a bounce answers: only emails we really sent, named by a Message-ID
+    whose signature checks (notifications.message_ids), to an address the bounce says
+    failed. Each email fails with every delivery it carried (they share its provider id)."""
+    failed = {inbound_mail.normalise_address(a) for a in failed_recipients(message)} - {""}
+    quoted = bounced_message_ids(message)
+    if not failed or len(quoted) > MAX_BOUNCED_IDS:
+        return []
+    ids = {pk for value in quoted if (pk := message_ids.delivery_id_of(value)) is not None}
     if not ids:
         return []
-    provider_ids = Delivery.objects.filter(pk__in=ids, channel=Delivery.Channel.EMAIL).values_list(
-        "provider_id", flat=True
-    )
+    heads = [
+        head
+        for head in Delivery.objects.filter(
+            pk__in=ids, channel=Delivery.Channel.EMAIL, sent_at__isnull=False
+        )
+        .exclude(provider_id="")
+        .select_related("entry")
+        if inbound_mail.normalise_address(head.recipient) in failed
+    ]
+    if not heads:
+        return []
+    carried = Q()
+    for head in heads:
+        carried |= Q(entry__thread_id=head.entry.thread_id, provider_id=head.provider_id)
     return list(
-        Delivery.objects.filter(channel=Delivery.Channel.EMAIL)
-        .filter(Q(pk__in=ids) | Q(provider_id__in=[p for p in provider_ids if p]))
-        .select_related("entry__thread__customer")
+        Delivery.objects.filter(carried, channel=Delivery.Channel.EMAIL).select_related(
+            "entry__thread__customer"
+        )
     )
 
 
-def _deliver_email(inbound: InboundMessage, *, message: Message, envelope_recipient: str) -> None:
-    addresses = inbound_mail.recipients(message, envelope_recipient)
+def _deliver_email(inbound: InboundMessage, *, message: Message, addresses: list[str]) -> None:
     reply = next(filter(None, map(content.parse_reply_address, addresses)), None)
     if reply is None:
         _park(inbound, reason="Not a reply to one of our emails", attachments=[])

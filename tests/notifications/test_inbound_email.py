@@ -313,9 +313,13 @@ def test_a_bounce_fails_the_email_it_answers_and_the_next_notification_goes_by_s
         entry = actions.post_staff_message(thread=thread, author=staff, body="Invoice ready")
     (sent,) = fake_postmark.emails
     # A real Postfix bounce (mailgun/flanker's fixtures, Apache-2.0: see the corpus's
-    # SOURCES.md), now quoting the Message-ID of the email we sent.
+    # SOURCES.md), now quoting the Message-ID of the email we sent and naming her address
+    # (a bounce counts only for the address we sent that email to).
     raw = (FIXTURES / "email" / "kinds" / "bounce-postfix-user-unknown.eml").read_bytes()
     raw = raw.replace(b"<20090708054735.GC7578@zedshaw>", sent.headers["Message-ID"].encode())
+    raw = raw.replace(
+        b"asdfasdfasdfasdfasdfasdfewrqertrtyrthsfgdfgadfqeadvxzvz@gmail.com", b"sarah@example.com"
+    )
     with committed():
         assert post(client, raw_payload(raw, to="bounces@porchlight.localhost")).status_code == 200
     assert not Entry.objects.filter(kind="customer_reply").exists()

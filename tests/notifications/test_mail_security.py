@@ -12,11 +12,12 @@ import time_machine
 from django.test import Client
 
 from messaging import actions
+from messaging.models import Entry
 from notifications.content import reply_address
-from notifications.models import InboundMessage, NotificationPreferences
+from notifications.models import Delivery, InboundMessage, NotificationPreferences
 from notifications.unsubscribe import unsubscribe_path, unsubscribe_token
 from tests.factories import CustomerFactory
-from tests.notifications.test_inbound_email import payload, post
+from tests.notifications.test_inbound_email import FIXTURES, payload, post, raw_payload
 
 pytestmark = pytest.mark.django_db
 DAYTIME = dt.datetime(2025, 5, 15, 14, 15, tzinfo=dt.UTC)
@@ -144,3 +145,121 @@ def test_one_customers_link_cannot_be_turned_into_anothers(client, customer, oth
     number, _, signature = unsubscribe_token(customer.pk).partition(".")
     assert client.post(f"/email/unsubscribe/{other_customer.pk}.{signature}/").status_code == 404
     assert not NotificationPreferences.objects.exists()
+
+
+# -- item 1: bounces are believed only for ids we signed, for the address we sent to ----------
+
+BOUNCE = FIXTURES / "email" / "kinds" / "bounce-postfix-user-unknown.eml"
+ZED = b"asdfasdfasdfasdfasdfasdfewrqertrtyrthsfgdfgadfqeadvxzvz@gmail.com"
+
+
+def forged_bounce(*, to: str, failed: list[str], ids: range) -> bytes:
+    """The attack of issue 18: a bounce anyone can write, quoting guessable Message-IDs."""
+    references = " ".join(f"<delivery-{n}.000000000000@x>" for n in ids)
+    return (
+        "From: MAILER-DAEMON@evil.example\r\n"
+        f"To: {to}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <forged-bounce@evil.example>\r\n"
+        f"X-Failed-Recipients: {', '.join(failed)}\r\n"
+        f"References: {references}\r\n"
+        "\r\nThis is the mail system. Your message could not be delivered.\r\n"
+    ).encode()
+
+
+def _emails_sent_to_both(settings, customer, other_customer, thread, other_thread, staff):
+    settings.EMAIL_NOTIFICATION_DELAY_SECONDS = 0
+    for who in (customer, other_customer):
+        NotificationPreferences.objects.create(customer=who, time_zone=who.time_zone)
+    for to in (thread, other_thread):
+        for body in ("Invoice ready", "Crew at 8"):
+            actions.post_staff_message(thread=to, author=staff, body=body)
+
+
+def test_a_forged_bounce_quoting_guessable_ids_turns_off_no_ones_email(
+    client,
+    fake_twilio,
+    fake_postmark,
+    customer,
+    other_customer,
+    thread,
+    other_thread,
+    staff,
+    committed,
+    settings,
+):
+    with committed():
+        _emails_sent_to_both(settings, customer, other_customer, thread, other_thread, staff)
+    sent = Delivery.objects.filter(channel="email")
+    assert sent.count() == 4 and set(sent.values_list("status", flat=True)) == {"sent"}
+    texts = len(fake_twilio.messages)
+    raw = forged_bounce(
+        to=reply_address(thread.pk),
+        failed=["sarah@example.com", "daniel@example.com"],
+        ids=range(1, 120),
+    )
+    with committed():
+        assert post(client, raw_payload(raw, to=reply_address(thread.pk))).status_code == 200
+    assert set(sent.values_list("status", flat=True)) == {"sent"}
+    assert not NotificationPreferences.objects.filter(email_bounced_at__isnull=False).exists()
+    assert len(fake_twilio.messages) == texts  # no SMS fallback
+    assert not Entry.objects.filter(kind="internal_note").exists()
+    inbound = InboundMessage.objects.get()
+    assert inbound.status == "automatic" and "none of our emails" in inbound.reason
+
+
+def _real_bounce(sent_message_id: str, recipient: bytes) -> bytes:
+    # A real Postfix bounce (mailgun/flanker's fixtures, Apache-2.0: tests/fixtures/email),
+    # now quoting the Message-ID of the email we sent, and naming a recipient.
+    raw = BOUNCE.read_bytes()
+    return raw.replace(b"<20090708054735.GC7578@zedshaw>", sent_message_id.encode()).replace(
+        ZED, recipient
+    )
+
+
+def test_a_bounce_of_a_real_email_for_another_address_changes_nothing(
+    client, fake_twilio, fake_postmark, customer, thread, staff, committed, settings
+):
+    settings.EMAIL_NOTIFICATION_DELAY_SECONDS = 0
+    with committed():
+        entry = actions.post_staff_message(thread=thread, author=staff, body="Invoice ready")
+    (sent,) = fake_postmark.emails
+    raw = _real_bounce(sent.headers["Message-ID"], b"daniel@example.com")
+    with committed():
+        assert post(client, raw_payload(raw, to="bounces@porchlight.localhost")).status_code == 200
+    assert Delivery.objects.get(entry=entry, channel="email").status == "sent"
+    assert not NotificationPreferences.objects.filter(email_bounced_at__isnull=False).exists()
+
+
+def test_a_bounce_whose_signature_was_altered_changes_nothing(
+    client, fake_twilio, fake_postmark, customer, thread, staff, committed, settings
+):
+    settings.EMAIL_NOTIFICATION_DELAY_SECONDS = 0
+    with committed():
+        entry = actions.post_staff_message(thread=thread, author=staff, body="Invoice ready")
+    (sent,) = fake_postmark.emails
+    real = sent.headers["Message-ID"]
+    local, _, domain = real.strip("<>").partition("@")
+    number, _, signature = local.partition(".")
+    forged = f"<{number}.{signature[::-1]}@{domain}>"
+    raw = _real_bounce(forged, b"sarah@example.com")
+    with committed():
+        assert post(client, raw_payload(raw, to="bounces@porchlight.localhost")).status_code == 200
+    assert Delivery.objects.get(entry=entry, channel="email").status == "sent"
+
+
+def test_a_real_bounce_for_the_address_we_sent_to_fails_that_email_and_falls_back_to_sms(
+    client, fake_twilio, fake_postmark, customer, thread, staff, committed, settings
+):
+    settings.EMAIL_NOTIFICATION_DELAY_SECONDS = 0
+    NotificationPreferences.objects.create(
+        customer=customer, time_zone=customer.time_zone, sms_enabled=False
+    )
+    with committed():
+        entry = actions.post_staff_message(thread=thread, author=staff, body="Invoice ready")
+    (sent,) = fake_postmark.emails
+    raw = _real_bounce(sent.headers["Message-ID"], b"Sarah@Example.com")
+    with committed():
+        assert post(client, raw_payload(raw, to="bounces@porchlight.localhost")).status_code == 200
+    assert Delivery.objects.get(entry=entry, channel="email").status == "failed"
+    assert [m.body for m in fake_twilio.messages] == ["Invoice ready"]
