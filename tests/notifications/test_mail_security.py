@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import time
 
 import pytest
 import time_machine
@@ -13,11 +15,12 @@ from django.test import Client
 
 from messaging import actions
 from messaging.models import Entry
+from notifications import inbound_payload
 from notifications.content import reply_address
 from notifications.models import Delivery, InboundMessage, NotificationPreferences
 from notifications.unsubscribe import unsubscribe_path, unsubscribe_token
 from tests.factories import CustomerFactory
-from tests.notifications.test_inbound_email import FIXTURES, payload, post, raw_payload
+from tests.notifications.test_inbound_email import AUTH, FIXTURES, payload, post, raw_payload
 
 pytestmark = pytest.mark.django_db
 DAYTIME = dt.datetime(2025, 5, 15, 14, 15, tzinfo=dt.UTC)
@@ -263,3 +266,85 @@ def test_a_real_bounce_for_the_address_we_sent_to_fails_that_email_and_falls_bac
         assert post(client, raw_payload(raw, to="bounces@porchlight.localhost")).status_code == 200
     assert Delivery.objects.get(entry=entry, channel="email").status == "failed"
     assert [m.body for m in fake_twilio.messages] == ["Invoice ready"]
+
+
+# -- item 2: huge headers cost seconds, and the mail still lands -------------------------------
+
+
+def many_addresses(count: int) -> list[str]:
+    return [f"u{n}@example.com" for n in range(count)]
+
+
+def test_a_to_header_of_100000_addresses_costs_seconds_and_her_reply_still_lands(
+    client, fake_postmark, customer, thread
+):
+    # Issue 18: 100,000 addresses in To (1.8 MB) kept a web process busy about 7 minutes.
+    addresses = [*many_addresses(100_000), reply_address(thread.pk)]
+    data = payload(to=reply_address(thread.pk), text="Thursday works.")
+    data["To"] = ", ".join(addresses)
+    data["ToFull"] = [{"Email": a, "Name": "", "MailboxHash": ""} for a in addresses]
+    assert len(data["To"]) > 1_800_000
+    started = time.perf_counter()
+    assert post(client, data).status_code == 200
+    assert time.perf_counter() - started < 10
+    assert Entry.objects.get(kind="customer_reply").body == "Thursday works."
+
+
+def test_a_raw_email_with_30_mb_of_headers_costs_seconds(client, fake_postmark, customer, thread):
+    # As much header as the default INBOUND_EMAIL_MAX_BYTES (30 MiB) lets in: a To of
+    # 1,350,000 addresses on one line and a References of 160,000 ids.
+    to = reply_address(thread.pk)
+    huge_to = ", ".join(many_addresses(1_350_000))
+    references = " ".join(f"<id{n}@x>" for n in range(160_000))
+    raw = (
+        f"From: Sarah Mitchell <sarah@example.com>\nTo: {huge_to}\n"
+        f"References: {references}\nSubject: Re: Thursday\n"
+        "Message-ID: <huge@mail.example>\n\nThursday works.\n"
+    )
+    assert len(raw) > 30_000_000
+    body = json.dumps(raw_payload(raw.encode(), to=to))
+    started = time.perf_counter()
+    response = client.post(
+        "/anymail/postmark/inbound/",
+        data=body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=AUTH,
+    )
+    assert response.status_code == 200
+    assert time.perf_counter() - started < 15
+    assert Entry.objects.get(kind="customer_reply").body == "Thursday works."
+
+
+def test_bounding_keeps_a_normal_payload_byte_for_byte():
+    body = json.dumps(payload(to="reply+1.abc@porchlight.localhost", text="Hi")).encode()
+    assert inbound_payload.bound("postmark", body) is body
+
+
+# -- item 17: a misrouted webhook says what is wrong -------------------------------------------
+
+
+def test_an_inbound_email_posted_to_the_tracking_webhook_says_where_it_belongs(
+    client, fake_postmark, customer, thread
+):
+    data = payload(to=reply_address(thread.pk), text="Hi")
+    response = client.post(
+        "/anymail/postmark/tracking/",
+        data=json.dumps(data),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=AUTH,
+    )
+    assert response.status_code == 400
+    assert "/anymail/postmark/inbound/" in response.content.decode()
+    assert not InboundMessage.objects.exists()
+
+
+def test_a_bounce_event_posted_to_the_inbound_webhook_says_where_it_belongs(client, fake_postmark):
+    bounce = json.loads((FIXTURES / "postmark" / "bounce-hard.json").read_text())
+    response = client.post(
+        "/anymail/postmark/inbound/",
+        data=json.dumps(bounce),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=AUTH,
+    )
+    assert response.status_code == 400
+    assert "/anymail/postmark/tracking/" in response.content.decode()
