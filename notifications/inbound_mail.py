@@ -7,6 +7,7 @@ exception.
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import getaddresses, parseaddr
@@ -188,3 +189,70 @@ def files(message: Message) -> list[MailFile]:
                 )
             )
     return found
+
+
+# -- whether the sender's domain vouches for the From address ----------------------------------
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """What the email provider's SPF and DKIM checks say of the From address: "pass" (SPF
+    passed for an envelope domain aligned with the From's, or a valid DKIM signature of the
+    From's domain), "fail" (the provider checked, and neither holds: a From anyone could have
+    written), or "none" (the provider gave no verdict)."""
+
+    verdict: str
+    reason: str = ""
+
+
+NO_VERDICT = Authentication("none", "the email provider gave no SPF/DKIM verdict")
+_SPF_TESTS = {
+    "SPF_PASS": "pass",
+    "SPF_FAIL": "fail",
+    "SPF_SOFTFAIL": "softfail",
+    "SPF_NEUTRAL": "neutral",
+    "SPF_NONE": "none",
+}
+_ENVELOPE_FROM = re.compile(r"envelope-from=\"?<?([^\s\";>]+)", re.IGNORECASE)
+
+
+def authentication(
+    *, headers: list[tuple[str, str]], envelope_sender: str, sender: str
+) -> Authentication:
+    """The verdict of the provider's own headers (Postmark's, which it puts before the
+    message's own, so the first of each name is the provider's): Received-SPF
+    ("Pass (sender SPF authorized) identity=mailfrom; … envelope-from=…") and SpamAssassin's
+    X-Spam-Tests (SPF_PASS, DKIM_VALID_AU: "valid signature from the author's domain").
+    SPF alone checks the envelope sender, which a forger chooses: it counts only when that
+    domain is the From's (or one is a subdomain of the other), as DMARC aligns it."""
+    first: dict[str, str] = {}
+    for name, value in headers[:50]:
+        first.setdefault(str(name).lower(), str(value)[:MAX_HEADER_CHARS])
+    received_spf, tests = first.get("received-spf"), first.get("x-spam-tests")
+    if received_spf is None and tests is None:
+        return NO_VERDICT
+    tokens = set(re.split(r"[\s,]+", (tests or "").upper()))
+    domain = normalise_address(sender).rpartition("@")[2]
+    if "DKIM_VALID_AU" in tokens and domain:
+        return Authentication("pass", f"a valid DKIM signature of {domain}")
+    if received_spf is not None:
+        spf = (received_spf.split(None, 1) or [""])[0].lower()
+        found = _ENVELOPE_FROM.search(received_spf)
+        envelope = found.group(1) if found else envelope_sender
+    else:
+        spf = next((result for test, result in _SPF_TESTS.items() if test in tokens), "")
+        envelope = envelope_sender
+    envelope_domain = normalise_address(f"<{envelope}>").rpartition("@")[2]
+    if spf == "pass" and domain and _aligned(envelope_domain, domain):
+        return Authentication("pass", f"SPF passed for {envelope_domain}")
+    return Authentication(
+        "fail",
+        f"SPF {spf or 'unknown'} for {envelope_domain or 'an empty envelope sender'} and no "
+        f"valid DKIM signature of {domain or 'the sender'}",
+    )
+
+
+def _aligned(one: str, other: str) -> bool:
+    if not one or "." not in one or "." not in other:
+        return False
+    return one == other or one.endswith(f".{other}") or other.endswith(f".{one}")

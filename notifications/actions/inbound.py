@@ -370,12 +370,18 @@ MAX_BOUNCED_IDS = 20
 
 
 def receive_email(
-    *, message: Message, esp_event_id: str = "", envelope_recipient: str = ""
+    *,
+    message: Message,
+    esp_event_id: str = "",
+    envelope_recipient: str = "",
+    authentication: inbound_mail.Authentication = inbound_mail.NO_VERDICT,
 ) -> InboundMessage:
     """The email provider's inbound webhook's action (through anymail): record the email once
     per Message-ID; a person's reply to one of our reply addresses, from the thread's own
     person, goes into the thread as its visible text; bounces fail the delivery they answer;
-    auto-replies and receipts are recorded and nothing more; the rest waits for staff."""
+    auto-replies and receipts are recorded and nothing more; the rest waits for staff. A
+    From that the provider's SPF/DKIM verdict does not vouch for (`authentication`) waits
+    for staff too: a From header is only what the sender typed."""
     provider_id = inbound_mail.message_id(message) or f"<esp-{esp_event_id or uuid.uuid4().hex}>"
     kind = classify(message)
     addresses = inbound_mail.recipients(message, envelope_recipient)  # bounded: read once
@@ -394,7 +400,7 @@ def receive_email(
         if kind != MailKind.HUMAN:
             _automatic(inbound, message=message, kind=kind)
             return inbound
-        _deliver_email(inbound, message=message, addresses=addresses)
+        _deliver_email(inbound, message=message, addresses=addresses, authentication=authentication)
     return inbound
 
 
@@ -453,7 +459,13 @@ def _bounced_deliveries(message: Message) -> list[Delivery]:
     )
 
 
-def _deliver_email(inbound: InboundMessage, *, message: Message, addresses: list[str]) -> None:
+def _deliver_email(
+    inbound: InboundMessage,
+    *,
+    message: Message,
+    addresses: list[str],
+    authentication: inbound_mail.Authentication,
+) -> None:
     reply = next(filter(None, map(content.parse_reply_address, addresses)), None)
     if reply is None:
         _park(inbound, reason="Not a reply to one of our emails", attachments=[])
@@ -469,6 +481,13 @@ def _deliver_email(inbound: InboundMessage, *, message: Message, addresses: list
     attachments, refused = _email_attachments(message)
     if refused:
         inbound.reason = "; ".join(refused)[:300]
+    if authentication.verdict == "fail":
+        _park(
+            inbound,
+            reason=f"Its sender is not vouched for ({authentication.reason}): it may be forged",
+            attachments=attachments,
+        )
+        return
     if reply.side == content.CUSTOMER_SIDE:
         _customer_email(inbound, thread=thread, attachments=attachments)
     else:
@@ -477,7 +496,9 @@ def _deliver_email(inbound: InboundMessage, *, message: Message, addresses: list
 
 def _customer_email(inbound: InboundMessage, *, thread: Thread, attachments) -> None:
     customer = thread.customer
-    if inbound_mail.normalise_address(customer.email) != inbound.sender:
+    # Exact comparison of normalised addresses (inbound_mail.normalise_address), never
+    # case-folded: "ſarah@example.com" is not Sarah. An empty address matches nobody.
+    if not inbound.sender or inbound_mail.normalise_address(customer.email) != inbound.sender:
         _park(
             inbound,
             reason=f"Sent to {customer.name}'s reply address, but not from {customer.email}",
@@ -494,14 +515,20 @@ def _customer_email(inbound: InboundMessage, *, thread: Thread, attachments) -> 
 def _staff_email(inbound: InboundMessage, *, thread: Thread, attachments) -> None:
     """A contractor answering, by email, the notification of a customer's message."""
     business = thread.customer.business
-    staff_user = (
-        get_user_model()
-        .objects.filter(is_staff=True, is_active=True, email__iexact=inbound.sender)
-        .first()
+    # The database's case-insensitive match only finds candidates (PostgreSQL's upper() makes
+    # "ſ" an "S"); the exact comparison decides.
+    candidates = (
+        get_user_model().objects.filter(is_staff=True, is_active=True, email__iexact=inbound.sender)
         if inbound.sender
-        else None
+        else []
     )
-    from_office = inbound_mail.normalise_address(business.email) == inbound.sender
+    staff_user = next(
+        (u for u in candidates if inbound_mail.normalise_address(u.email) == inbound.sender),
+        None,
+    )
+    from_office = bool(inbound.sender) and (
+        inbound_mail.normalise_address(business.email) == inbound.sender
+    )
     if staff_user is None and not from_office:
         _park(
             inbound,

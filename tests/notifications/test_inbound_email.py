@@ -48,6 +48,9 @@ def payload(*, to: str, sender: str = "sarah@example.com", text: str = "", **ext
     data = json.loads((FIXTURES / "postmark" / "inbound-parsed.json").read_text())
     data = copy.deepcopy(data)
     data["FromFull"] = {"Email": sender, "Name": "Sarah Mitchell", "MailboxHash": ""}
+    # Postmark's first header is the envelope sender: a real reply's is its From, which the
+    # fixture's SPF_PASS then vouches for (inbound_mail.authentication).
+    data["Headers"][0] = {"Name": "Return-Path", "Value": f"<{sender}>"}
     data["ToFull"] = [{"Email": to, "Name": "", "MailboxHash": ""}]
     data["CcFull"], data["BccFull"] = [], []
     data["OriginalRecipient"] = to

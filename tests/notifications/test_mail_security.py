@@ -16,7 +16,8 @@ from django.test import Client
 from messaging import actions
 from messaging.models import Entry
 from notifications import inbound_payload
-from notifications.content import reply_address
+from notifications.content import STAFF_SIDE, reply_address
+from notifications.inbound_mail import normalise_address
 from notifications.models import Delivery, InboundMessage, NotificationPreferences
 from notifications.unsubscribe import unsubscribe_path, unsubscribe_token
 from tests.factories import CustomerFactory
@@ -348,3 +349,107 @@ def test_a_bounce_event_posted_to_the_inbound_webhook_says_where_it_belongs(clie
     )
     assert response.status_code == 400
     assert "/anymail/postmark/tracking/" in response.content.decode()
+
+
+# -- item 6: a From is checked exactly, and against the provider's SPF/DKIM verdict ------------
+
+# Received-SPF as Postmark writes it (postmarkapp.com/developer/user-guide/inbound/parse-an-email,
+# the example payload), placed where Postmark puts its own headers: before the message's.
+POSTMARK_SPF = (
+    "{result} (sender SPF authorized) identity=mailfrom; client-ip=209.85.160.180; "
+    "helo=mail-gy0-f180.google.com; envelope-from={envelope}; "
+    "receiver=451d9b70cf9364d23ff6f9d51d870251569e+ahoy@inbound.postmarkapp.com"
+)
+
+
+def with_verdict(data: dict, *, envelope: str, spf: str, tests: str) -> dict:
+    headers = data["Headers"]
+    headers[0] = {"Name": "Return-Path", "Value": f"<{envelope}>"}
+    at = next(i for i, h in enumerate(headers) if h["Name"] == "X-Spam-Tests")
+    headers[at] = {"Name": "X-Spam-Tests", "Value": tests}
+    spf_value = POSTMARK_SPF.format(result=spf, envelope=envelope)
+    headers.insert(at + 1, {"Name": "Received-SPF", "Value": spf_value})
+    return data
+
+
+@pytest.fixture
+def mike(staff):
+    staff.email = "mike@mikescontracting.example"
+    staff.save()
+    return staff
+
+
+def test_a_spoofed_staff_from_sent_from_another_domain_waits_for_staff(
+    client, fake_twilio, fake_postmark, customer, thread, mike
+):
+    # SPF passes, but for the forger's own envelope domain; no DKIM of the From's domain.
+    data = payload(
+        to=reply_address(thread.pk, STAFF_SIDE),
+        sender="mike@mikescontracting.example",
+        text="Your deposit goes to account 1234 now.",
+    )
+    with_verdict(data, envelope="bounce@evil.example", spf="Pass", tests="SPF_PASS")
+    assert post(client, data).status_code == 200
+    assert not Entry.objects.exists() and fake_twilio.messages == []
+    inbound = InboundMessage.objects.get()
+    assert inbound.status == "unmatched" and "not vouched for" in inbound.reason
+    assert "SPF pass for evil.example" in inbound.reason
+
+
+def test_a_staff_from_failing_spf_waits_for_staff(
+    client, fake_twilio, fake_postmark, customer, thread, mike
+):
+    data = payload(
+        to=reply_address(thread.pk, STAFF_SIDE), sender="mike@mikescontracting.example", text="Hi"
+    )
+    with_verdict(
+        data, envelope="mike@mikescontracting.example", spf="Softfail", tests="SPF_SOFTFAIL"
+    )
+    post(client, data)
+    assert not Entry.objects.exists()
+    assert InboundMessage.objects.get().status == "unmatched"
+
+
+def test_a_staff_reply_vouched_for_by_dkim_reaches_the_customer(
+    client, fake_twilio, fake_postmark, customer, thread, mike, committed
+):
+    # Forwarded on the way, so SPF fails; the signature of his own domain still holds.
+    data = payload(
+        to=reply_address(thread.pk, STAFF_SIDE),
+        sender="mike@mikescontracting.example",
+        text="See you at 8.",
+    )
+    with_verdict(
+        data,
+        envelope="forwarder@lists.example",
+        spf="Fail",
+        tests="DKIM_SIGNED,DKIM_VALID,DKIM_VALID_AU,SPF_FAIL",
+    )
+    with committed():
+        assert post(client, data).status_code == 200
+    assert Entry.objects.get().author == mike
+    assert [m.body for m in fake_twilio.messages] == ["See you at 8."]
+
+
+def test_a_long_s_does_not_pass_for_sarah(client, fake_postmark, customer, thread):
+    # "ſarah".casefold() == "sarah": a comparison by case-folding let this post as her.
+    data = payload(to=reply_address(thread.pk), sender="ſarah@example.com", text="It's me")
+    assert post(client, data).status_code == 200
+    assert not Entry.objects.exists()
+    assert InboundMessage.objects.get().status == "unmatched"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("Sarah@Example.COM", "sarah@example.com"),
+        ("Sarah <SARAH@EXAMPLE.com>", "sarah@example.com"),
+        ("ſarah@example.com", "ſarah@example.com"),
+        ("\u212aim@example.com", "\u212aim@example.com"),  # Kelvin sign: not "kim"
+        ("sarah@BÜCHER.example", "sarah@xn--bcher-kva.example"),
+        ("sarah@exampſe.com", ""),  # IDNA 2008 refuses the long s in a domain
+        ("no-at-sign", ""),
+    ],
+)
+def test_addresses_are_normalised_exactly(given, expected):
+    assert normalise_address(given) == expected
