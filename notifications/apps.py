@@ -19,3 +19,6 @@ class NotificationsConfig(AppConfig):
 
         tracking.connect(email_tracking_event, dispatch_uid="notifications.email_tracking")
         inbound.connect(email_inbound_event, dispatch_uid="notifications.email_inbound")
+
+        # The settings checks register themselves on import (notifications/checks.py).
+        import notifications.checks  # noqa: F401

@@ -11,6 +11,7 @@ import time
 
 import pytest
 import time_machine
+from django.core.checks import run_checks
 from django.test import Client
 
 from messaging import actions
@@ -20,6 +21,7 @@ from notifications.content import STAFF_SIDE, reply_address
 from notifications.inbound_mail import normalise_address
 from notifications.models import Delivery, InboundMessage, NotificationPreferences
 from notifications.unsubscribe import unsubscribe_path, unsubscribe_token
+from tests.deploy.test_production_settings import production_env, run
 from tests.factories import CustomerFactory
 from tests.notifications.test_inbound_email import AUTH, FIXTURES, payload, post, raw_payload
 
@@ -453,3 +455,73 @@ def test_a_long_s_does_not_pass_for_sarah(client, fake_postmark, customer, threa
 )
 def test_addresses_are_normalised_exactly(given, expected):
     assert normalise_address(given) == expected
+
+
+# -- item 17: settings that cannot work in production are said at startup ----------------------
+
+
+def _check_ids(settings, **overrides) -> set[str]:
+    values = {"DEBUG": False, "SITE_URL": "https://portal.example.com", **overrides}
+    for name, value in values.items():
+        setattr(settings, name, value)
+    return {message.id for message in run_checks()}
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "mailto:portal@porchlight.localhost",
+        "mailto:mike@localhost",
+        "https://localhost:8000",
+        "mailto:mike@127.0.0.1",
+        "mailto:",
+    ],
+)
+def test_a_vapid_subject_on_localhost_is_an_error_in_production(settings, vapid_keys, subject):
+    public, private = vapid_keys
+    ids = _check_ids(
+        settings, VAPID_PUBLIC_KEY=public, VAPID_PRIVATE_KEY=private, VAPID_SUBJECT=subject
+    )
+    assert "notifications.E001" in ids
+
+
+@pytest.mark.parametrize(
+    "subject", ["mailto:office@mikescontracting.example", "https://portal.example.com"]
+)
+def test_a_real_vapid_subject_passes(settings, vapid_keys, subject):
+    public, private = vapid_keys
+    ids = _check_ids(
+        settings, VAPID_PUBLIC_KEY=public, VAPID_PRIVATE_KEY=private, VAPID_SUBJECT=subject
+    )
+    assert "notifications.E001" not in ids
+
+
+def test_a_localhost_vapid_subject_is_fine_in_development(settings, vapid_keys):
+    public, private = vapid_keys
+    ids = _check_ids(
+        settings,
+        SITE_URL="http://127.0.0.1:8000",
+        VAPID_PUBLIC_KEY=public,
+        VAPID_PRIVATE_KEY=private,
+        VAPID_SUBJECT="mailto:portal@x.localhost",
+    )
+    assert "notifications.E001" not in ids
+
+
+def test_an_unset_reply_domain_is_a_warning_in_production(settings):
+    assert "notifications.W001" in _check_ids(settings, EMAIL_REPLY_DOMAIN="")
+    assert "notifications.W001" not in _check_ids(settings, EMAIL_REPLY_DOMAIN="reply.example.com")
+
+
+def test_production_refuses_to_start_with_a_localhost_vapid_subject(tmp_path, vapid_keys):
+    # What the deployment runs first (docker-compose.yml: migrate runs the system checks).
+    public, private = vapid_keys
+    env = production_env(
+        tmp_path,
+        VAPID_PUBLIC_KEY=public,
+        VAPID_PRIVATE_KEY=private,
+        VAPID_SUBJECT="mailto:portal@porchlight.localhost",
+    )
+    result = run(["manage.py", "check"], env)
+    assert result.returncode != 0
+    assert "notifications.E001" in result.stderr
