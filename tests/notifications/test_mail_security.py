@@ -8,6 +8,8 @@ import base64
 import datetime as dt
 import json
 import time
+from email import message_from_string
+from email import policy as email_policy
 
 import pytest
 import time_machine
@@ -18,7 +20,7 @@ from messaging import actions
 from messaging.models import Entry
 from notifications import inbound_payload
 from notifications.content import STAFF_SIDE, reply_address
-from notifications.inbound_mail import normalise_address
+from notifications.inbound_mail import normalise_address, recipients
 from notifications.models import Delivery, InboundMessage, NotificationPreferences
 from notifications.unsubscribe import unsubscribe_path, unsubscribe_token
 from tests.deploy.test_production_settings import production_env, run
@@ -525,3 +527,17 @@ def test_production_refuses_to_start_with_a_localhost_vapid_subject(tmp_path, va
     result = run(["manage.py", "check"], env)
     assert result.returncode != 0
     assert "notifications.E001" in result.stderr
+
+
+def test_recipients_of_a_raw_message_read_only_a_bounded_part_of_a_huge_to():
+    # inbound_mail.recipients on its own (anything may call it, not only the webhook): it
+    # read and parsed the whole To, more than linearly, and was called twice per email.
+    to = ", ".join([*many_addresses(100_000), "reply+1.abc@porchlight.localhost"])
+    message = message_from_string(
+        f"From: sarah@example.com\nTo: {to}\nSubject: Hi\n\nHello\n", policy=email_policy.default
+    )
+    started = time.perf_counter()
+    found = recipients(message, "Reply+1.ABC@porchlight.localhost")
+    assert time.perf_counter() - started < 1
+    assert found[0] == "reply+1.abc@porchlight.localhost"  # the envelope recipient first
+    assert len(found) == 50
