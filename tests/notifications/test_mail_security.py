@@ -150,7 +150,7 @@ def test_a_forged_or_unknown_unsubscribe_link_changes_nothing(client, customer, 
 
 
 def test_one_customers_link_cannot_be_turned_into_anothers(client, customer, other_customer):
-    number, _, signature = unsubscribe_token(customer.pk).partition(".")
+    signature = unsubscribe_token(customer.pk).partition(".")[2]
     assert client.post(f"/email/unsubscribe/{other_customer.pk}.{signature}/").status_code == 404
     assert not NotificationPreferences.objects.exists()
 
