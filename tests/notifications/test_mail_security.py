@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import struct
 import time
+import zlib
 from email import message_from_string
 from email import policy as email_policy
 
@@ -541,3 +543,42 @@ def test_recipients_of_a_raw_message_read_only_a_bounded_part_of_a_huge_to():
     assert time.perf_counter() - started < 1
     assert found[0] == "reply+1.abc@porchlight.localhost"  # the envelope recipient first
     assert len(found) == 50
+
+
+def damaged_png() -> bytes:
+    """A PNG damaged in transit: its image data stops short and the next chunk's type is
+    garbled. The image library raises SyntaxError on it, not one of the errors it documents."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    width, height = 40, 30
+    rows = b"".join(b"\x00" + b"\x01\x02\x03" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows)[:20])
+        + b"\x00\x00\x00\x00\xacEND\xaeB`\x82"
+    )
+
+
+def test_a_reply_with_a_damaged_photo_lands_with_its_words_and_a_note(
+    client, fake_postmark, customer, thread
+):
+    # It answered 400 (the image library's SyntaxError), and the reply was lost.
+    data = payload(to=reply_address(thread.pk), text="Photo of the stain attached")
+    png = damaged_png()
+    data["Attachments"] = [
+        {
+            "Name": "stain.png",
+            "Content": base64.b64encode(png).decode(),
+            "ContentType": "image/png",
+            "ContentLength": len(png),
+        }
+    ]
+    assert post(client, data).status_code == 200
+    assert Entry.objects.get(kind="customer_reply").body == "Photo of the stain attached"
+    assert "stain.png could not be read" in Entry.objects.get(kind="internal_note").body
