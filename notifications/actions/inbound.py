@@ -576,9 +576,7 @@ def _email_attachments(message: Message) -> tuple[list[NewAttachment], list[str]
         except Exception:  # noqa: BLE001 - one file the image library chokes on must not
             # cost the whole email: a damaged PNG raises SyntaxError, which Pillow does not
             # document. Left out, named in the note; the words still go into the thread.
-            logger.warning(
-                "inbound %s: attachment %s could not be read", number, name, exc_info=True
-            )
+            logger.warning("inbound email: attachment %r could not be read", name, exc_info=True)
             refused.append(f"{name} could not be read")
     return kept, refused
 
