@@ -22,7 +22,7 @@ from messaging import actions
 from messaging.models import Entry
 from notifications import inbound_payload
 from notifications.content import STAFF_SIDE, reply_address
-from notifications.inbound_mail import normalise_address, recipients
+from notifications.inbound_mail import authentication, normalise_address, recipients
 from notifications.models import Delivery, InboundMessage, NotificationPreferences
 from notifications.unsubscribe import unsubscribe_path, unsubscribe_token
 from tests.deploy.test_production_settings import production_env, run
@@ -582,3 +582,53 @@ def test_a_reply_with_a_damaged_photo_lands_with_its_words_and_a_note(
     assert post(client, data).status_code == 200
     assert Entry.objects.get(kind="customer_reply").body == "Photo of the stain attached"
     assert "stain.png could not be read" in Entry.objects.get(kind="internal_note").body
+
+
+@pytest.mark.parametrize(
+    ("received_spf", "tests", "verdict"),
+    [
+        # The shape in Postmark's documentation (see POSTMARK_SPF).
+        (POSTMARK_SPF.format(result="Pass", envelope="sarah@example.com"), "SPF_PASS", "pass"),
+        # The shape its inbound servers write lately: lower case, envelope-from quoted.
+        (
+            "pass (example.com: Sender is authorized to use 'sarah@example.com' in 'mfrom' "
+            "identity (mechanism 'include:_spf.example.net' matched)) receiver=p-pm-inbound; "
+            'identity=mailfrom; envelope-from="sarah@example.com"; helo=mx.example.net; '
+            "client-ip=192.0.2.10",
+            "SPF_HELO_PASS,\tSPF_PASS",
+            "pass",
+        ),
+        (POSTMARK_SPF.format(result="Pass", envelope="bounce@mail.example.com"), "", "pass"),
+        (POSTMARK_SPF.format(result="Pass", envelope="x@notexample.com"), "SPF_PASS", "fail"),
+        (POSTMARK_SPF.format(result="Fail", envelope="sarah@example.com"), "SPF_FAIL", "fail"),
+        (POSTMARK_SPF.format(result="None", envelope="sarah@example.com"), "SPF_NONE", "fail"),
+        (None, "DKIM_SIGNED,DKIM_VALID,DKIM_VALID_AU", "pass"),
+        (None, "DKIM_SIGNED,DKIM_VALID", "fail"),  # signed, but by another domain
+        (None, None, "none"),
+    ],
+    ids=[
+        "documented-pass",
+        "quoted-envelope-pass",
+        "subdomain-envelope",
+        "lookalike-domain",
+        "fail",
+        "no-spf-record",
+        "dkim-of-author",
+        "dkim-of-another",
+        "no-verdict",
+    ],
+)
+def test_the_providers_verdict_vouches_only_for_the_from_domain(received_spf, tests, verdict):
+    headers = [("Received", "by inbound.postmarkapp.com")]
+    if tests is not None:
+        headers.append(("X-Spam-Tests", tests))
+    if received_spf is not None:
+        headers.append(("Received-SPF", received_spf))
+    # The message's own headers come after the provider's: a forged pass there is not read.
+    headers.append(("X-Spam-Tests", "DKIM_VALID_AU,SPF_PASS"))
+    if tests is None and received_spf is None:
+        headers.pop()
+    result = authentication(
+        headers=headers, envelope_sender="sarah@example.com", sender="sarah@example.com"
+    )
+    assert result.verdict == verdict, result.reason
