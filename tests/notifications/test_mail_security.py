@@ -540,7 +540,7 @@ def test_recipients_of_a_raw_message_read_only_a_bounded_part_of_a_huge_to():
     )
     started = time.perf_counter()
     found = recipients(message, "Reply+1.ABC@porchlight.localhost")
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < 5  # 0.1 s alone; parsing it all: over 200 s
     assert found[0] == "reply+1.abc@porchlight.localhost"  # the envelope recipient first
     assert len(found) == 50
 
