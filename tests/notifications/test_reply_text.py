@@ -236,6 +236,90 @@ def test_it_keeps_a_reply_written_below_the_quote():
     assert visible_reply(body) == "Tuesday."
 
 
+def test_a_reply_under_a_header_at_the_very_top_is_not_emptied():
+    # Nothing written above the header, and no ">" marks what it introduces: emptying the
+    # message would park her words for staff; what is under the header is kept instead.
+    body = (
+        "On Mon, Jan 15, 2024 at 10:00 AM, Mike <mike@acme.com> wrote:\n"
+        "Can you do Tuesday?\n\nYes, Tuesday works."
+    )
+    assert visible_reply(body) == "Can you do Tuesday?\n\nYes, Tuesday works."
+    # With a quote the header and the quote go, and the words above and below stay.
+    quoted = "On Mon, Jan 15, 2024 at 10:00 AM, Mike <mike@acme.com> wrote:\n> Tuesday?\n"
+    assert visible_reply(quoted + "\nYes, Tuesday works.") == "Yes, Tuesday works."
+    assert visible_reply("Hi Mike,\n" + quoted + "\nYes.") == "Hi Mike,\n\nYes."
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # Four lines (date, time, name, address): crisp-oss's email_thread shape, one more.
+        "On Mon, Jan 15, 2024,\nat 10:00 AM,\nMike Example\n<mike@acme.com> wrote:",
+        # Polymail: a blank line, the address on lines of its own, and a quoted "> wrote:".
+        "On Tue, Apr 11, 2017 at 10:07 PM Mike Example\n\n<\nmailto:Mike <mike@acme.com>\n> wrote:",
+    ],
+)
+def test_it_strips_a_reply_header_wrapped_over_more_than_three_lines(header):
+    assert visible_reply(f"Tuesday works.\n\n{header}{QUOTE}") == "Tuesday works."
+    assert visible_reply(f"Tuesday works.\n\n{header}\nOld unquoted message.") == ("Tuesday works.")
+
+
+def test_a_paragraph_starting_with_on_and_a_date_is_not_a_long_header():
+    body = "On Jan 15, at 10:00,\nthe crew arrives.\n\nAnn wrote:\nsee the note"
+    assert visible_reply(body) == body
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "2013/7/20 sam via Porchlight <reply@porchlight.example>",
+        "2011/4/7 Nathan <support@example.com>",
+        "15.01.2024 Mike Example <mike@acme.com>",
+    ],
+)
+def test_it_strips_a_header_that_starts_with_a_date_and_has_no_wrote(header):
+    assert visible_reply(f"Tuesday works.\n\n{header}{QUOTE}") == "Tuesday works."
+
+
+def test_a_date_line_of_the_senders_own_with_no_quote_under_it_is_kept():
+    body = "Dates we can do:\n\n2024/1/15 morning <preferred>\n2024/1/16 afternoon"
+    assert visible_reply(body) == body
+
+
+def test_the_senders_words_before_a_header_on_the_same_line_are_kept():
+    # Some clients join the last line of the reply and the header (talon's fixtures).
+    body = "reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:\n> Hi"
+    assert visible_reply(body) == "reply"
+    body = "reply\nbla-bla - bla--- On Wed, Apr 4, 2012 at 3:59 PM, me@domain.com wrote:\n> Hi"
+    assert visible_reply(body) == "reply\nbla-bla - bla"
+
+
+@pytest.mark.parametrize("attribution", ["Mike wrote:", "Mike Example <mike@acme.com> wrote:"])
+def test_it_drops_an_attribution_with_nothing_after_it(attribution):
+    # The client dropped the quote (or it was an HTML part) and left its attribution.
+    assert visible_reply(f"Tuesday works.\n\n{attribution}\n") == "Tuesday works."
+    assert visible_reply(f"Tuesday works.\n\n{attribution}{QUOTE}") == "Tuesday works."
+    assert visible_reply(f"{attribution}{QUOTE}\nTuesday works.") == "Tuesday works."
+
+
+def test_a_wrote_line_followed_by_the_senders_text_is_kept():
+    # willdurand/EmailReplyParser's email_23_1: no date, no quote, text under it.
+    body = "Hi.\n\nSomething wrote:\nthe rest of my message."
+    assert visible_reply(body) == body
+
+
+def test_lines_quoted_with_a_bar_are_history():
+    body = "Tuesday works.\n\nOn Mon, Jan 15, 2024, Mike wrote:\n| Tuesday or Wednesday?\n| Mike"
+    assert visible_reply(body) == "Tuesday works."
+    inline = "On Mon, Jan 15, 2024, Mike wrote:\n| Tuesday or Wednesday?\n\nTuesday.\n"
+    assert visible_reply(inline) == "Tuesday."
+
+
+def test_a_table_row_with_bars_is_not_a_quote():
+    body = "Prices:\n\n| item | cost |\n| deck | 4200 |\n\nOk?"
+    assert visible_reply(body) == body
+
+
 # -- Outlook blocks and separators -----------------------------------------------------------
 
 
@@ -355,6 +439,37 @@ def test_a_line_starting_with_from_is_not_an_outlook_block():
 def test_it_strips_original_message_and_forwarded_blocks(separator):
     body = f"See below.\n\n{separator}\nFrom: Mike\nOld message\n"
     assert visible_reply(body) == "See below."
+
+
+@pytest.mark.parametrize(
+    "separator",
+    [
+        "*-------- Original Message --------*",
+        "*-----Original Message-----*",
+        "**---------- Forwarded message ---------**",
+        "_-------- Message d'origine --------_",
+    ],
+)
+def test_it_strips_a_bold_original_message_separator(separator):
+    # An HTML part turned to text writes <b> as asterisks.
+    body = f"See below.\n\n{separator}\nSubject: Roof\n\nOld message\n"
+    assert visible_reply(body) == "See below."
+
+
+def test_text_framed_by_dashes_that_is_no_separator_is_kept():
+    # talon's test_feedback_below_left_unparsed: a form the sender filled in.
+    body = (
+        "Please enter your feedback below. Thank you.\n\n"
+        "------------- Enter Feedback Below -------------\n\nThe deck looks great."
+    )
+    assert visible_reply(body) == body
+
+
+def test_a_header_block_that_starts_with_its_date_is_history():
+    body = "Blah\n\nDate: Wed, 16 May 2012 00:15:02 -0600\nTo: sarah@example.com\n\nOld"
+    assert visible_reply(body) == "Blah"
+    appointment = "Visit:\n\nDate: Wednesday 3 October\nTime: 7:00am\nAddress: 130 Fox St"
+    assert visible_reply(appointment) == appointment
 
 
 def test_a_forward_with_nothing_written_above_it_keeps_the_forwarded_message():
@@ -716,6 +831,10 @@ def test_a_1_mb_reply_takes_well_under_a_second():
         "x\n" + "If you are not the intended recipient\n" * (MB // 38),
         "Hi\n\n" + "On 2024 Mike <a@b.co> wrote:\n> q\n\nanswer\n\n" * (MB // 45),
         "Hi\n\nOn 2024 Mike <a@b.co> wrote:\n" + "> q\n\n" * (MB // 5) + "x",
+        "On 1 2\n\n<\n> wrote:\n" * (MB // 19),
+        "| a\n|\n| b |\n" * (MB // 12),
+        "x " * 40 + "On 2024 a@b.c wrote:\n> q\n" * (MB // 24),
+        "2013/7/20 sam via x <a@b.c>\n> q\nx wrote:\n" * (MB // 40),
     ],
     ids=[
         "one-line",
@@ -738,6 +857,10 @@ def test_a_1_mb_reply_takes_well_under_a_second():
         "disclaimers",
         "interleaved-answers",
         "long-quote-then-text",
+        "long-wrapped-headers",
+        "bar-quotes-and-tables",
+        "words-before-headers",
+        "date-headers-and-attributions",
     ],  # fmt: skip
 )
 def test_a_hostile_1_mb_body_stays_linear(body, linear_budget):
