@@ -17,6 +17,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
 REPLIES = FIXTURES / "replies"
 UNSEEN = FIXTURES / "unseen"
 UNSEEN2 = FIXTURES / "unseen2"
+UNSEEN3 = FIXTURES / "unseen3"
 HTML = FIXTURES / "html"
 REQUIRED_SCORE = 0.90
 # Measured once, before anything changed, on replies the extractor was never tuned on: 51/60
@@ -26,6 +27,11 @@ UNSEEN_REQUIRED_PERCENT = 95
 # Collected after that tuning and scored once, with nothing changed after: 45/57 (78.9%). The
 # floor is that figure rounded down; it keeps the score from regressing and is no target.
 UNSEEN2_REQUIRED_PERCENT = 78
+# The third set (issue 18 item 26) in two halves: tuned on its tune half (37/41 -> 41/41); its
+# held-out half went from 47/52 to 50/52 (96%) with no look at its failures until then. Floors
+# against regressions, no targets.
+UNSEEN3_TUNE_REQUIRED_PERCENT = 100
+UNSEEN3_HOLDOUT_REQUIRED_PERCENT = 96
 
 
 def normalise(text: str) -> str:
@@ -112,6 +118,29 @@ def test_the_second_unseen_corpus_scores_at_least_what_was_measured_on_it_once()
     assert not set(cases) & (set(corpus_cases()) | set(corpus_cases(UNSEEN)))
     assert 100 * right >= UNSEEN2_REQUIRED_PERCENT * len(cases), (
         f"{right}/{len(cases)} < {UNSEEN2_REQUIRED_PERCENT}%:\n" + "\n".join(failures)
+    )
+
+
+@pytest.mark.parametrize(
+    ("half", "required"),
+    [("tune", UNSEEN3_TUNE_REQUIRED_PERCENT), ("holdout", UNSEEN3_HOLDOUT_REQUIRED_PERCENT)],
+)
+def test_the_third_unseen_corpus_keeps_what_was_measured_on_each_half(half, required):
+    """tests/fixtures/email/unseen3/ (SOURCES.md): expected texts and the tune / hold-out split
+    committed before the extractor ran on them."""
+    cases = corpus_cases(UNSEEN3)
+    split = json.loads((UNSEEN3 / "split.json").read_text(encoding="utf-8"))
+    assert not set(split["tune"]) & set(split["holdout"])
+    assert set(split["tune"]) | set(split["holdout"]) == set(cases)
+    earlier = set(corpus_cases()) | set(corpus_cases(UNSEEN)) | set(corpus_cases(UNSEEN2))
+    assert not set(cases) & earlier, "the third set shares cases with an earlier one"
+    chosen = {name: cases[name] for name in split[half]}
+    failures = misses(chosen)
+    right = len(chosen) - len(failures)
+    print(f"\nunseen3 {half}: {right}/{len(chosen)} exact ({right / len(chosen):.0%})")
+    print("\n\n".join(failures))
+    assert 100 * right >= required * len(chosen), (
+        f"{right}/{len(chosen)} < {required}%:\n" + "\n".join(failures)
     )
 
 
