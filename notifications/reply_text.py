@@ -477,12 +477,14 @@ def _is_header_text(joined: str, lines: _Lines, last: int) -> bool:
     # "On Mon, 1 Jan 2024 at 10:00, Ann <ann@example.com> wrote:" and its translations.
     ends_with_verb = _ends_with_verb(joined)
     if not _has_when_or_who(joined):
-        # "Ann wrote:" alone is an attribution where a quote or nothing at all follows it;
-        # with the sender's text under it ("Something wrote:\n…") it is theirs.
+        # "Ann wrote:" alone on its line is an attribution where a quote or nothing at all
+        # follows it; with the sender's text under it ("Something wrote:\n…") it is theirs,
+        # and so are the lines above it.
         return (
             ends_with_colon
             and ends_with_verb
             and len(joined) <= _MAX_ATTRIBUTION_LENGTH
+            and joined == _squash(lines.text[last])
             and (lines.quote_below[last] or last >= lines.last_text)
         )
     if ends_with_verb and (ends_with_colon or _LEADS.match(joined)):
@@ -553,16 +555,23 @@ def _long_header_length(lines: _Lines, i: int) -> int:
     own among them, a line ends with its verb ("> wrote:", quoted or not)."""
     texts, n = lines.text, len(lines)
     first = texts[i]
-    if not (_LEADS.match(first) and _DIGIT.search(first)) or first.endswith(_SENTENCE_END):
+    # The date is on the first line (a time or a year, not "On Jan 15 we start"), and the
+    # address that made the client wrap it is in there somewhere.
+    if (
+        not _LEADS.match(first)
+        or not (_TIME.search(first) or _YEAR.search(first))
+        or first.endswith(_SENTENCE_END)
+    ):
         return 0
-    length = 0
+    length, address = 0, False
     for j in range(i, min(i + _MAX_LONG_HEADER_LINES, n)):
         line = texts[j].lstrip("> ") if lines.quoted[j] else texts[j]
         length += len(line)
+        address = address or "@" in line
         if length > _MAX_HEADER_LENGTH or (j > i and line.endswith(_SENTENCE_END)):
             return 0
         if j > i and line.endswith((":", "：")) and _ends_with_verb(line):
-            return j - i + 1
+            return j - i + 1 if address else 0
         if lines.quoted[j] and line:
             return 0  # quoted text before the verb: the header ended above
     return 0

@@ -277,6 +277,9 @@ def test_a_reply_under_a_header_at_the_very_top_is_not_emptied():
     quoted = "On Mon, Jan 15, 2024 at 10:00 AM, Mike <mike@acme.com> wrote:\n> Tuesday?\n"
     assert visible_reply(quoted + "\nYes, Tuesday works.") == "Yes, Tuesday works."
     assert visible_reply("Hi Mike,\n" + quoted + "\nYes.") == "Hi Mike,\n\nYes."
+    # Words between a header at the top and the quote it introduces are hers too.
+    header = "On Mon, Jan 15, 2024 at 10:00 AM, Mike <mike@acme.com> wrote:\n"
+    assert visible_reply(header + "Yes, Tuesday.\n\n> Tuesday?") == "Yes, Tuesday."
 
 
 @pytest.mark.parametrize(
@@ -296,6 +299,11 @@ def test_it_strips_a_reply_header_wrapped_over_more_than_three_lines(header):
 def test_a_paragraph_starting_with_on_and_a_date_is_not_a_long_header():
     body = "On Jan 15, at 10:00,\nthe crew arrives.\n\nAnn wrote:\nsee the note"
     assert visible_reply(body) == body
+    # Lines of the sender's own above a bare attribution stay: no date, no address.
+    own = "On Jan 15 we start\nbring the keys"
+    assert visible_reply(f"{own}\nAnn wrote:\n> Which day?") == own
+    own = "On Jan 15 at 10 we start\nplease\nbring the keys"
+    assert visible_reply(f"{own}\nAnn wrote:\n> Which day?") == own
 
 
 @pytest.mark.parametrize(
