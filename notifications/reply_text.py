@@ -495,11 +495,12 @@ def _is_header_text(joined: str, lines: _Lines, last: int) -> bool:
     if ends_with_colon and _BRACKETED_ADDRESS.search(joined) and _DIGIT.search(joined):
         return True
     # Whatever the language, the line just above a quoted block that names a date or an
-    # address is the block's attribution, and so is one that starts with a date.
+    # address is the block's attribution, and so is one that starts with a date and names
+    # someone's address ("12/05/2024 works for me" above a quote is an answer).
     return lines.quote_below[last] and bool(
         ends_with_colon
         or (_ADDRESS.search(joined) and _TIME.search(joined))
-        or _DATE_START.match(joined)
+        or (_DATE_START.match(joined) and ("@" in joined or "<" in joined))
     )
 
 

@@ -321,6 +321,8 @@ def test_it_strips_a_header_that_starts_with_a_date_and_has_no_wrote(header):
 def test_a_date_line_of_the_senders_own_with_no_quote_under_it_is_kept():
     body = "Dates we can do:\n\n2024/1/15 morning <preferred>\n2024/1/16 afternoon"
     assert visible_reply(body) == body
+    answer = "12/05/2024 works for me"
+    assert visible_reply(f"{answer}\n> Which date suits you?") == answer
 
 
 def test_the_senders_words_before_a_header_on_the_same_line_are_kept():
