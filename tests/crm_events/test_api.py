@@ -454,3 +454,39 @@ def test_an_appointment_scheduled_through_the_api_shows_on_her_schedule_only(
     assert "Railing inspection" in schedule
     client.force_login(other_customer.user)
     assert "Railing inspection" not in client.get("/schedule/").content.decode()
+
+
+# -- the ingest table (issue 17) -------------------------------------------------------------
+
+
+def test_every_event_type_of_the_schema_has_its_verb_in_the_ingest_table():
+    from crm_events import ingest
+    from crm_events.schemas import EVENT_TYPES
+
+    assert set(ingest.EVENTS) == set(EVENT_TYPES)
+
+
+def test_each_answer_names_the_card_its_event_posted(crm, sarah):
+    crm.post(invoice_event())
+    paid = {"type": "invoice.paid", "customer": {"email": "sarah@example.com"}}
+    answer = crm.post({**paid, "data": {"number": "2041"}}).json()
+    card = Entry.objects.get(body="Invoice #2041 paid")
+    assert answer["entry_seq"] == card.seq and answer["record"] == "/invoices/2041/"
+
+
+def test_an_event_naming_a_record_with_another_customers_project_is_refused(
+    crm, sarah, other_project
+):
+    crm.post(invoice_event())
+    before = _written()
+    paid = {
+        "type": "invoice.paid",
+        "customer": {"email": "sarah@example.com"},
+        "project": "PRJ-1043",
+        "data": {"number": "2041"},
+    }
+    response = crm.post(paid)
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("wrong-project")
+    assert "belongs to another customer" in response.json()["detail"]
+    assert _written() == before and Invoice.objects.get().status == "sent"
