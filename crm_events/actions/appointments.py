@@ -153,7 +153,7 @@ def transition_appointment(
     changes nothing, and a moved visit needs confirming again. CONFIRMED stamps when.
     The only writer of an appointment's status."""
     locked = (
-        Appointment.objects.select_for_update()
+        Appointment.objects.select_for_update(of=("self",))
         .select_related("customer", "project")
         .get(pk=appointment.pk)
     )

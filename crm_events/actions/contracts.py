@@ -74,7 +74,7 @@ def transition_contract(
     """Move a contract to status `to` as TRANSITIONS allows; sending stamps `sent_at` and
     cards it once. The only writer of a contract's status."""
     locked = (
-        Contract.objects.select_for_update()
+        Contract.objects.select_for_update(of=("self",))
         .select_related("customer", "project")
         .get(pk=contract.pk)
     )

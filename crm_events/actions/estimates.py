@@ -124,7 +124,7 @@ def transition_estimate(
     """Move an estimate to status `to` as TRANSITIONS allows, stamp when it was issued or
     decided, and card it once. The only writer of an estimate's status."""
     locked = (
-        Estimate.objects.select_for_update()
+        Estimate.objects.select_for_update(of=("self",))
         .select_related("customer", "project")
         .get(pk=estimate.pk)
     )

@@ -88,7 +88,9 @@ def transition_invoice(*, invoice: Invoice, to: str, at: dt.datetime | None = No
     """Move an invoice to status `to` as TRANSITIONS allows, stamp that status's date, and
     card it once. The only writer of an invoice's status."""
     locked = (
-        Invoice.objects.select_for_update().select_related("customer", "project").get(pk=invoice.pk)
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("customer", "project")
+        .get(pk=invoice.pk)
     )
     before = locked.status
     if to != before:
