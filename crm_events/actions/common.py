@@ -20,7 +20,15 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from crm_events.formatting import format_money, time_range, valid_currency
-from crm_events.models import Appointment, Contract, CrmSettings, Estimate, Invoice, money
+from crm_events.models import (
+    Appointment,
+    Contract,
+    CrmSettings,
+    Estimate,
+    Invoice,
+    document_number,
+    money,
+)
 from messaging import actions as thread_actions
 from messaging.models import Entry
 from portal.models import Business, Customer, Project
@@ -224,6 +232,7 @@ def record_sent_document(
     is in; the same number with other content is refused. `dates` are the model's own
     (due_on, valid_until). Callers hold a transaction; the project was checked by them."""
     number = number.strip()
+    document_number(number)  # it becomes an address and a file name
     currency = check_currency(currency)
     computed = check_lines(lines, total)
     document = model.objects.select_for_update().filter(number=number).first()
