@@ -111,3 +111,28 @@ def test_the_admin_refuses_a_number_outside_the_rule(client, customer, project, 
     assert response.status_code == 200
     assert "A number is 1 to 40 letters, digits" in response.content.decode()
     assert not Invoice.objects.exists()
+
+
+def test_documents_stored_before_the_rule_are_renumbered_so_they_open(customer, project):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("crm_events.migrations.0002_document_number")
+    pk = {}
+    for number in ("1 2", "1\n2", "A/B", ".5", "7", "A-B"):
+        # As the API stored them before the rule (the model's validators run only in forms).
+        pk[number] = Invoice.objects.create(customer=customer, project=project, number=number).pk
+    migration.renumber(apps, None)
+    numbers = {i.pk: i.number for i in Invoice.objects.all()}
+    newline = pk["1\n2"]
+    assert numbers == {
+        pk["1 2"]: "1-2",
+        newline: f"1-2-{newline}",
+        pk["A/B"]: f"A-B-{pk['A/B']}",  # "A-B" is another invoice's
+        pk[".5"]: "N.5",
+        pk["7"]: "7",
+        pk["A-B"]: "A-B",
+    }
+    for number in numbers.values():
+        resolve(f"/invoices/{number}/")  # every one has an address again
