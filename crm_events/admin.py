@@ -14,7 +14,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from crm_events import actions
+from crm_events import actions as crm
 from crm_events.models import (
     ApiEvent,
     Appointment,
@@ -59,7 +59,7 @@ class CustomerRecordForm(forms.ModelForm):
         customer, project = data.get("customer"), data.get("project")
         if customer is not None:
             try:
-                actions.check_project(customer=customer, project=project)
+                crm.check_project(customer=customer, project=project)
             except ValidationError as error:
                 self.add_error("project", error)
         return data
@@ -73,35 +73,34 @@ class CustomerRecordAdmin(admin.ModelAdmin):
     search_fields = ["customer__name", "external_id"]
 
 
-def _transition_action(to: str, label: str):
-    @admin.action(description=label)
-    def action(modeladmin, request, queryset):
-        for record in queryset:
-            modeladmin.apply_transition(request, record, to)
+def status_actions(moves: dict[str, str]) -> list:
+    """The changelist's actions, one per move: each calls the kind's transition function on
+    every selected record (a refused one is reported and left as it was)."""
 
-    action.__name__ = f"make_{to}"
-    return action
+    def make(to: str, label: str):
+        @admin.action(description=f"{label} (selected)", permissions=["change"])
+        def action(modeladmin, request, queryset):
+            for record in queryset:
+                modeladmin.apply_transition(request, record, to)
+
+        action.__name__ = f"make_{to}"
+        return action
+
+    return [make(to, label) for to, label in moves.items()]
 
 
 class StatusAdmin(CustomerRecordAdmin):
     """A record whose status only its transition function writes. `moves` names the
-    statuses staff may move a record to, with the label of the button or action; `table`
-    is the kind's table of allowed moves (which buttons show); `transition` calls the
-    kind's transition function."""
+    statuses staff may move a record to, with the label of its button (and of its list
+    action, `actions = status_actions(moves)`); `table` is the kind's table of allowed moves
+    (which buttons show); `transition` calls the kind's transition function."""
 
     change_form_template = "admin/crm_events/change_form.html"
     moves: dict[str, str] = {}
     table: dict[str, set[str]] = {}
 
-    def transition(self, record, to: str) -> actions.Transition:
+    def transition(self, record, to: str) -> crm.Transition:
         raise NotImplementedError
-
-    def get_actions(self, request):
-        found = super().get_actions(request)
-        for to, label in self.moves.items():
-            action = _transition_action(to, f"{label} (selected)")
-            found[action.__name__] = (action, action.__name__, action.short_description)
-        return found
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "status"]
@@ -180,7 +179,7 @@ class DocumentAdmin(StatusAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # The total follows the lines, which are saved now.
-        actions.recompute_total(document=form.instance)
+        crm.recompute_total(document=form.instance)
 
 
 @admin.register(Invoice)
@@ -205,10 +204,11 @@ class InvoiceAdmin(DocumentAdmin):
         Invoice.Status.PAID: "Mark paid",
         Invoice.Status.VOID: "Void",
     }
-    table = actions.INVOICE_TRANSITIONS
+    table = crm.INVOICE_TRANSITIONS
+    actions = status_actions(moves)
 
     def transition(self, record, to):
-        return actions.transition_invoice(invoice=record, to=to)
+        return crm.transition_invoice(invoice=record, to=to)
 
 
 @admin.register(Estimate)
@@ -233,10 +233,11 @@ class EstimateAdmin(DocumentAdmin):
         Estimate.Status.APPROVED: "Mark approved",
         Estimate.Status.DECLINED: "Mark declined",
     }
-    table = actions.ESTIMATE_TRANSITIONS
+    table = crm.ESTIMATE_TRANSITIONS
+    actions = status_actions(moves)
 
     def transition(self, record, to):
-        return actions.transition_estimate(estimate=record, to=to)
+        return crm.transition_estimate(estimate=record, to=to)
 
 
 @admin.register(Contract)
@@ -251,10 +252,11 @@ class ContractAdmin(StatusAdmin):
         Contract.Status.SIGNED: "Mark signed",
         Contract.Status.VOID: "Void",
     }
-    table = actions.CONTRACT_TRANSITIONS
+    table = crm.CONTRACT_TRANSITIONS
+    actions = status_actions(moves)
 
     def transition(self, record, to):
-        return actions.transition_contract(contract=record, to=to)
+        return crm.transition_contract(contract=record, to=to)
 
 
 _TIMES = ("starts_at", "ends_at")
@@ -267,13 +269,13 @@ class AppointmentForm(CustomerRecordForm):
         if starts_at is None or ends_at is None:
             return data
         try:
-            actions.check_times(starts_at, ends_at)
+            crm.check_times(starts_at, ends_at)
             if self.instance.pk is not None and self.moved():
                 # Moving a visit is a reschedule; refused for one cancelled or completed.
-                actions.check_transition(
+                crm.check_transition(
                     record=self.instance,
                     to=Appointment.Status.RESCHEDULED,
-                    table=actions.APPOINTMENT_TRANSITIONS,
+                    table=crm.APPOINTMENT_TRANSITIONS,
                     name=f"The appointment {self.instance.title}",
                 )
         except ValidationError as error:
@@ -307,15 +309,16 @@ class AppointmentAdmin(StatusAdmin):
         Appointment.Status.CANCELLED: "Cancel",
         Appointment.Status.COMPLETED: "Mark completed",
     }
-    table = actions.APPOINTMENT_TRANSITIONS
+    table = crm.APPOINTMENT_TRANSITIONS
+    actions = status_actions(moves)
 
     def transition(self, record, to):
-        return actions.transition_appointment(appointment=record, to=to)
+        return crm.transition_appointment(appointment=record, to=to)
 
     def save_model(self, request, obj, form, change):
         if not change:
             # Booking is the action's (it cards the visit); the admin then shows that row.
-            booked = actions.schedule_appointment(
+            booked = crm.schedule_appointment(
                 customer=obj.customer,
                 project=obj.project,
                 title=obj.title,
@@ -336,7 +339,7 @@ class AppointmentAdmin(StatusAdmin):
         # the action the new times (and the status they imply).
         obj.save(update_fields=[n for n in [*edited, "updated_at"] if n not in _TIMES])
         try:
-            moved = actions.reschedule_appointment(
+            moved = crm.reschedule_appointment(
                 appointment=obj, starts_at=obj.starts_at, ends_at=obj.ends_at
             ).record
         except ValidationError as error:  # changed by someone else since the form was read
