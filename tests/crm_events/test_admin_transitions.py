@@ -254,3 +254,22 @@ def test_editing_an_appointments_note_in_the_admin_keeps_its_status_and_posts_no
     assert appointment.status == Appointment.Status.CONFIRMED
     assert appointment.crew_note == "Bring the stain"
     assert _cards(thread) == before
+
+
+def test_staff_who_may_only_view_invoices_cannot_move_them(client, customer, project, thread):
+    from django.contrib.auth.models import Permission
+
+    invoice = actions.send_invoice(
+        customer=customer, project=project, number="3001", lines=lines("10.00"), currency="USD"
+    ).record
+    viewer = get_user_model().objects.create_user("kim", "kim@example.com", "pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_invoice"))
+    client.force_login(viewer)
+    page = client.get("/admin/crm_events/invoice/").content.decode()
+    assert "make_paid" not in page
+    client.post(
+        "/admin/crm_events/invoice/", {"action": "make_paid", "_selected_action": [invoice.pk]}
+    )
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.SENT
+    assert not thread.entries.filter(body__endswith="paid").exists()
