@@ -6,11 +6,15 @@ exactly right?
     .venv/bin/python -m bench.reply_corpus --failures --holdout   # only once tuning is over
     .venv/bin/python -m bench.reply_corpus --failures --unseen    # the unseen set's misses
     .venv/bin/python -m bench.reply_corpus --failures --unseen2   # the second unseen set's
+    .venv/bin/python -m bench.reply_corpus --failures --unseen3   # the third set's tune half
+    .venv/bin/python -m bench.reply_corpus --failures --unseen3-holdout   # only once tuning is over
 
 The corpus is `tests/fixtures/email/replies/` (see its SOURCES.md); `split.json` there says
 which cases are dev and which holdout. `tests/fixtures/email/unseen/` is a third set, from
 other sources, measured blind once and tuned on since; `tests/fixtures/email/unseen2/` a fourth,
-collected after that tuning and scored once. Each is its own column, not part of "total".
+collected after that tuning and scored once; `tests/fixtures/email/unseen3/` a fifth, from
+sources none of them uses, split in `unseen3/split.json` into a half tuned on and a half held
+out. Each is its own column, not part of "total".
 A case counts when the candidate's text equals the expected one after both are normalised
 the same way (`normalise` below).
 
@@ -35,6 +39,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "emai
 CORPUS = FIXTURES / "replies"
 UNSEEN = FIXTURES / "unseen"
 UNSEEN2 = FIXTURES / "unseen2"
+UNSEEN3 = FIXTURES / "unseen3"
 
 # Every language mail-parser-reply 1.36 knows, so that it is not judged on English alone.
 MAIL_PARSER_REPLY_LANGUAGES = [
@@ -65,6 +70,13 @@ def load_corpus(root: Path = CORPUS) -> tuple[dict[str, tuple[str, str]], dict[s
     cases = load_cases(root)
     split = json.loads((root / "split.json").read_text(encoding="utf-8"))
     return cases, {"dev": split["dev"], "holdout": split["holdout"]}
+
+
+def load_unseen3(root: Path = UNSEEN3) -> tuple[dict[str, tuple[str, str]], dict[str, list[str]]]:
+    """({case: (body, expected)}, {"tune": [...], "holdout": [...]})."""
+    cases = load_cases(root)
+    split = json.loads((root / "split.json").read_text(encoding="utf-8"))
+    return cases, {"tune": split["tune"], "holdout": split["holdout"]}
 
 
 def candidates() -> dict[str, Callable[[str], str] | str]:
@@ -148,17 +160,27 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument(
         "--unseen2", action="store_true", help="with --failures: the second unseen set's"
     )
+    which.add_argument(
+        "--unseen3", action="store_true", help="with --failures: the third set's tune half"
+    )
+    which.add_argument(
+        "--unseen3-holdout",
+        action="store_true",
+        help="with --failures: the third set's held-out half (once tuning is over)",
+    )
     args = parser.parse_args(argv)
 
     cases, split = load_corpus()
     unseen = load_cases(UNSEEN)
     unseen2 = load_cases(UNSEEN2)
+    unseen3, split3 = load_unseen3()
     every = split["dev"] + split["holdout"]
     print(
         f"corpus: {len(cases)} cases, dev {len(split['dev'])}, holdout {len(split['holdout'])}; "
-        f"unseen: {len(unseen)} cases; unseen2: {len(unseen2)} cases"
+        f"unseen: {len(unseen)} cases; unseen2: {len(unseen2)} cases; unseen3: "
+        f"{len(unseen3)} cases, tune {len(split3['tune'])}, holdout {len(split3['holdout'])}"
     )
-    columns = ("dev", "holdout", "total", "unseen", "unseen2")
+    columns = ("dev", "holdout", "total", "unseen", "unseen2", "unseen3 tune", "unseen3 hold")
     print(f"| {'candidate':42} | " + " | ".join(f"{c:>13}" for c in columns) + " |")
     print(f"| {'-' * 42} | " + " | ".join("-" * 13 for _ in columns) + " |")
     for label, extract in candidates().items():
@@ -176,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             (every, cases),
             (sorted(unseen), unseen),
             (sorted(unseen2), unseen2),
+            (split3["tune"], unseen3),
+            (split3["holdout"], unseen3),
         ):
             right = len(names) - len(score(extract, pool, names))
             cells.append(f"{right}/{len(names)} {100 * right / len(names):3.0f}%")
@@ -188,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             cases, names = unseen, sorted(unseen)
         elif args.unseen2:
             cases, names = unseen2, sorted(unseen2)
+        elif args.unseen3:
+            cases, names = unseen3, split3["tune"]
+        elif args.unseen3_holdout:
+            cases, names = unseen3, split3["holdout"]
         else:
             names = split["holdout"] if args.holdout else split["dev"]
         for name in score(visible_reply, cases, names):

@@ -1,17 +1,20 @@
-"""Staff create and change CRM records here. The admin writes the record's own fields (that is
-what it is for) and then calls the same actions as the API, so the thread hears of each
-change once: saving an invoice as sent twice posts one card."""
+"""Staff create and change CRM records here. The admin writes a record's own fields (that is
+what it is for) but never its status: status is read-only, and moves only through the
+buttons under the change form and the list's actions, which call the record's transition
+function in crm_events.actions, the same the API calls. So the admin follows the same
+table of moves, and the thread hears of each change once: sending an invoice twice posts
+one card."""
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
-from crm_events import actions
+from crm_events import actions as crm
 from crm_events.models import (
     ApiEvent,
     Appointment,
@@ -56,7 +59,7 @@ class CustomerRecordForm(forms.ModelForm):
         customer, project = data.get("customer"), data.get("project")
         if customer is not None:
             try:
-                actions.check_project(customer=customer, project=project)
+                crm.check_project(customer=customer, project=project)
             except ValidationError as error:
                 self.add_error("project", error)
         return data
@@ -68,6 +71,86 @@ class CustomerRecordAdmin(admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     list_select_related = ["customer", "project"]
     search_fields = ["customer__name", "external_id"]
+
+
+def status_actions(moves: dict[str, str]) -> list:
+    """The changelist's actions, one per move: each calls the kind's transition function on
+    every selected record (a refused one is reported and left as it was)."""
+
+    def make(to: str, label: str):
+        @admin.action(description=f"{label} (selected)", permissions=["change"])
+        def action(modeladmin, request, queryset):
+            for record in queryset:
+                modeladmin.apply_transition(request, record, to)
+
+        action.__name__ = f"make_{to}"
+        return action
+
+    return [make(to, label) for to, label in moves.items()]
+
+
+class StatusAdmin(CustomerRecordAdmin):
+    """A record whose status only its transition function writes. `moves` names the
+    statuses staff may move a record to, with the label of its button (and of its list
+    action, `actions = status_actions(moves)`); `table` is the kind's table of allowed moves
+    (which buttons show); `transition` calls the kind's transition function."""
+
+    change_form_template = "admin/crm_events/change_form.html"
+    moves: dict[str, str] = {}
+    table: dict[str, set[str]] = {}
+
+    def transition(self, record, to: str) -> crm.Transition:
+        raise NotImplementedError
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "status"]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        status = obj.status if obj is not None else self.model._meta.get_field("status").default
+        context["status_moves"] = [
+            (to, label) for to, label in self.moves.items() if to in self.table.get(status, ())
+        ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def apply_transition(self, request, record, to: str) -> bool:
+        try:
+            change = self.transition(record, to)
+        except ValidationError as error:
+            self.message_user(request, f"{record}: {' '.join(error.messages)}", messages.ERROR)
+            return False
+        word = change.record.get_status_display().lower()
+        self.message_user(request, f"{change.record} is {word}.", messages.SUCCESS)
+        return True
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)  # a new record, in its first status
+            return
+        # Only the fields the form edits: saving the whole row would write back the status
+        # it was read with, over a move made meanwhile (a customer confirming, the CRM).
+        obj.save(update_fields=[*self.edited_fields(form), "updated_at"])
+
+    def edited_fields(self, form) -> list[str]:
+        concrete = {f.name for f in self.model._meta.concrete_fields}
+        return [name for name in form.fields if name in concrete and name != "status"]
+
+    def _move(self, request, obj):
+        # A status button saves the form's fields first (an invoice's lines, say), then moves
+        # the record through its transition function; the admin stays on the record.
+        self.apply_transition(request, obj, request.POST["_status"])
+        return HttpResponseRedirect(
+            reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+        )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_status" in request.POST:
+            return self._move(request, obj)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if "_status" in request.POST:
+            return self._move(request, obj)
+        return super().response_change(request, obj)
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -82,7 +165,7 @@ class EstimateLineInline(admin.TabularInline):
     fields = ["position", "description", "quantity", "unit_price"]
 
 
-class DocumentAdmin(CustomerRecordAdmin):
+class DocumentAdmin(StatusAdmin):
     readonly_fields = ["total", "issued_at", "staff_page"]
     search_fields = ["number", "customer__name", "external_id"]
 
@@ -95,10 +178,8 @@ class DocumentAdmin(CustomerRecordAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        # Lines are saved now: total them, then tell the thread about the current status.
-        document = form.instance
-        actions.recompute_total(document=document)
-        self.announce(document)
+        # The total follows the lines, which are saved now.
+        crm.recompute_total(document=form.instance)
 
 
 @admin.register(Invoice)
@@ -118,9 +199,16 @@ class InvoiceAdmin(DocumentAdmin):
         "issued_at",
         "staff_page",
     ]
+    moves = {
+        Invoice.Status.SENT: "Send to the customer",
+        Invoice.Status.PAID: "Mark paid",
+        Invoice.Status.VOID: "Void",
+    }
+    table = crm.INVOICE_TRANSITIONS
+    actions = status_actions(moves)
 
-    def announce(self, document):
-        actions.invoice_changed(invoice=document)
+    def transition(self, record, to):
+        return crm.transition_invoice(invoice=record, to=to)
 
 
 @admin.register(Estimate)
@@ -140,25 +228,67 @@ class EstimateAdmin(DocumentAdmin):
         "issued_at",
         "staff_page",
     ]
+    moves = {
+        Estimate.Status.SENT: "Send to the customer",
+        Estimate.Status.APPROVED: "Mark approved",
+        Estimate.Status.DECLINED: "Mark declined",
+    }
+    table = crm.ESTIMATE_TRANSITIONS
+    actions = status_actions(moves)
 
-    def announce(self, document):
-        actions.estimate_changed(estimate=document)
+    def transition(self, record, to):
+        return crm.transition_estimate(estimate=record, to=to)
 
 
 @admin.register(Contract)
-class ContractAdmin(CustomerRecordAdmin):
+class ContractAdmin(StatusAdmin):
     list_display = ["number", "title", "customer", "project", "status", "sent_at"]
     list_filter = ["status"]
-    fields = ["customer", "project", "number", "title", "status", "external_id"]
+    fields = ["customer", "project", "number", "title", "status", "external_id", "sent_at"]
+    readonly_fields = ["sent_at"]
     search_fields = ["number", "title", "customer__name"]
+    moves = {
+        Contract.Status.SENT: "Send to the customer",
+        Contract.Status.SIGNED: "Mark signed",
+        Contract.Status.VOID: "Void",
+    }
+    table = crm.CONTRACT_TRANSITIONS
+    actions = status_actions(moves)
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        actions.contract_changed(contract=obj)
+    def transition(self, record, to):
+        return crm.transition_contract(contract=record, to=to)
+
+
+_TIMES = ("starts_at", "ends_at")
+
+
+class AppointmentForm(CustomerRecordForm):
+    def clean(self):
+        data = super().clean()
+        starts_at, ends_at = data.get("starts_at"), data.get("ends_at")
+        if starts_at is None or ends_at is None:
+            return data
+        try:
+            crm.check_times(starts_at, ends_at)
+            if self.instance.pk is not None and self.moved():
+                # Moving a visit is a reschedule; refused for one cancelled or completed.
+                crm.check_transition(
+                    record=self.instance,
+                    to=Appointment.Status.RESCHEDULED,
+                    table=crm.APPOINTMENT_TRANSITIONS,
+                    name=f"The appointment {self.instance.title}",
+                )
+        except ValidationError as error:
+            self.add_error(None, error)
+        return data
+
+    def moved(self) -> bool:
+        return bool(set(_TIMES) & set(self.changed_data))
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(CustomerRecordAdmin):
+class AppointmentAdmin(StatusAdmin):
+    form = AppointmentForm
     list_display = ["title", "customer", "project", "starts_at", "ends_at", "status"]
     list_filter = ["status"]
     date_hierarchy = "starts_at"
@@ -174,17 +304,48 @@ class AppointmentAdmin(CustomerRecordAdmin):
         "confirmed_at",
     ]
     readonly_fields = ["confirmed_at"]
+    moves = {
+        Appointment.Status.CONFIRMED: "Mark confirmed",
+        Appointment.Status.CANCELLED: "Cancel",
+        Appointment.Status.COMPLETED: "Mark completed",
+    }
+    table = crm.APPOINTMENT_TRANSITIONS
+    actions = status_actions(moves)
+
+    def transition(self, record, to):
+        return crm.transition_appointment(appointment=record, to=to)
 
     def save_model(self, request, obj, form, change):
-        moved = change and {"starts_at", "ends_at"} & set(form.changed_data)
-        if moved and obj.status in (Appointment.Status.SCHEDULED, Appointment.Status.CONFIRMED):
-            # A visit moved in the admin is a reschedule: it needs confirming again.
-            obj.status = Appointment.Status.RESCHEDULED
-            obj.confirmed_at = None
-        if obj.status == Appointment.Status.CONFIRMED and obj.confirmed_at is None:
-            obj.confirmed_at = timezone.now()
-        super().save_model(request, obj, form, change)
-        actions.appointment_changed(appointment=obj)
+        if not change:
+            # Booking is the action's (it cards the visit); the admin then shows that row.
+            booked = crm.schedule_appointment(
+                customer=obj.customer,
+                project=obj.project,
+                title=obj.title,
+                starts_at=obj.starts_at,
+                ends_at=obj.ends_at,
+                crew_note=obj.crew_note,
+                external_id=obj.external_id,
+            ).record
+            obj.pk = booked.pk
+            obj._state.adding = False
+            obj.refresh_from_db()
+            return
+        if not form.moved():
+            super().save_model(request, obj, form, change)
+            return
+        edited = self.edited_fields(form)
+        # Moving a visit is a reschedule, with its rules: the form saves the other fields,
+        # the action the new times (and the status they imply).
+        obj.save(update_fields=[n for n in [*edited, "updated_at"] if n not in _TIMES])
+        try:
+            moved = crm.reschedule_appointment(
+                appointment=obj, starts_at=obj.starts_at, ends_at=obj.ends_at
+            ).record
+        except ValidationError as error:  # changed by someone else since the form was read
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return
+        obj.starts_at, obj.ends_at = moved.starts_at, moved.ends_at
 
 
 @admin.register(Call)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import json
 import logging
+import re
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -21,7 +22,14 @@ from ninja.security import APIKeyHeader
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from crm_events import ingest
-from crm_events.schemas import Accepted, Event, Problem
+from crm_events.schemas import (
+    EVENT_TYPES,
+    PATTERN_MESSAGES,
+    Accepted,
+    Event,
+    FieldError,
+    Problem,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +40,21 @@ class SignatureRefused(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class HeaderRefused(Exception):
+    """A header no retry can fix (a 400, not a 401 that a sender would retry forever)."""
+
+    def __init__(self, slug: str, detail: str) -> None:
+        super().__init__(detail)
+        self.slug, self.detail = slug, detail
+
+
+# The spec's "integer Unix seconds": the library would also take "+1796417123",
+# "1796417123.999", "1796417123e0" or "01796417123" (it parses a float and signs its own
+# rendering, not the header).
+_TIMESTAMP = re.compile(r"0|[1-9][0-9]{0,11}")
+MAX_WEBHOOK_ID = 200  # ApiEvent.webhook_id's length
 
 
 class StandardWebhookSignature(APIKeyHeader):
@@ -50,6 +73,19 @@ class StandardWebhookSignature(APIKeyHeader):
             name: request.headers.get(name, "")
             for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
         }
+        if len(headers["webhook-id"]) > MAX_WEBHOOK_ID:
+            raise HeaderRefused(
+                "invalid-webhook-id",
+                f"webhook-id is longer than {MAX_WEBHOOK_ID} characters "
+                f"({len(headers['webhook-id'])}); send a shorter id.",
+            )
+        timestamp = headers["webhook-timestamp"]
+        if timestamp and not _TIMESTAMP.fullmatch(timestamp):
+            logger.warning("CRM event refused: webhook-timestamp is not integer seconds")
+            raise SignatureRefused(
+                "Signature refused: webhook-timestamp must be integer Unix seconds "
+                "(digits only, such as 1796417123)."
+            )
         try:
             Webhook(secret).verify(request.body, headers, json_parse=False)
         except WebhookVerificationError as error:
@@ -59,13 +95,24 @@ class StandardWebhookSignature(APIKeyHeader):
             # Malformed signature or header (the library splits and decodes what it gets).
             logger.warning("CRM event refused: malformed signature headers")
             raise SignatureRefused("Signature refused: malformed signature headers.") from None
-        webhook_id = headers["webhook-id"]
-        if len(webhook_id) > 200:
-            raise SignatureRefused("webhook-id is longer than 200 characters.")
-        return webhook_id
+        return headers["webhook-id"]
 
 
-api = NinjaAPI(
+class CrmApi(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        schema = super().get_openapi_schema(**kwargs)
+        # Every refusal is one component, which the responses name by $ref: generated
+        # clients get one Problem type for 400, 401, 409 and 422.
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (Problem, FieldError):
+            schemas[model.__name__] = model.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            schemas[model.__name__].pop("$defs", None)
+        return schema
+
+
+api = CrmApi(
     title="Porchlight CRM events",
     version="1.0.0",
     description=(
@@ -98,6 +145,11 @@ def _signature_refused(request, exc: SignatureRefused):
     return response
 
 
+@api.exception_handler(HeaderRefused)
+def _header_refused(request, exc: HeaderRefused):
+    return _problem(400, exc.slug, "Invalid header", exc.detail)
+
+
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request, exc):
     return _problem(401, "invalid-signature", "Invalid signature", "The request is not signed.")
@@ -107,10 +159,34 @@ def _unauthenticated(request, exc):
 def _invalid(request, exc: ValidationError):
     errors = []
     for error in exc.errors:
-        loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "event")]
-        errors.append({"field": ".".join(loc) or "body", "message": str(error.get("msg", ""))})
+        errors.append({"field": field_path(error.get("loc", ())), "message": _message(error)})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return _problem(422, "invalid-event", "Invalid event", detail, errors)
+
+
+def _message(error: dict) -> str:
+    context = error.get("ctx") or {}
+    if error.get("type") == "string_pattern_mismatch" and context.get("pattern") in (
+        PATTERN_MESSAGES
+    ):
+        return PATTERN_MESSAGES[context["pattern"]]
+    if error.get("type") == "literal_error" and tuple(error.get("loc", ()))[-1:] == ("currency",):
+        return f"“{error.get('input')}” is not a currency code (ISO 4217, such as USD)"
+    return str(error.get("msg", ""))
+
+
+def field_path(loc) -> str:
+    """The documented dotted path of a field in the event (`data.total`): without the
+    prefix django-ninja and pydantic put before it — where the value came from ("body"), the
+    view's parameter ("event") and the union's tag (the event's type) — and nothing removed
+    after it, so a field named `body` stays in the path (`data.body`)."""
+    parts = [str(part) for part in loc]
+    for prefix in ("body", "event"):
+        if parts[:1] == [prefix]:
+            parts = parts[1:]
+    if parts[:1] and parts[0] in EVENT_TYPES:
+        parts = parts[1:]
+    return ".".join(parts) or "(body)"
 
 
 @api.exception_handler(HttpError)
@@ -125,11 +201,11 @@ def _refused(request, exc: ingest.Refused):
     return _problem(exc.status, exc.slug, exc.title, exc.detail)
 
 
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
 def _problem_response(description: str) -> dict:
-    return {
-        "description": description,
-        "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}},
-    }
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}}}
 
 
 _HEADERS = [
@@ -138,14 +214,14 @@ _HEADERS = [
         "in": "header",
         "required": True,
         "description": "Unique per event; the idempotency key.",
-        "schema": {"type": "string", "maxLength": 200},
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_WEBHOOK_ID},
     },
     {
         "name": "webhook-timestamp",
         "in": "header",
         "required": True,
-        "description": "Unix seconds; refused when more than 5 minutes off.",
-        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        "description": "Integer Unix seconds; refused when more than 5 minutes off.",
+        "schema": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,11})$"},
     },
 ]
 
@@ -159,7 +235,9 @@ _HEADERS = [
     openapi_extra={
         "parameters": _HEADERS,
         "responses": {
-            "400": _problem_response("The body is not JSON."),
+            "400": _problem_response(
+                "The body is not JSON, or webhook-id is longer than 200 characters."
+            ),
             "401": _problem_response("Missing, forged or stale signature."),
             "409": _problem_response("The event contradicts a record (a duplicate number)."),
             "422": _problem_response("Invalid event, unknown customer or project."),

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm_events import actions
-from crm_events.models import ApiEvent, Appointment, Invoice
+from crm_events.models import ApiEvent, Appointment, Call, Contract, Estimate, Invoice
 from crm_events.schemas import Accepted
 from messaging.models import Entry, Thread
 from portal.models import Customer, Project
@@ -113,19 +115,14 @@ def find_customer(ref) -> Customer:
     return found
 
 
-def find_project(customer: Customer, code: str | None) -> Project | None:
+def find_project(code: str | None) -> Project | None:
+    """The project the event names. Whose it is, is checked once, where it is used: by the
+    verb that takes it, or by `_apply` for a verb that does not."""
     if code is None:
         return None
     project = Project.objects.filter(code=code).first()
     if project is None:
         raise Refused(422, "unknown-project", "Unknown project", f"No project is coded {code}.")
-    if project.customer_id != customer.pk:
-        raise Refused(
-            422,
-            "wrong-project",
-            "Project of another customer",
-            f"Project {code} belongs to another customer.",
-        )
     return project
 
 
@@ -144,17 +141,29 @@ def entry_time(customer: Customer, occurred_at: dt.datetime | None) -> dt.dateti
     return occurred_at
 
 
+@dataclass(frozen=True)
+class Source:
+    """One event, resolved: what a mapper turns into its verb's arguments."""
+
+    customer: Customer
+    project: Project | None
+    data: Any
+    at: dt.datetime | None
+    webhook_id: str
+
+
 def _apply(*, webhook_id: str, event) -> Accepted:
     customer = find_customer(event.customer)
-    project = find_project(customer, event.project)
+    project = find_project(event.project)
+    at = entry_time(customer, event.occurred_at)
+    source = Source(customer, project, event.data, at, webhook_id)
+    verb, mapper = EVENTS[event.type]
     try:
-        record, entry = _HANDLERS[event.type](
-            customer=customer,
-            project=project,
-            data=event.data,
-            at=entry_time(customer, event.occurred_at),
-            webhook_id=webhook_id,
-        )
+        arguments = mapper(source)
+        if "project" not in arguments:
+            # A verb that only names a record ignores the project; it must still be hers.
+            actions.check_project(customer=customer, project=project)
+        record, entry = _outcome(verb(**arguments))
     except ValidationError as error:
         code = getattr(error, "code", "") or ""
         status = 409 if code in _CONFLICT_CODES else 422
@@ -169,168 +178,139 @@ def _apply(*, webhook_id: str, event) -> Accepted:
     )
 
 
+_LINKS: dict[type, Callable[[Any], str]] = {
+    Invoice: actions.invoice_url,
+    Estimate: actions.estimate_url,
+    Contract: actions.contract_url,
+    Appointment: actions.appointment_url,
+}
+
+
+def _outcome(result: actions.Transition | Call | Entry) -> tuple[str | None, Entry | None]:
+    """The answer's document link and entry: a record's page and the card its verb posted,
+    or a call's marker (the answer names no transcript: that is for staff, in the staff chat
+    only), or the message."""
+    if isinstance(result, actions.Transition):
+        return _LINKS[type(result.record)](result.record), result.card
+    if isinstance(result, Call):
+        return None, result.entry
+    return None, result
+
+
 def _lines(data) -> list[actions.LineData]:
     return [actions.LineData(ln.description, ln.quantity, ln.unit_price) for ln in data.lines]
 
 
-def _last_card(customer: Customer, link: str) -> Entry | None:
-    return (
-        Entry.objects.filter(thread__customer=customer, link_url=link)
-        .only("seq")
-        .order_by("-seq")
-        .first()
-    )
-
-
-def _invoice_sent(*, customer, project, data, at, webhook_id):
-    invoice = actions.send_invoice(
-        customer=customer,
-        project=project,
-        number=data.number,
-        lines=_lines(data),
-        currency=data.currency,
-        total=data.total,
-        due_on=data.due_on,
-        external_id=data.id or "",
-        at=at,
-    )
-    link = actions.invoice_url(invoice)
-    return link, _last_card(customer, link)
-
-
-def _invoice_status(status: str):
-    def handle(*, customer, project, data, at, webhook_id):
-        invoice = actions.find_invoice(customer=customer, number=data.number)
-        invoice = actions.set_invoice_status(invoice=invoice, status=status, at=at)
-        link = actions.invoice_url(invoice)
-        return link, _last_card(customer, link)
-
-    return handle
-
-
-def _estimate_sent(*, customer, project, data, at, webhook_id):
-    estimate = actions.send_estimate(
-        customer=customer,
-        project=project,
-        number=data.number,
-        lines=_lines(data),
-        currency=data.currency,
-        total=data.total,
-        valid_until=data.valid_until,
-        external_id=data.id or "",
-        at=at,
-    )
-    link = actions.estimate_url(estimate)
-    return link, _last_card(customer, link)
-
-
-def _estimate_decided(approve: bool):
-    def handle(*, customer, project, data, at, webhook_id):
-        estimate = actions.find_estimate(customer=customer, number=data.number)
-        estimate = actions.decide_estimate(estimate=estimate, approve=approve, at=at)
-        link = actions.estimate_url(estimate)
-        return link, _last_card(customer, link)
-
-    return handle
-
-
-def _contract_sent(*, customer, project, data, at, webhook_id):
-    contract = actions.send_contract(
-        customer=customer,
-        project=project,
-        number=data.number,
-        title=data.title,
-        external_id=data.id or "",
-        at=at,
-    )
-    link = actions.contract_url(contract)
-    return link, _last_card(customer, link)
-
-
-def _appointment_scheduled(*, customer, project, data, at, webhook_id):
-    appointment = actions.schedule_appointment(
-        customer=customer,
-        project=project,
-        title=data.title,
-        starts_at=data.starts_at,
-        ends_at=data.ends_at,
-        crew_note=data.crew_note,
-        external_id=data.id,
-        at=at,
-    )
-    link = actions.appointment_url(appointment)
-    return link, _last_card(customer, link)
-
-
-def _appointment_rescheduled(*, customer, project, data, at, webhook_id):
-    appointment = actions.find_appointment(customer=customer, external_id=data.id)
-    appointment = actions.reschedule_appointment(
-        appointment=appointment, starts_at=data.starts_at, ends_at=data.ends_at, at=at
-    )
-    link = actions.appointment_url(appointment)
-    return link, _last_card(customer, link)
-
-
-def _appointment_status(status: str):
-    def handle(*, customer, project, data, at, webhook_id):
-        appointment = actions.find_appointment(customer=customer, external_id=data.id)
-        appointment = actions.set_appointment_status(appointment=appointment, status=status, at=at)
-        link = actions.appointment_url(appointment)
-        return link, _last_card(customer, link)
-
-    return handle
-
-
-def _call_logged(*, customer, project, data, at, webhook_id):
-    key = f"crm:call:{data.id}" if data.id else f"crm:api:{webhook_id}"
-    call = actions.log_call(
-        customer=customer,
-        project=project,
-        started_at=data.started_at,
-        duration_seconds=data.duration_seconds,
-        direction=data.direction,
-        transcript=data.transcript,
-        external_id=data.id or "",
-        idempotency_key=key,
-    )
-    # The answer names no transcript: it is for staff, in the staff chat only.
-    return None, call.entry
-
-
-def _message_automated(*, customer, project, data, at, webhook_id):
-    entry = actions.post_automated(
-        customer=customer,
-        project=project,
-        body=data.body,
-        urgent=data.urgent,
-        channel=data.channel,
-        idempotency_key=f"crm:api:{webhook_id}",
-        at=at,
-    )
-    return None, entry
-
-
-_HANDLERS = {
-    "invoice.sent": _invoice_sent,
-    "invoice.paid": _invoice_status(Invoice.Status.PAID),
-    "invoice.voided": _invoice_status(Invoice.Status.VOID),
-    "estimate.sent": _estimate_sent,
-    "estimate.approved": _estimate_decided(True),
-    "estimate.declined": _estimate_decided(False),
-    "contract.sent": _contract_sent,
-    "appointment.scheduled": _appointment_scheduled,
-    "appointment.rescheduled": _appointment_rescheduled,
-    "appointment.cancelled": _appointment_status(Appointment.Status.CANCELLED),
-    "appointment.completed": _appointment_status(Appointment.Status.COMPLETED),
-    "call.logged": _call_logged,
-    "message.automated": _message_automated,
-}
-
-
-def problem(refused: Refused) -> dict:
+def _document(s: Source, dates: dict) -> dict:
     return {
-        "type": f"urn:porchlight:problem:{refused.slug}",
-        "title": refused.title,
-        "status": refused.status,
-        "detail": refused.detail,
+        "customer": s.customer,
+        "project": s.project,
+        "number": s.data.number,
+        "lines": _lines(s.data),
+        "currency": s.data.currency,
+        "total": s.data.total,
+        "external_id": s.data.id or "",
+        "at": s.at,
+        **dates,
     }
+
+
+def _invoice(to: str):
+    def arguments(s: Source) -> dict:
+        invoice = actions.find_invoice(customer=s.customer, number=s.data.number)
+        return {"invoice": invoice, "to": to, "at": s.at}
+
+    return arguments
+
+
+def _estimate(to: str):
+    def arguments(s: Source) -> dict:
+        estimate = actions.find_estimate(customer=s.customer, number=s.data.number)
+        return {"estimate": estimate, "to": to, "at": s.at}
+
+    return arguments
+
+
+def _appointment(s: Source, **more) -> dict:
+    found = actions.find_appointment(customer=s.customer, external_id=s.data.id)
+    return {"appointment": found, "at": s.at, **more}
+
+
+def _call(s: Source) -> dict:
+    d = s.data
+    return {
+        "customer": s.customer,
+        "project": s.project,
+        "started_at": d.started_at,
+        "duration_seconds": d.duration_seconds,
+        "direction": d.direction,
+        "transcript": d.transcript,
+        "external_id": d.id or "",
+        "idempotency_key": f"crm:call:{d.id}" if d.id else f"crm:api:{s.webhook_id}",
+    }
+
+
+# Each event type: the action that applies it, and how its arguments come from the event.
+EVENTS: dict[str, tuple[Callable[..., Any], Callable[[Source], dict]]] = {
+    "invoice.sent": (
+        actions.send_invoice,
+        lambda s: _document(s, {"due_on": s.data.due_on}),
+    ),
+    "invoice.paid": (actions.transition_invoice, _invoice(Invoice.Status.PAID)),
+    "invoice.voided": (actions.transition_invoice, _invoice(Invoice.Status.VOID)),
+    "estimate.sent": (
+        actions.send_estimate,
+        lambda s: _document(s, {"valid_until": s.data.valid_until}),
+    ),
+    "estimate.approved": (actions.transition_estimate, _estimate(Estimate.Status.APPROVED)),
+    "estimate.declined": (actions.transition_estimate, _estimate(Estimate.Status.DECLINED)),
+    "contract.sent": (
+        actions.send_contract,
+        lambda s: {
+            "customer": s.customer,
+            "project": s.project,
+            "number": s.data.number,
+            "title": s.data.title,
+            "external_id": s.data.id or "",
+            "at": s.at,
+        },
+    ),
+    "appointment.scheduled": (
+        actions.schedule_appointment,
+        lambda s: {
+            "customer": s.customer,
+            "project": s.project,
+            "title": s.data.title,
+            "starts_at": s.data.starts_at,
+            "ends_at": s.data.ends_at,
+            "crew_note": s.data.crew_note,
+            "external_id": s.data.id,
+            "at": s.at,
+        },
+    ),
+    "appointment.rescheduled": (
+        actions.reschedule_appointment,
+        lambda s: _appointment(s, starts_at=s.data.starts_at, ends_at=s.data.ends_at),
+    ),
+    "appointment.cancelled": (
+        actions.transition_appointment,
+        lambda s: _appointment(s, to=Appointment.Status.CANCELLED),
+    ),
+    "appointment.completed": (
+        actions.transition_appointment,
+        lambda s: _appointment(s, to=Appointment.Status.COMPLETED),
+    ),
+    "call.logged": (actions.log_call, _call),
+    "message.automated": (
+        actions.post_automated,
+        lambda s: {
+            "customer": s.customer,
+            "project": s.project,
+            "body": s.data.body,
+            "urgent": s.data.urgent,
+            "channel": s.data.channel,
+            "idempotency_key": f"crm:api:{s.webhook_id}",
+            "at": s.at,
+        },
+    ),
+}

@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -21,6 +21,18 @@ from portal.models import Business, Customer, Project
 CENTS = Decimal("0.01")
 MONEY = {"max_digits": 12, "decimal_places": 2}
 QUANTITY = {"max_digits": 10, "decimal_places": 3}
+
+
+# What an invoice or estimate number may be: it is a segment of the document's address
+# (/invoices/<number>/) and part of its PDF's file name, so no "/", no spaces or control
+# characters, and no "." or ".." alone. The event API's schema, the admin's form and the URL
+# converter all use this one pattern.
+DOCUMENT_NUMBER = r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}"
+document_number = RegexValidator(
+    rf"\A{DOCUMENT_NUMBER}\Z",
+    "A number is 1 to 40 letters, digits, “-”, “_” or “.”, starting with a letter or digit.",
+    code="bad_number",
+)
 
 
 def money(value: Decimal) -> Decimal:
@@ -131,7 +143,7 @@ class Appointment(CustomerRecord):
 class Document(CustomerRecord):
     """An invoice or an estimate: numbered, with lines and a total."""
 
-    number = models.CharField(max_length=40)
+    number = models.CharField(max_length=40, validators=[document_number])
     currency = models.CharField(max_length=3, default="USD")
     total = models.DecimalField(**MONEY, validators=[MinValueValidator(0)], default=Decimal(0))
     issued_at = models.DateTimeField(null=True, blank=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
@@ -221,7 +221,3 @@ def upcoming_open_appointment(*, customer: Customer, after: dt.datetime) -> Appo
         .order_by("starts_at")
         .first()
     )
-
-
-def appointments_for_staff() -> QuerySet[Appointment]:
-    return Appointment.objects.select_related("customer", "project")

@@ -1,56 +1,114 @@
 """The event API's request and response bodies (pydantic, through django-ninja). These are
 the contract in docs/crm-api.md; the OpenAPI document at /api/openapi.json is made from them.
-Validation here is complete before anything is written: types, money, dates, lengths."""
+Validation here is complete before anything is written: types, money, dates, lengths.
+
+The document must say exactly what the server accepts (schemathesis' positive-data-acceptance
+check holds it to that), so every rule on a single field is a JSON Schema keyword that
+pydantic itself enforces: text and money are patterns, the customer is "exactly one of"
+(`oneOf`), currencies an enum. Patterns run with Python's `re` on both sides (pydantic here,
+the jsonschema and hypothesis tools that read the document) and are plain enough for ECMA
+clients. What the document cannot say is listed in docs/crm-api.md.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
+from babel.numbers import list_currencies
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from crm_events.models import DOCUMENT_NUMBER
 
-def _printable(value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and no field of ours wants control characters.
-    if any(ord(ch) < 32 and ch not in "\n\r\t" for ch in value):
-        raise ValueError("must not contain control characters")
-    return value.strip()
+# Control characters no field takes (PostgreSQL text cannot hold NUL); tab, LF and CR may be.
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f"
+# What Python's str.strip() removes beside those: a field of only these is blank.
+_SPACE = r"\t\n\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT = rf"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
+OPTIONAL_TEXT = rf"^[^{_CONTROL}]*$"
+# Up to 10 digits before the point and 2 after: what the database's columns hold.
+MONEY = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"
+# More than zero, up to 7 digits before the point and 3 after.
+QUANTITY = r"^([1-9][0-9]{0,6}(\.[0-9]{1,3})?|0\.([1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9]))$"
+CURRENCIES = tuple(sorted(c for c in list_currencies() if len(c) == 3 and c.isupper()))
+
+
+# What a refused pattern means, for the problem's `errors` (pydantic would quote the regex).
+PATTERN_MESSAGES = {
+    TEXT: "must not be blank or contain control characters",
+    OPTIONAL_TEXT: "must not contain control characters",
+    MONEY: "must be a decimal string such as 4200.00: at most 2 places, never negative",
+    QUANTITY: "must be a decimal string more than 0, such as 1 or 2.5: at most 3 places",
+}
 
 
 def Text(max_length: int, min_length: int = 1):  # noqa: N802 - a type factory
+    """Text without control characters, stripped; unless `min_length` is 0, not blank."""
     return Annotated[
         str,
-        Field(min_length=min_length, max_length=max_length),
-        AfterValidator(_printable),
-        AfterValidator(_not_blank(min_length)),
+        Field(
+            min_length=min_length,
+            max_length=max_length,
+            pattern=TEXT if min_length else OPTIONAL_TEXT,
+        ),
+        AfterValidator(str.strip),
     ]
 
 
-def _not_blank(min_length: int):
-    def check(value: str) -> str:
-        if min_length and not value:
-            raise ValueError("must not be blank")
-        return value
+Money = Annotated[
+    str,
+    Field(pattern=MONEY, description="A decimal string: at most 2 places, never negative."),
+    AfterValidator(Decimal),
+]
+Quantity = Annotated[
+    str,
+    Field(pattern=QUANTITY, description="A decimal string, more than 0, at most 3 places."),
+    AfterValidator(Decimal),
+]
+Currency = Annotated[
+    Literal[CURRENCIES],  # type: ignore[valid-type]
+    Field(description="ISO 4217, such as USD."),
+]
+DocumentNumber = Annotated[
+    str,
+    Field(
+        pattern=f"^{DOCUMENT_NUMBER}$",
+        description="Letters, digits, “-”, “_” and “.”, starting with a letter or digit; "
+        "it is the document's address (/invoices/<number>/).",
+    ),
+    AfterValidator(str.strip),
+]
 
-    return check
 
-
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
-Quantity = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=3, allow_inf_nan=False)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, such as USD.")]
+PATTERN_MESSAGES[f"^{DOCUMENT_NUMBER}$"] = (
+    "must be 1 to 40 letters, digits, “-”, “_” or “.”, starting with a letter or digit"
+)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+
+
+def _exactly_one(schema: dict[str, Any]) -> None:
+    # A name given is a string or an integer, never null: "exactly one" is then `oneOf` on
+    # which one is present.
+    for prop in schema["properties"].values():
+        prop.pop("default", None)
+    schema["oneOf"] = [{"required": [name]} for name in ("email", "phone", "id")]
 
 
 class CustomerRef(Strict):
     """Exactly one of: the customer's email, phone (any format), or Porchlight id."""
 
-    email: Text(254) | None = None
-    phone: Text(40) | None = None
-    id: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    model_config = ConfigDict(
+        extra="forbid", regex_engine="python-re", json_schema_extra=_exactly_one
+    )
+
+    # None stands for "not given": null itself is refused (the types take no None).
+    email: Text(254) = None  # type: ignore[assignment]
+    phone: Text(40) = None  # type: ignore[assignment]
+    id: Annotated[int, Field(ge=1, le=2**62)] = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def exactly_one(self):
@@ -67,7 +125,7 @@ class LineIn(Strict):
 
 
 class InvoiceData(Strict):
-    number: Text(40)
+    number: DocumentNumber
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
     total: Money | None = None
     currency: Currency = "USD"
@@ -76,7 +134,7 @@ class InvoiceData(Strict):
 
 
 class EstimateData(Strict):
-    number: Text(40)
+    number: DocumentNumber
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
     total: Money | None = None
     currency: Currency = "USD"
@@ -87,7 +145,7 @@ class EstimateData(Strict):
 class NumberData(Strict):
     """Names an invoice or estimate already sent."""
 
-    number: Text(40)
+    number: DocumentNumber
 
 
 class ContractData(Strict):
@@ -184,11 +242,18 @@ class Accepted(BaseModel):
     entry_seq: int | None = Field(None, description="The thread entry the event made, if any.")
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
+class FieldError(BaseModel):
+    """One field of a refused event."""
 
-    type: str
+    field: str = Field(description="The field's dotted path in the event, such as data.total.")
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every refusal (400, 401, 409, 422)."""
+
+    type: str = Field(description="urn:porchlight:problem:<slug>; docs/crm-api.md lists them.")
     title: str
     status: int
     detail: str
-    errors: list[dict] | None = None
+    errors: list[FieldError] | None = Field(None, description="For invalid-event: each field.")

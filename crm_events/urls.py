@@ -1,18 +1,35 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from crm_events import views
 from crm_events.api import api
+from crm_events.models import DOCUMENT_NUMBER
+
+
+class DocumentNumber:
+    """An invoice or estimate number (crm_events.models.DOCUMENT_NUMBER): anything else in
+    its place is a 404 before any view or query runs (a NUL, a newline, "..")."""
+
+    regex = DOCUMENT_NUMBER
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(DocumentNumber, "document_number")
 
 urlpatterns = [
     # Documents a card opens (DESIGN.md: /invoices/<number>/, /estimates/<number>/, /schedule/)
-    path("invoices/<str:number>/", views.invoice_page, name="crm_invoice"),
-    path("invoices/<str:number>/pdf/", views.invoice_pdf, name="crm_invoice_pdf"),
-    path("estimates/<str:number>/", views.estimate_page, name="crm_estimate"),
-    path("estimates/<str:number>/pdf/", views.estimate_pdf, name="crm_estimate_pdf"),
+    path("invoices/<document_number:number>/", views.invoice_page, name="crm_invoice"),
+    path("invoices/<document_number:number>/pdf/", views.invoice_pdf, name="crm_invoice_pdf"),
+    path("estimates/<document_number:number>/", views.estimate_page, name="crm_estimate"),
+    path("estimates/<document_number:number>/pdf/", views.estimate_pdf, name="crm_estimate_pdf"),
     path(
-        "estimates/<str:number>/<str:decision>/",
+        "estimates/<document_number:number>/<str:decision>/",
         views.estimate_decide,
         name="crm_estimate_decide",
     ),
@@ -27,11 +44,17 @@ urlpatterns = [
         name="crm_appointment_reschedule",
     ),
     # The same documents, staff-framed
-    path("staff/invoices/<str:number>/", views.staff_invoice, name="crm_staff_invoice"),
-    path("staff/invoices/<str:number>/pdf/", views.staff_invoice_pdf, name="crm_staff_invoice_pdf"),
-    path("staff/estimates/<str:number>/", views.staff_estimate, name="crm_staff_estimate"),
+    path("staff/invoices/<document_number:number>/", views.staff_invoice, name="crm_staff_invoice"),
     path(
-        "staff/estimates/<str:number>/pdf/",
+        "staff/invoices/<document_number:number>/pdf/",
+        views.staff_invoice_pdf,
+        name="crm_staff_invoice_pdf",
+    ),
+    path(
+        "staff/estimates/<document_number:number>/", views.staff_estimate, name="crm_staff_estimate"
+    ),
+    path(
+        "staff/estimates/<document_number:number>/pdf/",
         views.staff_estimate_pdf,
         name="crm_staff_estimate_pdf",
     ),

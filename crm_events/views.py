@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import uuid
 import zoneinfo
 from functools import wraps
@@ -11,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
 from crm_events import actions, queries
@@ -54,7 +56,10 @@ def _money_locale(customer) -> str:
 def _pdf_response(document, *, locale: str) -> HttpResponse:
     kind = "invoice" if document._meta.model_name == "invoice" else "estimate"
     response = HttpResponse(document_pdf(document, locale=locale), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{kind}-{document.number}.pdf"'
+    # Numbers are letters, digits, "-", "_" and "." (DOCUMENT_NUMBER); a row stored before
+    # that rule still must not break the header (a newline is refused by it).
+    number = re.sub(r"[^A-Za-z0-9._-]", "_", document.number)
+    response["Content-Disposition"] = content_disposition_header(False, f"{kind}-{number}.pdf")
     return response
 
 

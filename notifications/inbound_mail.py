@@ -76,6 +76,26 @@ def _raw_header(message: Message, name: str) -> str:
     return ""
 
 
+def _raw_8bit_header(message: Message, name: str) -> str:
+    """A header sent as raw 8-bit bytes instead of RFC 2047 words, decoded: UTF-8 when the
+    bytes are UTF-8, else Windows-1252 (what Outlook and old clients send; a superset of
+    Latin-1 for text). The email package keeps such bytes as surrogates and hands out
+    replacement characters. "" when the header is not raw 8-bit."""
+    for key, value in message.raw_items():
+        if key.lower() != name.lower() or not isinstance(value, str):
+            continue
+        value = value[:MAX_HEADER_CHARS]
+        if not any("\udc80" <= c <= "\udcff" for c in value):
+            return ""
+        data = value.encode("utf-8", "surrogateescape")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252", errors="replace")
+        return " ".join(text.split())  # unfolded, as the parsed header would be
+    return ""
+
+
 def header(message: Message, name: str) -> str:
     """A header's text, decoded by the message's own policy, of at most MAX_HEADER_CHARS:
     message.get() would first parse the whole value, however large."""
@@ -84,10 +104,12 @@ def header(message: Message, name: str) -> str:
         return ""
     try:
         if len(raw) <= MAX_HEADER_CHARS:
-            value = message.get(name)
+            value = str(message.get(name) or "")
         else:
-            value = message.policy.header_fetch_parse(name, str(raw)[:MAX_HEADER_CHARS])
-        return printable(str(value or ""))
+            value = str(message.policy.header_fetch_parse(name, str(raw)[:MAX_HEADER_CHARS]))
+        if "\ufffd" in value:
+            value = _raw_8bit_header(message, name)[:MAX_HEADER_CHARS] or value
+        return printable(value)
     except Exception:  # noqa: BLE001 - a header we cannot decode reads as absent
         return ""
 

@@ -54,6 +54,14 @@ _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _DIGIT = re.compile(r"\d")
 _DATE_OR_ADDRESS_HINT = re.compile(r"[\d@]")
 _WS = re.compile(r"\s+")
+# A header that starts with its date and has no verb: Gmail's "2013/7/20 sam via Forum <…>" or
+# "2011/4/7 Nathan <support@example.com>" above the quote it introduces.
+_DATE_START = re.compile(r"(?:\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})\b")
+# Clients that wrap a long header put its name and address on lines of their own, even blank
+# lines and a "> wrote:" their quoting marks (Polymail); a header is at most this many lines.
+_MAX_LONG_HEADER_LINES = 6
+# "Ann wrote:" with no date or address: an attribution only where a quote or nothing follows.
+_MAX_ATTRIBUTION_LENGTH = 80
 
 # -- Outlook's header block ("From: … / Sent: … / To: … / Subject: …") ---------------------
 
@@ -112,6 +120,21 @@ _OTHER_LABELS = frozenset(
         "件名|보낸 날짜|받는 사람|참조|제목|날짜"
     )
 )
+# The date field and the fields that follow it in a header block with no "From:" (a mail
+# client's "Date: … / To: …"); an appointment's "Date: / Time: / Address:" is not one.
+_DATE_LABELS = frozenset(
+    _words(
+        "date|sent|datum|fecha|data|envoyé|envoyé le|gesendet|inviato|verzonden|skickat|"
+        "sendt|enviado|enviada|dato|wysłano|odesláno|отправлено|дата|tarih|päivämäärä|"
+        "发送时间|日期|日付|送信日時"
+    )
+)
+_ADDRESSEE_LABELS = frozenset(
+    _words(
+        "to|cc|subject|à|a|objet|an|betreff|para|asunto|assunto|oggetto|aan|onderwerp|till|"
+        "ämne|til|emne|do|temat|komu|předmět|кому|тема|kime|konu|收件人|主题|宛先|件名"
+    )
+)
 # A subject line pasted alone at the top of a message: these labels, or a forward's prefix.
 _SUBJECT_LABELS = frozenset(
     _words(
@@ -148,6 +171,16 @@ _SEPARATORS = frozenset(
     )
 )
 _SEPARATOR_MAX_LENGTH = max(map(len, _SEPARATORS)) + 4
+# Text framed by dashes is a separator when it speaks of a message, a forward or a reply, or
+# names a date or an author ("---- On … wrote ----"); "--- Enter Feedback Below ---" in a form
+# the sender filled in is not.
+_FRAME_WORDS = re.compile(
+    r"message|nachricht|bericht|meddel|melding|besked|mensaje|messaggio|mensagem|wiadomo|"
+    r"сообщени|viesti|üzenet|zpráva|mail|origin|ursprüng|forward|weitergeleitet|transf|"
+    r"reenviad|inoltrat|doorgestuurd|vidarebefordra|videresend|reply|antwort|risposta|"
+    r"respuesta|réponse|邮件|郵件|メッセージ|메시지",
+    re.IGNORECASE,
+)
 _SEPARATOR_PREFIXES = frozenset(phrase[:3] for phrase in _SEPARATORS)
 
 # A device's tagline, alone on its line, once a trailing link ("<https://aka.ms/…>") is set
@@ -315,13 +348,18 @@ def _has_when_or_who(text: str) -> bool:
     return bool("@" in text or _TIME.search(text) or _YEAR.search(text))
 
 
+def _ends_with_verb(text: str) -> bool:
+    """ "… wrote:", "… a écrit :": `text` ends with a header's verb, a colon after it or not."""
+    return text.rstrip(" :：")[-_VERB_TAIL:].lower().endswith(_VERB_ENDINGS)
+
+
 def _needs_a_look(line: str) -> bool:
     """`line` (stripped, not blank) might be a separator, a signature delimiter, an Outlook
     field or a tagline: a quick, permissive test before any pattern."""
     head = line[: _MAX_LABEL_LENGTH + 4]
     lower = head.lower()
     return (
-        line.startswith(("--", "__"))
+        line.startswith(("--", "__", "*-", "_-"))
         or ":" in head
         or "：" in head
         or lower[:3] in _SEPARATOR_PREFIXES
@@ -354,8 +392,12 @@ class _Lines:
         # after_quote[j]: the first line at or after j that is neither blank nor quoted (n if
         # none): where the sender's text resumes below a quoted block.
         self.after_quote = [n] * n
-        if ">" in text:
-            self.quoted = [line[:1] == ">" for line in lines]
+        if ">" in text or "|" in text:
+            # "|" is how some clients quote; a table row ("| a | b |") is the sender's own.
+            self.quoted = [
+                line[:1] == ">" or (line[:1] == "|" and not (len(line) > 1 and line[-1] == "|"))
+                for line in lines
+            ]
             next_quoted, blanks, resumes = False, 0, n
             for j in range(n - 1, -1, -1):
                 self.quote_below[j] = next_quoted and blanks <= 3
@@ -377,13 +419,28 @@ class _Lines:
             )
             for line, quoted, below in zip(lines, self.quoted, self.quote_below, strict=True)
         ]
+        # last_text: the last line that is not blank (-1 if none).
+        self.last_text = next((j for j in range(n - 1, -1, -1) if lines[j]), -1)
         # header_near[i]: a header could start at line i: a line among the next three may
-        # end one, and one names a date or an address. Only there are the patterns tried.
+        # end one, and one names a date or an address; or the line is "Ann wrote:". Only
+        # there are the patterns tried.
         self.header_near = [False] * n
         for j in compress(range(n), self.may_end_header):
             start = max(0, j - _MAX_HEADER_LINES + 1)
             if any(_DATE_OR_ADDRESS_HINT.search(line) for line in lines[start : j + 1]):
                 self.header_near[start : j + 1] = [True] * (j + 1 - start)
+            elif len(lines[j]) <= _MAX_ATTRIBUTION_LENGTH and _ends_with_verb(lines[j]):
+                self.header_near[j] = True
+        # A header wrapped over more lines ends with its verb, quoted or not: the lines above
+        # it that may start one are looked at too.
+        for j in [j for j, line in enumerate(lines) if line[-1:] in (":", "：")]:
+            line = lines[j]
+            if _ends_with_verb(line.lstrip("> ")):
+                start = max(0, j - _MAX_LONG_HEADER_LINES + 1)
+                self.header_near[start:j] = [
+                    near or bool(_LEADS.match(above) and _DIGIT.search(above))
+                    for near, above in zip(self.header_near[start:j], lines[start:j], strict=True)
+                ]
         # plain[i]: nothing about line i asks for a closer look; it is the person's text (or
         # a blank line), and runs of such lines are kept in one step.
         self.plain = [
@@ -416,11 +473,20 @@ class _Lines:
 def _is_header_text(joined: str, lines: _Lines, last: int) -> bool:
     """`joined` (a line, or a wrapped header's lines joined) is a reply header; `last` is
     the index of its last line."""
-    if not _has_when_or_who(joined):
-        return False
     ends_with_colon = joined.endswith((":", "："))
     # "On Mon, 1 Jan 2024 at 10:00, Ann <ann@example.com> wrote:" and its translations.
-    ends_with_verb = joined.rstrip(" :：")[-_VERB_TAIL:].lower().endswith(_VERB_ENDINGS)
+    ends_with_verb = _ends_with_verb(joined)
+    if not _has_when_or_who(joined):
+        # "Ann wrote:" alone on its line is an attribution where a quote or nothing at all
+        # follows it; with the sender's text under it ("Something wrote:\n…") it is theirs,
+        # and so are the lines above it.
+        return (
+            ends_with_colon
+            and ends_with_verb
+            and len(joined) <= _MAX_ATTRIBUTION_LENGTH
+            and joined == _squash(lines.text[last])
+            and (lines.quote_below[last] or last >= lines.last_text)
+        )
     if ends_with_verb and (ends_with_colon or _LEADS.match(joined)):
         return True
     if ends_with_colon and any(words in joined.lower() for words in _VERB_THEN_DATE):
@@ -429,9 +495,12 @@ def _is_header_text(joined: str, lines: _Lines, last: int) -> bool:
     if ends_with_colon and _BRACKETED_ADDRESS.search(joined) and _DIGIT.search(joined):
         return True
     # Whatever the language, the line just above a quoted block that names a date or an
-    # address is the block's attribution.
+    # address is the block's attribution, and so is one that starts with a date and names
+    # someone's address ("12/05/2024 works for me" above a quote is an answer).
     return lines.quote_below[last] and bool(
-        ends_with_colon or (_ADDRESS.search(joined) and _TIME.search(joined))
+        ends_with_colon
+        or (_ADDRESS.search(joined) and _TIME.search(joined))
+        or (_DATE_START.match(joined) and ("@" in joined or "<" in joined))
     )
 
 
@@ -480,8 +549,58 @@ def _reply_header_length(lines: _Lines, i: int) -> int:
     return 0
 
 
+def _long_header_length(lines: _Lines, i: int) -> int:
+    """How many lines, from line `i`, form a header wrapped over more than three lines (0:
+    none): it starts with its lead word and a date ("On Tue, Apr 11, 2017 at 10:07 PM John
+    Smith"), and within a few lines, blank ones and its name and address on lines of their
+    own among them, a line ends with its verb ("> wrote:", quoted or not)."""
+    texts, n = lines.text, len(lines)
+    first = texts[i]
+    # The date is on the first line (a time or a year, not "On Jan 15 we start"), and the
+    # address that made the client wrap it is in there somewhere.
+    if (
+        not _LEADS.match(first)
+        or not (_TIME.search(first) or _YEAR.search(first))
+        or first.endswith(_SENTENCE_END)
+    ):
+        return 0
+    length, address = 0, False
+    for j in range(i, min(i + _MAX_LONG_HEADER_LINES, n)):
+        line = texts[j].lstrip("> ") if lines.quoted[j] else texts[j]
+        length += len(line)
+        address = address or "@" in line
+        if length > _MAX_HEADER_LENGTH or (j > i and line.endswith(_SENTENCE_END)):
+            return 0
+        if j > i and line.endswith((":", "：")) and _ends_with_verb(line):
+            return j - i + 1 if address else 0
+        if lines.quoted[j] and line:
+            return 0  # quoted text before the verb: the header ended above
+    return 0
+
+
+# "reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:": the sender's last words and
+# the header on one line (a client that joined them). The header starts at "On", after spaces
+# or dashes.
+_INNER_HEADER = re.compile(r"(?<=\S)[\s-]*-{0,3}\s*(?=On\s)")
+
+
+def _words_before_header(line: str) -> str:
+    """The sender's words in front of a reply header on the same line ("" when none)."""
+    for found in _INNER_HEADER.finditer(line):
+        rest = line[found.end() :]
+        if (
+            _LEADS.match(rest)
+            and rest.endswith((":", "："))
+            and _ends_with_verb(rest)
+            and _has_when_or_who(rest)
+        ):
+            return line[: found.start()].rstrip(" -")
+    return ""
+
+
 def _is_outlook_block(lines: _Lines, i: int) -> bool:
-    """Lines from `i` on are Outlook's header block: "From: …" and another field."""
+    """Lines from `i` on are Outlook's header block: "From: …" and another field, or a date
+    field straight above an addressee or subject field ("Date: …\nTo: …", no "From")."""
     if not lines.label(i):
         return False
     n = len(lines)
@@ -491,7 +610,11 @@ def _is_outlook_block(lines: _Lines, i: int) -> bool:
         if not lines.label(f):
             return False
     else:
-        return False
+        return (
+            lines.label_name(i) in _DATE_LABELS
+            and i + 1 < n
+            and lines.label_name(i + 1) in _ADDRESSEE_LABELS
+        )
     for j in range(f + 1, min(f + 1 + _NEXT_LABEL_WITHIN, n)):
         if not lines.text[j]:
             return False
@@ -502,11 +625,20 @@ def _is_outlook_block(lines: _Lines, i: int) -> bool:
 
 
 def _is_separator(line: str) -> bool:
-    if line[0] == "-" and line.startswith("---") and line.endswith("---"):
-        # Text framed by dashes; a line of dashes alone is a rule in the person's text.
-        return line.strip("-").strip() != ""
     if line[0] == "_" and len(line) >= 10 and line.strip("_") == "":
         return True  # Outlook's rule
+    if line[0] in "*_":
+        # Bold or underlined, as an HTML part turned to text writes it:
+        # "*-------- Original Message --------*".
+        line = line.strip("*_ \t")
+        if not line:
+            return False
+    if line[0] == "-" and line.startswith("---") and line.endswith("---"):
+        # Text framed by dashes; a line of dashes alone is a rule in the person's text.
+        framed = line.strip("-").strip()
+        return framed != "" and bool(
+            _FRAME_WORDS.search(framed) or _has_when_or_who(framed) or _ends_with_verb(framed)
+        )
     if len(line) <= _SEPARATOR_MAX_LENGTH and (
         " ".join(line.rstrip(":： ").lower().split()) in _SEPARATORS
     ):
@@ -712,13 +844,25 @@ def visible_reply(text: str) -> str:
                 removed_since_text = True
                 i += skip
                 continue
-        header = _reply_header_length(lines, i) if lines.header_near[i] else 0
+        header = 0
+        if lines.header_near[i]:
+            header = _reply_header_length(lines, i) or _long_header_length(lines, i)
         if header:
+            if header == 1 and (words := _words_before_header(raw[i])):
+                kept.append(words)  # "reply On …, Bob wrote:": the words are the reply's
+                written += 1
+                last_written = words.strip()
             # Top-posted: everything from the header down is history. Nothing written above
             # it yet (bottom-posted, or answers between quotes), or answers written under its
             # quote: skip the header and its quote, and read on.
             end = i + header
             nothing_yet = written == 0 or (written == 1 and _is_greeting(last_written))
+            if written == 0 and not history_seen and not lines.quote_below[end - 1]:
+                # The body starts with a header and no quote marks what it introduces: the
+                # words under it are all there is to show, as under a forward's header block.
+                removed_since_text = True
+                i = end
+                continue
             if lines.quote_below[end - 1] and (nothing_yet or _answers_below(lines, end)):
                 if written:
                     while kept and not kept[-1]:

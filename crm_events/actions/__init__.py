@@ -10,34 +10,46 @@ re-running make one card. Bad input raises `ValidationError` before anything is 
 One module per kind of record, each owning that record's life:
 
 - `common`: what every writer shares: loading history without notifying (the demo), the
-  business's CRM settings, links and titles of cards, posting a card, and the checks on
-  projects, lines, money and currencies.
+  business's CRM settings, links and titles of cards, posting a card, what a transition
+  returns (`Transition`) and the check of a transition table, and the checks on projects,
+  lines, money and currencies.
 - `invoices`: sent, paid or voided, each status carded once.
 - `estimates`: sent, then approved or declined, by staff or by the customer in the portal.
-- `contracts`: sent.
+- `contracts`: sent, signed or voided.
 - `appointments`: booked, moved, confirmed, cancelled or completed; asking for another time.
 - `calls_and_messages`: calls and their marker, "crew on the way", automated messages.
+
+Each record kind with a status has one transition function, the only code that writes that
+status (`transition_invoice`, `transition_estimate`, `transition_contract`,
+`transition_appointment`; tests/crm_events/test_one_status_writer.py keeps it so). It checks
+the kind's table of allowed moves, stamps the status's date, posts the card and returns a
+`Transition`: the record, its status before and after, and the card. The named verbs
+(`send_invoice`, `decide_estimate`, `confirm_appointment`, ...) create or find the record and
+call it; the admin's buttons and list actions call it directly.
 
 The lifecycle modules import only `common`, never each other. Every public verb is
 re-exported here, so callers keep writing `from crm_events import actions` and
 `actions.send_invoice(...)` whichever module holds it.
 """
 
+from crm_events.actions.appointments import TRANSITIONS as APPOINTMENT_TRANSITIONS
 from crm_events.actions.appointments import (
-    appointment_changed,
     ask_to_reschedule,
+    check_times,
     confirm_appointment,
     find_appointment,
     reschedule_appointment,
     schedule_appointment,
-    set_appointment_status,
+    transition_appointment,
 )
 from crm_events.actions.calls_and_messages import log_call, post_automated, send_crew_on_the_way
 from crm_events.actions.common import (
     LineData,
+    Transition,
     appointment_url,
     appointment_when,
     check_project,
+    check_transition,
     contract_url,
     crm_settings,
     estimate_url,
@@ -46,26 +58,26 @@ from crm_events.actions.common import (
     notifying,
     recompute_total,
 )
-from crm_events.actions.contracts import contract_changed, send_contract
+from crm_events.actions.contracts import TRANSITIONS as CONTRACT_TRANSITIONS
+from crm_events.actions.contracts import send_contract, transition_contract
+from crm_events.actions.estimates import TRANSITIONS as ESTIMATE_TRANSITIONS
 from crm_events.actions.estimates import (
     decide_estimate,
-    estimate_changed,
     find_estimate,
     send_estimate,
+    transition_estimate,
 )
-from crm_events.actions.invoices import (
-    find_invoice,
-    invoice_changed,
-    send_invoice,
-    set_invoice_status,
-)
+from crm_events.actions.invoices import TRANSITIONS as INVOICE_TRANSITIONS
+from crm_events.actions.invoices import find_invoice, send_invoice, transition_invoice
 
 __all__ = [
     # common
     "LineData",
+    "Transition",
     "appointment_url",
     "appointment_when",
     "check_project",
+    "check_transition",
     "contract_url",
     "crm_settings",
     "estimate_url",
@@ -74,26 +86,29 @@ __all__ = [
     "notifying",
     "recompute_total",
     # invoices
+    "INVOICE_TRANSITIONS",
     "find_invoice",
-    "invoice_changed",
     "send_invoice",
-    "set_invoice_status",
+    "transition_invoice",
     # estimates
+    "ESTIMATE_TRANSITIONS",
     "decide_estimate",
-    "estimate_changed",
     "find_estimate",
     "send_estimate",
+    "transition_estimate",
     # contracts
-    "contract_changed",
+    "CONTRACT_TRANSITIONS",
     "send_contract",
+    "transition_contract",
     # appointments
-    "appointment_changed",
+    "APPOINTMENT_TRANSITIONS",
     "ask_to_reschedule",
+    "check_times",
     "confirm_appointment",
     "find_appointment",
     "reschedule_appointment",
     "schedule_appointment",
-    "set_appointment_status",
+    "transition_appointment",
     # calls and messages
     "log_call",
     "post_automated",

@@ -1,6 +1,9 @@
 """Appointments: a visit booked, moved, confirmed, cancelled or completed, each state carded
 once per visit (and per start time, for a move or a confirmation); and the customer asking
 for another time.
+
+`transition_appointment` is the only writer of `Appointment.status` (and of the times of a
+booked visit: moving one is a reschedule, with its own rules).
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm_events.actions.common import (
+    Transition,
     appointment_url,
     appointment_when,
     check_project,
+    check_transition,
     notifying,
     post_card,
 )
@@ -24,9 +29,21 @@ from messaging.models import Entry
 from portal.models import Customer, Project
 
 CardKind = Entry.CardKind
+Status = Appointment.Status
+
+_OPEN_TO = {Status.CONFIRMED, Status.RESCHEDULED, Status.CANCELLED, Status.COMPLETED}
+# Where a visit may go from each status. Its own status again is a no-op, always allowed,
+# except a reschedule, which moves the times: RESCHEDULED -> RESCHEDULED is a second move.
+TRANSITIONS: dict[str, set[str]] = {
+    Status.SCHEDULED: _OPEN_TO,
+    Status.RESCHEDULED: _OPEN_TO,
+    Status.CONFIRMED: _OPEN_TO,
+    Status.CANCELLED: set(),
+    Status.COMPLETED: set(),
+}
 
 
-def _check_times(starts_at: dt.datetime, ends_at: dt.datetime) -> None:
+def check_times(starts_at: dt.datetime, ends_at: dt.datetime) -> None:
     if timezone.is_naive(starts_at) or timezone.is_naive(ends_at):
         raise ValidationError("Times need a UTC offset.", code="naive_time")
     if ends_at <= starts_at:
@@ -46,11 +63,11 @@ def schedule_appointment(
     crew_note: str = "",
     external_id: str = "",
     at: dt.datetime | None = None,
-) -> Appointment:
+) -> Transition:
     """Book a visit and card it. With the CRM's id, booking it again changes nothing; the
     same id with other times is a reschedule, which has its own event."""
     check_project(customer=customer, project=project)
-    _check_times(starts_at, ends_at)
+    check_times(starts_at, ends_at)
     title = title.strip()
     if not title:
         raise ValidationError("An appointment needs a title.", code="bad_title")
@@ -73,18 +90,18 @@ def schedule_appointment(
                 code="conflict",
                 params={"id": external_id},
             )
-    else:
-        appointment = Appointment.objects.create(
-            customer=customer,
-            project=project,
-            title=title,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            crew_note=crew_note.strip(),
-            external_id=external_id,
-        )
-    appointment_changed(appointment=appointment, at=at)
-    return appointment
+        return transition_appointment(appointment=appointment, to=appointment.status, at=at)
+    appointment = Appointment.objects.create(
+        customer=customer,
+        project=project,
+        title=title,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        crew_note=crew_note.strip(),
+        external_id=external_id,
+    )
+    card = _card(appointment, at, notify=True)
+    return Transition(record=appointment, before="", after=appointment.status, card=card)
 
 
 def find_appointment(*, customer: Customer, external_id: str) -> Appointment:
@@ -98,86 +115,78 @@ def find_appointment(*, customer: Customer, external_id: str) -> Appointment:
     return appointment
 
 
-@transaction.atomic
 def reschedule_appointment(
     *,
     appointment: Appointment,
     starts_at: dt.datetime,
     ends_at: dt.datetime,
     at: dt.datetime | None = None,
-) -> Appointment:
+) -> Transition:
     """Move a visit; it needs confirming again, and gets another reminder."""
-    _check_times(starts_at, ends_at)
-    locked = (
-        Appointment.objects.select_for_update().select_related("customer").get(pk=appointment.pk)
+    return transition_appointment(
+        appointment=appointment, to=Status.RESCHEDULED, starts_at=starts_at, ends_at=ends_at, at=at
     )
-    if not locked.is_open:
-        raise ValidationError(
-            "That appointment is %(s)s.",
-            code="bad_transition",
-            params={"s": locked.get_status_display().lower()},
-        )
-    if (locked.starts_at, locked.ends_at) != (starts_at, ends_at):
-        locked.starts_at, locked.ends_at = starts_at, ends_at
-        locked.status = Appointment.Status.RESCHEDULED
-        locked.confirmed_at = None
-        locked.save(update_fields=["starts_at", "ends_at", "status", "confirmed_at", "updated_at"])
-    appointment_changed(appointment=locked, at=at)
-    return locked
 
 
-@transaction.atomic
-def set_appointment_status(
-    *, appointment: Appointment, status: str, at: dt.datetime | None = None
-) -> Appointment:
-    """Cancel or complete a visit (once; again changes nothing)."""
-    locked = (
-        Appointment.objects.select_for_update().select_related("customer").get(pk=appointment.pk)
-    )
-    if locked.status != status:
-        if not locked.is_open:
-            raise ValidationError(
-                "That appointment is %(s)s already.",
-                code="bad_transition",
-                params={"s": locked.get_status_display().lower()},
-            )
-        locked.status = status
-        locked.save(update_fields=["status", "updated_at"])
-    appointment_changed(appointment=locked, at=at)
-    return locked
-
-
-@transaction.atomic
 def confirm_appointment(
     *, appointment: Appointment, at: dt.datetime | None = None, notify: bool = False
-) -> Appointment:
+) -> Transition:
     """The customer confirms a visit (Schedule button, or CONFIRM by SMS or reply). The card
     tells the customer only when `notify` (an SMS CONFIRM gets its answer by SMS)."""
-    locked = (
-        Appointment.objects.select_for_update().select_related("customer").get(pk=appointment.pk)
+    return transition_appointment(
+        appointment=appointment, to=Status.CONFIRMED, at=at, notify=notify
     )
-    if locked.status in (Appointment.Status.CANCELLED, Appointment.Status.COMPLETED):
-        raise ValidationError(
-            "That appointment is %(s)s.",
-            code="bad_transition",
-            params={"s": locked.get_status_display().lower()},
-        )
-    if locked.status != Appointment.Status.CONFIRMED:
-        locked.status = Appointment.Status.CONFIRMED
-        locked.confirmed_at = at or timezone.now()
-        locked.save(update_fields=["status", "confirmed_at", "updated_at"])
-    appointment_changed(appointment=locked, at=at, notify=notify)
-    return locked
+
+
+@transaction.atomic
+def transition_appointment(
+    *,
+    appointment: Appointment,
+    to: str,
+    starts_at: dt.datetime | None = None,
+    ends_at: dt.datetime | None = None,
+    at: dt.datetime | None = None,
+    notify: bool = True,
+) -> Transition:
+    """Move a visit to status `to` as TRANSITIONS allows, and card it once per state (and
+    start time). RESCHEDULED takes the new times: moving a visit to the times it has
+    changes nothing, and a moved visit needs confirming again. CONFIRMED stamps when.
+    The only writer of an appointment's status."""
+    locked = (
+        Appointment.objects.select_for_update(of=("self",))
+        .select_related("customer", "project")
+        .get(pk=appointment.pk)
+    )
+    before = locked.status
+    name = f"The appointment {locked.title}"
+    if to == Status.RESCHEDULED:
+        if starts_at is None or ends_at is None:
+            raise ValidationError("A reschedule needs the new times.", code="no_times")
+        check_times(starts_at, ends_at)
+        check_transition(record=locked, to=to, table=TRANSITIONS, name=name)
+        if (locked.starts_at, locked.ends_at) != (starts_at, ends_at):
+            locked.starts_at, locked.ends_at = starts_at, ends_at
+            locked.status, locked.confirmed_at = Status.RESCHEDULED, None
+            locked.save(
+                update_fields=["starts_at", "ends_at", "status", "confirmed_at", "updated_at"]
+            )
+    elif to != before:
+        check_transition(record=locked, to=to, table=TRANSITIONS, name=name)
+        locked.status = to
+        fields = ["status", "updated_at"]
+        if to == Status.CONFIRMED:
+            locked.confirmed_at = at or timezone.now()
+            fields.append("confirmed_at")
+        locked.save(update_fields=fields)
+    card = _card(locked, at, notify=notify)
+    return Transition(record=locked, before=before, after=locked.status, card=card)
 
 
 def _stamp(value: dt.datetime) -> int:
     return int(value.timestamp())
 
 
-@transaction.atomic
-def appointment_changed(
-    *, appointment: Appointment, at: dt.datetime | None = None, notify: bool = True
-) -> Entry:
+def _card(appointment: Appointment, at: dt.datetime | None, *, notify: bool) -> Entry:
     """Card the visit's current state, once per visit, state and start time."""
     when = appointment_when(appointment)
     common = {
@@ -195,15 +204,15 @@ def appointment_changed(
     )
     status = appointment.status
     stamp = _stamp(appointment.starts_at)
-    if status == Appointment.Status.SCHEDULED:
+    if status == Status.SCHEDULED:
         return scheduled
-    if status == Appointment.Status.RESCHEDULED:
+    if status == Status.RESCHEDULED:
         title = f"Appointment rescheduled to {when}"
         key = f"crm:appointment:{appointment.pk}:rescheduled:{stamp}"
-    elif status == Appointment.Status.CONFIRMED:
+    elif status == Status.CONFIRMED:
         title = f"Appointment confirmed — {when}"
         key = f"crm:appointment:{appointment.pk}:confirmed:{stamp}"
-    elif status == Appointment.Status.CANCELLED:
+    elif status == Status.CANCELLED:
         title = f"Appointment cancelled — {when}"
         key = f"crm:appointment:{appointment.pk}:cancelled"
     else:

@@ -1,7 +1,7 @@
 """What every CRM writer shares: loading history without notifying anyone, the business's CRM
-settings, the links and titles of cards, posting a card, and the checks made before anything
-is written (the project, the lines and their money, the currency, a number reused with other
-content).
+settings, the links and titles of cards, posting a card, what a transition returns and the
+check of a transition table, and the checks made before anything is written (the project,
+the lines and their money, the currency, a number reused with other content).
 
 Nothing here knows one record's lifecycle, and nothing here imports the modules that do.
 """
@@ -11,15 +11,24 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from crm_events.formatting import format_money, time_range, valid_currency
-from crm_events.models import Appointment, Contract, CrmSettings, Estimate, Invoice, money
+from crm_events.models import (
+    Appointment,
+    Contract,
+    CrmSettings,
+    Estimate,
+    Invoice,
+    document_number,
+    money,
+)
 from messaging import actions as thread_actions
 from messaging.models import Entry
 from portal.models import Business, Customer, Project
@@ -53,6 +62,39 @@ class LineData:
     @property
     def amount(self) -> Decimal:
         return money(self.quantity * self.unit_price)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What a CRM verb did to one record: the record as it now is, its status before
+    (empty for a record created now) and after, and the card in the thread for the status it
+    is in (None for a draft). Asking for the status a record already has changes nothing and
+    returns that status's card again, so a replayed event answers as the first did."""
+
+    record: Any
+    before: str
+    after: str
+    card: Entry | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def check_transition(*, record: Any, to: str, table: Mapping[str, set[str]], name: str) -> None:
+    """Refuse moving `record` to status `to` unless its kind's `table` allows it from the
+    status it has. The tables live beside each kind's transition function, the only writer of
+    its status; forms call this too, to refuse before saving anything."""
+    allowed = table.get(record.status, set())
+    if to not in allowed:
+        params = {"name": name, "s": record.get_status_display().lower(), "new": to}
+        if not allowed:  # a final status
+            raise ValidationError(
+                "%(name)s is %(s)s already.", code="bad_transition", params=params
+            )
+        raise ValidationError(
+            "%(name)s is %(s)s; it cannot become %(new)s.", code="bad_transition", params=params
+        )
 
 
 def crm_settings(business: Business) -> CrmSettings:
@@ -174,7 +216,7 @@ def conflict_error(document: str, number: str) -> ValidationError:
 def record_sent_document(
     *,
     model: type[Invoice] | type[Estimate],
-    changed: Callable[[Invoice | Estimate], None],
+    transition: Callable[[Invoice | Estimate, str], Transition],
     customer: Customer,
     project: Project | None,
     number: str,
@@ -183,13 +225,14 @@ def record_sent_document(
     total: Decimal | None,
     dates: dict[str, dt.date | None],
     external_id: str,
-) -> Invoice | Estimate:
-    """Record priced document `number` (an invoice or an estimate) as sent, with its lines,
-    and call `changed` to card it once. Sending the same document again changes nothing; the
-    same number with other content is refused. `dates` are the model's own (due_on,
-    valid_until). Callers hold a transaction."""
-    check_project(customer=customer, project=project)
+) -> Transition:
+    """Record priced document `number` (an invoice or an estimate) with its lines, and move
+    it to sent with `transition` (its kind's transition function), which cards it once.
+    Sending the same document again changes nothing and returns the card of the status it
+    is in; the same number with other content is refused. `dates` are the model's own
+    (due_on, valid_until). Callers hold a transaction; the project was checked by them."""
     number = number.strip()
+    document_number(number)  # it becomes an address and a file name
     currency = check_currency(currency)
     computed = check_lines(lines, total)
     document = model.objects.select_for_update().filter(number=number).first()
@@ -204,8 +247,7 @@ def record_sent_document(
         if not same:
             raise conflict_error(model._meta.verbose_name.capitalize(), number)
         if document.status != model.Status.DRAFT:
-            changed(document)
-            return document
+            return transition(document, document.status)
     else:
         document = model.objects.create(
             customer=customer,
@@ -227,10 +269,7 @@ def record_sent_document(
             )
             for i, ln in enumerate(lines)
         )
-    document.status = model.Status.SENT
-    document.save(update_fields=["status", "updated_at"])
-    changed(document)
-    return document
+    return transition(document, model.Status.SENT)
 
 
 # -- totals of invoices and estimates -------------------------------------------------------

@@ -1,5 +1,7 @@
 """Estimates: sent with their lines, then approved or declined once, by staff or by the
 customer in the portal; each status carded once.
+
+`transition_estimate` is the only writer of `Estimate.status`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from django.utils import timezone
 
 from crm_events.actions.common import (
     LineData,
+    Transition,
+    check_project,
+    check_transition,
     estimate_url,
     formatted_total,
     notifying,
@@ -26,6 +31,15 @@ from messaging.models import Entry
 from portal.models import Customer, Project
 
 CardKind = Entry.CardKind
+Status = Estimate.Status
+
+# Where an estimate may go from each status (its own status again is a no-op, always allowed).
+TRANSITIONS: dict[str, set[str]] = {
+    Status.DRAFT: {Status.SENT},
+    Status.SENT: {Status.APPROVED, Status.DECLINED},
+    Status.APPROVED: set(),
+    Status.DECLINED: set(),
+}
 
 
 @transaction.atomic
@@ -40,11 +54,12 @@ def send_estimate(
     valid_until: dt.date | None = None,
     external_id: str = "",
     at: dt.datetime | None = None,
-) -> Estimate:
+) -> Transition:
     """Record estimate `number` as sent, and card it once (see `send_invoice`)."""
+    check_project(customer=customer, project=project)
     return record_sent_document(
         model=Estimate,
-        changed=lambda estimate: estimate_changed(estimate=estimate, at=at),
+        transition=lambda estimate, to: transition_estimate(estimate=estimate, to=to, at=at),
         customer=customer,
         project=project,
         number=number,
@@ -72,71 +87,80 @@ def decide_estimate(
     approve: bool,
     by_customer: bool = False,
     at: dt.datetime | None = None,
-) -> Estimate:
-    """The estimate is approved or declined, once. From the portal (`by_customer`) the
-    decision is also a message to the business, so they hear of it on their usual channel
-    and see it unread in the staff list; the card itself does not notify the customer, who
-    just made the decision."""
-    locked = Estimate.objects.select_for_update().select_related("customer").get(pk=estimate.pk)
-    decision = Estimate.Status.APPROVED if approve else Estimate.Status.DECLINED
-    if locked.status == decision:
-        return locked
-    if locked.status != Estimate.Status.SENT:
-        raise ValidationError(
-            "Estimate #%(n)s is %(s)s already.",
-            code="bad_transition",
-            params={"n": locked.number, "s": locked.get_status_display().lower()},
-        )
-    if by_customer and locked.valid_until and locked.valid_until < timezone.localdate():
+) -> Transition:
+    """The estimate is approved or declined, once. From the portal (`by_customer`) an expired
+    estimate is refused, and the decision is also a message to the business, so they hear of
+    it on their usual channel and see it unread in the staff list; the card itself does not
+    notify the customer, who just made the decision."""
+    locked = Estimate.objects.select_for_update().get(pk=estimate.pk)
+    decision = Status.APPROVED if approve else Status.DECLINED
+    expired = locked.valid_until is not None and locked.valid_until < timezone.localdate()
+    if by_customer and locked.status == Status.SENT and expired:
         raise ValidationError(
             "Estimate #%(n)s expired on %(d)s; ask us for a new one.",
             code="expired",
             params={"n": locked.number, "d": f"{locked.valid_until:%b %-d, %Y}"},
         )
-    locked.status = decision
-    locked.decided_at = at or timezone.now()
-    locked.save(update_fields=["status", "decided_at", "updated_at"])
-    estimate_changed(estimate=locked, at=at, notify=not by_customer)
-    if by_customer:
+    change = transition_estimate(estimate=locked, to=decision, at=at, notify=not by_customer)
+    if by_customer and change.changed:
+        decided = change.record
         verb = "approve" if approve else "decline"
         thread_actions.post_customer_reply(
-            customer=locked.customer,
-            body=f"I {verb} Estimate #{locked.number} ({formatted_total(locked)}).",
+            customer=decided.customer,
+            body=f"I {verb} Estimate #{decided.number} ({formatted_total(decided)}).",
             channel=Entry.Channel.PORTAL,
-            project=locked.project,
-            idempotency_key=f"crm:estimate:{locked.pk}:{decision}:message",
+            project=decided.project,
+            idempotency_key=f"crm:estimate:{decided.pk}:{decision}:message",
             at=at,
             notify=notifying(),
         )
-    return locked
+    return change
 
 
 @transaction.atomic
-def estimate_changed(
-    *, estimate: Estimate, at: dt.datetime | None = None, notify: bool = True
-) -> Entry | None:
-    """Card the estimate's current status, once per estimate and status."""
-    if estimate.status == Estimate.Status.DRAFT:
-        return None
-    if estimate.issued_at is None:
-        estimate.issued_at = at or timezone.now()
-        Estimate.objects.filter(pk=estimate.pk).update(issued_at=estimate.issued_at)
-    sent = post_card(
-        customer=estimate.customer,
-        card_kind=CardKind.ESTIMATE,
-        title=f"Estimate #{estimate.number} sent — {formatted_total(estimate)}",
-        link_url=estimate_url(estimate),
-        project=estimate.project,
-        key=f"crm:estimate:{estimate.pk}:sent",
-        at=at,
+def transition_estimate(
+    *, estimate: Estimate, to: str, at: dt.datetime | None = None, notify: bool = True
+) -> Transition:
+    """Move an estimate to status `to` as TRANSITIONS allows, stamp when it was issued or
+    decided, and card it once. The only writer of an estimate's status."""
+    locked = (
+        Estimate.objects.select_for_update(of=("self",))
+        .select_related("customer", "project")
+        .get(pk=estimate.pk)
     )
-    if estimate.status == Estimate.Status.SENT:
-        return sent
-    word = "approved" if estimate.status == Estimate.Status.APPROVED else "declined"
+    before = locked.status
+    if to != before:
+        name = f"Estimate #{locked.number}"
+        check_transition(record=locked, to=to, table=TRANSITIONS, name=name)
+        if to == Status.SENT and not locked.lines.exists():
+            raise ValidationError("%(n)s has no lines.", code="no_lines", params={"n": name})
+        now = at or timezone.now()
+        locked.status = to
+        fields = ["status", "updated_at"]
+        if locked.issued_at is None:
+            locked.issued_at = now
+            fields.append("issued_at")
+        if to in (Status.APPROVED, Status.DECLINED):
+            locked.decided_at = now
+            fields.append("decided_at")
+        locked.save(update_fields=fields)
+    card = _card(locked, at, notify=notify)
+    return Transition(record=locked, before=before, after=locked.status, card=card)
+
+
+def _card(estimate: Estimate, at: dt.datetime | None, *, notify: bool) -> Entry | None:
+    """The card of the estimate's current status, posted once per estimate and status."""
+    if estimate.status == Status.DRAFT:
+        return None
+    if estimate.status == Status.SENT:
+        title = f"Estimate #{estimate.number} sent — {formatted_total(estimate)}"
+    else:
+        word = "approved" if estimate.status == Status.APPROVED else "declined"
+        title = f"Estimate #{estimate.number} {word}"
     return post_card(
         customer=estimate.customer,
         card_kind=CardKind.ESTIMATE,
-        title=f"Estimate #{estimate.number} {word}",
+        title=title,
         link_url=estimate_url(estimate),
         project=estimate.project,
         key=f"crm:estimate:{estimate.pk}:{estimate.status}",

@@ -1,7 +1,8 @@
 """Invoices: sent with their lines, then paid or voided; each status carded once.
 
-The admin edits an invoice directly and calls `invoice_changed` after every save, so the
-dates and cards follow whatever status it was given.
+`transition_invoice` is the only writer of `Invoice.status` (tests/crm_events/
+test_one_status_writer.py keeps it so): the API, the admin's buttons and list actions all move
+an invoice through it and its table.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from django.utils import timezone
 
 from crm_events.actions.common import (
     LineData,
+    Transition,
+    check_project,
+    check_transition,
     formatted_total,
     invoice_url,
     post_card,
@@ -26,6 +30,18 @@ from messaging.models import Entry
 from portal.models import Customer, Project
 
 CardKind = Entry.CardKind
+Status = Invoice.Status
+
+# Where an invoice may go from each status. Asking for the status it has is not a move: it
+# changes nothing (a replay) and is always allowed.
+TRANSITIONS: dict[str, set[str]] = {
+    Status.DRAFT: {Status.SENT},
+    Status.SENT: {Status.PAID, Status.VOID},
+    Status.PAID: {Status.VOID},
+    Status.VOID: set(),
+}
+# The date each status stamps (once: a later move keeps the earlier stamps).
+_STAMPS = {Status.SENT: "issued_at", Status.PAID: "paid_at", Status.VOID: "voided_at"}
 
 
 @transaction.atomic
@@ -40,12 +56,13 @@ def send_invoice(
     due_on: dt.date | None = None,
     external_id: str = "",
     at: dt.datetime | None = None,
-) -> Invoice:
+) -> Transition:
     """Record invoice `number` as sent, with its lines, and card it once. Sending the same
     invoice again changes nothing; the same number with other content is refused."""
+    check_project(customer=customer, project=project)
     return record_sent_document(
         model=Invoice,
-        changed=lambda invoice: invoice_changed(invoice=invoice, at=at),
+        transition=lambda invoice, to: transition_invoice(invoice=invoice, to=to, at=at),
         customer=customer,
         project=project,
         number=number,
@@ -67,59 +84,40 @@ def find_invoice(*, customer: Customer, number: str) -> Invoice:
 
 
 @transaction.atomic
-def set_invoice_status(*, invoice: Invoice, status: str, at: dt.datetime | None = None) -> Invoice:
-    """Mark an invoice paid or void (once; doing it again changes nothing)."""
-    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    allowed = {
-        Invoice.Status.PAID: {Invoice.Status.SENT, Invoice.Status.PAID},
-        Invoice.Status.VOID: {Invoice.Status.SENT, Invoice.Status.PAID, Invoice.Status.VOID},
-    }[status]
-    if locked.status not in allowed:
-        raise ValidationError(
-            "Invoice #%(n)s is %(s)s; it cannot become %(new)s.",
-            code="bad_transition",
-            params={"n": locked.number, "s": locked.get_status_display().lower(), "new": status},
-        )
-    locked.status = status
-    locked.save(update_fields=["status", "updated_at"])
-    invoice_changed(invoice=locked, at=at)
-    return locked
+def transition_invoice(*, invoice: Invoice, to: str, at: dt.datetime | None = None) -> Transition:
+    """Move an invoice to status `to` as TRANSITIONS allows, stamp that status's date, and
+    card it once. The only writer of an invoice's status."""
+    locked = (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("customer", "project")
+        .get(pk=invoice.pk)
+    )
+    before = locked.status
+    if to != before:
+        name = f"Invoice #{locked.number}"
+        check_transition(record=locked, to=to, table=TRANSITIONS, name=name)
+        if to == Status.SENT and not locked.lines.exists():
+            raise ValidationError("%(n)s has no lines.", code="no_lines", params={"n": name})
+        now = at or timezone.now()
+        locked.status = to
+        fields = ["status", "updated_at"]
+        for field in dict.fromkeys(("issued_at", _STAMPS[to])):
+            if getattr(locked, field) is None:
+                setattr(locked, field, now)
+                fields.append(field)
+        locked.save(update_fields=fields)
+    return Transition(record=locked, before=before, after=locked.status, card=_card(locked, at))
 
 
-@transaction.atomic
-def invoice_changed(*, invoice: Invoice, at: dt.datetime | None = None) -> Entry | None:
-    """Stamp the dates of the invoice's current status and card that status in the thread,
-    once per invoice and status. The admin calls it after every save."""
-    now = at or timezone.now()
-    stamp_fields = {
-        Invoice.Status.SENT: "issued_at",
-        Invoice.Status.PAID: "paid_at",
-        Invoice.Status.VOID: "voided_at",
-    }
-    field = stamp_fields.get(invoice.status)
-    if field is None:
+def _card(invoice: Invoice, at: dt.datetime | None) -> Entry | None:
+    """The card of the invoice's current status, posted once per invoice and status."""
+    if invoice.status == Status.DRAFT:
         return None  # drafts are not the customer's business yet
-    if invoice.issued_at is None or getattr(invoice, field) is None:
-        invoice.issued_at = invoice.issued_at or now
-        setattr(invoice, field, getattr(invoice, field) or now)
-        stamps = {"issued_at": invoice.issued_at, field: getattr(invoice, field)}
-        Invoice.objects.filter(pk=invoice.pk).update(**stamps)
     title = {
-        Invoice.Status.SENT: f"Invoice #{invoice.number} sent — {formatted_total(invoice)}",
-        Invoice.Status.PAID: f"Invoice #{invoice.number} paid",
-        Invoice.Status.VOID: f"Invoice #{invoice.number} voided",
+        Status.SENT: f"Invoice #{invoice.number} sent — {formatted_total(invoice)}",
+        Status.PAID: f"Invoice #{invoice.number} paid",
+        Status.VOID: f"Invoice #{invoice.number} voided",
     }[invoice.status]
-    if invoice.status != Invoice.Status.SENT:
-        # A paid or voided invoice was sent first: its "sent" card comes before.
-        post_card(
-            customer=invoice.customer,
-            card_kind=CardKind.INVOICE,
-            title=f"Invoice #{invoice.number} sent — {formatted_total(invoice)}",
-            link_url=invoice_url(invoice),
-            project=invoice.project,
-            key=f"crm:invoice:{invoice.pk}:sent",
-            at=at,
-        )
     return post_card(
         customer=invoice.customer,
         card_kind=CardKind.INVOICE,

@@ -93,7 +93,7 @@ def invoice(customer, project, thread):
         lines=lines("3100.00", "850.00", "250.00"),
         currency="USD",
         total=Decimal("4200.00"),
-    )
+    ).record
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def estimate(customer, project, thread):
         number="311",
         lines=lines("6200.00", "3600.00"),
         currency="USD",
-    )
+    ).record
 
 
 def local(year, month, day, hour, minute=0) -> dt.datetime:
@@ -122,4 +122,4 @@ def appointment(customer, project, thread):
         ends_at=local(2031, 5, 15, 9),
         external_id="APT-77",
         at=local(2031, 5, 12, 9),
-    )
+    ).record

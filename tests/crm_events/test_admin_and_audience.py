@@ -23,11 +23,12 @@ def admin_client(client, db):
 
 
 def _invoice_form(customer, project, status, **extra):
+    """The change form, saved with the button that moves the invoice to `status` (status is
+    read-only: only the buttons and list actions move it, through transition_invoice)."""
     data = {
         "customer": customer.pk,
         "project": project.pk,
         "number": "2041",
-        "status": status,
         "currency": "USD",
         "due_on": "2031-05-29",
         "external_id": "",
@@ -45,6 +46,8 @@ def _invoice_form(customer, project, status, **extra):
         "lines-1-unit_price": "550.00",
         "_save": "Save",
     }
+    if status != "draft":
+        data["_status"] = status
     data.update(extra)
     return data
 

@@ -289,7 +289,7 @@ def test_unknown_customers_projects_and_types_are_4xx_with_the_reason(
         ({"lines": [{"description": "x", "unit_price": "-1"}]}, "unit_price"),
         ({"lines": [{"description": "x", "quantity": "0", "unit_price": "1"}]}, "quantity"),
         ({"lines": [{"description": "\u0000", "unit_price": "1"}]}, "control characters"),
-        ({"number": "20\u000041"}, "control characters"),
+        ({"number": "20\u000041"}, "data.number: must be 1 to 40 letters"),
         ({"currency": "usd"}, "data.currency"),
         ({"currency": "XYZ"}, "is not a currency code"),
         ({"due_on": "next week"}, "data.due_on"),
@@ -454,3 +454,166 @@ def test_an_appointment_scheduled_through_the_api_shows_on_her_schedule_only(
     assert "Railing inspection" in schedule
     client.force_login(other_customer.user)
     assert "Railing inspection" not in client.get("/schedule/").content.decode()
+
+
+# -- the ingest table (issue 17) -------------------------------------------------------------
+
+
+def test_every_event_type_of_the_schema_has_its_verb_in_the_ingest_table():
+    from crm_events import ingest
+    from crm_events.schemas import EVENT_TYPES
+
+    assert set(ingest.EVENTS) == set(EVENT_TYPES)
+
+
+def test_each_answer_names_the_card_its_event_posted(crm, sarah):
+    crm.post(invoice_event())
+    paid = {"type": "invoice.paid", "customer": {"email": "sarah@example.com"}}
+    answer = crm.post({**paid, "data": {"number": "2041"}}).json()
+    card = Entry.objects.get(body="Invoice #2041 paid")
+    assert answer["entry_seq"] == card.seq and answer["record"] == "/invoices/2041/"
+
+
+def test_an_event_naming_a_record_with_another_customers_project_is_refused(
+    crm, sarah, other_project
+):
+    crm.post(invoice_event())
+    before = _written()
+    paid = {
+        "type": "invoice.paid",
+        "customer": {"email": "sarah@example.com"},
+        "project": "PRJ-1043",
+        "data": {"number": "2041"},
+    }
+    response = crm.post(paid)
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("wrong-project")
+    assert "belongs to another customer" in response.json()["detail"]
+    assert _written() == before and Invoice.objects.get().status == "sent"
+
+
+# -- what the document promises (issue 18, items 13-15) --------------------------------------
+
+
+def _document_validator(client, component: str):
+    import jsonschema_rs
+
+    document = client.get("/api/openapi.json").json()
+    root = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
+    return jsonschema_rs.Draft202012Validator(root)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"customer": {}},
+        {"customer": {"email": None}},
+        {"customer": {"email": "sarah@example.com", "phone": "+15555550123"}},
+        {"data": {**invoice_event()["data"], "total": 4200}},
+        {"data": {**invoice_event()["data"], "total": "4,200.00"}},
+        {"data": {**invoice_event()["data"], "total": "-1"}},
+        {"data": {**invoice_event()["data"], "currency": "XYZ"}},
+        {"data": {**invoice_event()["data"], "number": "A/B"}},
+    ],
+)
+def test_what_the_document_refuses_the_server_refuses_too(crm, client, sarah, change):
+    event = invoice_event(**change)
+    assert not _document_validator(client, "InvoiceSentEvent").is_valid(event)
+    _problem(crm.post(event), 422)
+
+
+@pytest.mark.parametrize("body", ["", "   ", "\u3000\n", "Crew \x01 on the way", "\x00"])
+def test_blank_or_control_character_bodies_are_refused_by_the_document_and_the_server(
+    crm, client, sarah, body
+):
+    event = {
+        "type": "message.automated",
+        "customer": {"email": "sarah@example.com"},
+        "data": {"body": body},
+    }
+    assert not _document_validator(client, "MessageAutomatedEvent").is_valid(event)
+    problem = _problem(crm.post(event), 422)
+    assert problem["errors"][0]["field"] == "data.body"
+
+
+def test_the_document_names_the_customer_by_exactly_one_of_email_phone_or_id(client):
+    schema = client.get("/api/openapi.json").json()["components"]["schemas"]["CustomerRef"]
+    assert schema["oneOf"] == [
+        {"required": ["email"]},
+        {"required": ["phone"]},
+        {"required": ["id"]},
+    ]
+    validator = _document_validator(client, "CustomerRef")
+    assert validator.is_valid({"phone": "(555) 555-0123"})
+    assert not validator.is_valid({"id": 3, "email": "sarah@example.com"})
+
+
+def test_money_in_the_document_is_a_decimal_string(client):
+    schemas = client.get("/api/openapi.json").json()["components"]["schemas"]
+    price = schemas["LineIn"]["properties"]["unit_price"]
+    assert price["type"] == "string" and price["pattern"].startswith("^")
+    validator = _document_validator(client, "LineIn")
+    assert validator.is_valid({"description": "Stain", "unit_price": "500.20"})
+    assert not validator.is_valid({"description": "Stain", "unit_price": 500.2})
+
+
+def test_every_refusal_in_the_document_is_the_one_problem_component(client):
+    document = client.get("/api/openapi.json").json()
+    responses = document["paths"]["/api/crm/events/"]["post"]["responses"]
+    for status in ("400", "401", "409", "422"):
+        assert responses[status]["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
+    problem = document["components"]["schemas"]["Problem"]
+    assert problem["properties"]["errors"]["anyOf"][0]["items"] == {
+        "$ref": "#/components/schemas/FieldError"
+    }
+    assert set(document["components"]["schemas"]["FieldError"]["properties"]) == {
+        "field",
+        "message",
+    }
+
+
+def test_a_field_error_names_the_documented_dotted_path(crm, sarah):
+    event = invoice_event()
+    event["data"]["total"] = "lots"
+    problem = _problem(crm.post(event), 422)
+    assert problem["errors"] == [
+        {
+            "field": "data.total",
+            "message": "must be a decimal string such as 4200.00: at most 2 places, never negative",
+        }
+    ]
+
+
+def test_a_field_named_body_keeps_its_place_in_the_path(crm, sarah):
+    event = {
+        "type": "message.automated",
+        "customer": {"email": "sarah@example.com"},
+        "data": {"body": 5},
+    }
+    problem = _problem(crm.post(event), 422)
+    assert [e["field"] for e in problem["errors"]] == ["data.body"]
+
+
+@pytest.mark.parametrize("shape", ["{}.999", "{}e0", "+{}", "{}.0", "0{}"])
+def test_a_webhook_timestamp_that_is_not_integer_seconds_is_refused(crm, client, sarah, shape):
+    body = json.dumps(invoice_event()).encode()
+    headers = signed_headers(body, msg_id="msg_ts")
+    headers["HTTP_WEBHOOK_TIMESTAMP"] = shape.format(headers["HTTP_WEBHOOK_TIMESTAMP"])
+    response = client.post(
+        "/api/crm/events/", data=body, content_type="application/json", **headers
+    )
+    assert response.status_code == 401
+    assert "integer Unix seconds" in response.json()["detail"]
+    assert _written() == (0, 0, 0, 0, 0, 0)
+
+
+def test_a_webhook_id_over_200_characters_is_400_with_the_reason(crm, sarah):
+    response = crm.post(invoice_event(), msg_id="m" * 201)
+    assert response.status_code == 400
+    problem = response.json()
+    assert problem["type"] == "urn:porchlight:problem:invalid-webhook-id"
+    assert "longer than 200 characters" in problem["detail"]
+    assert _written() == (0, 0, 0, 0, 0, 0)
+    assert crm.post(invoice_event(), msg_id="m" * 200).status_code == 200

@@ -95,7 +95,7 @@ def test_reminders_can_be_switched_off_per_business(appointment, thread, busines
 
 
 def test_cancelled_appointments_get_no_reminder(appointment, thread):
-    actions.set_appointment_status(appointment=appointment, status="cancelled")
+    actions.transition_appointment(appointment=appointment, to="cancelled")
     with time_machine.travel(local(2031, 5, 14, 10), tick=False):
         automations.run_automations()
     assert _automated(thread) == []

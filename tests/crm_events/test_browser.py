@@ -55,7 +55,7 @@ def test_sarah_confirms_her_appointment_with_the_schedule_button_by_keyboard(ope
         title="Stain the deck",
         starts_at=start,
         ends_at=start + dt.timedelta(hours=2),
-    )
+    ).record
     page = open_as(sarah.user, width=390, height=844)
     page.goto(page.url.split("/messages")[0] + "/schedule/")
     expect(page.get_by_role("heading", name="Schedule")).to_be_visible()

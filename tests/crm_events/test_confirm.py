@@ -73,7 +73,7 @@ def test_confirm_picks_the_soonest_unconfirmed_appointment(customer, project, ap
         title="Stain the deck",
         starts_at=local(2031, 6, 2, 9),
         ends_at=local(2031, 6, 2, 12),
-    )
+    ).record
     thread_actions.post_customer_reply(customer=customer, body="CONFIRM", channel="sms")
     thread_actions.post_customer_reply(customer=customer, body="CONFIRM", channel="sms")
     appointment.refresh_from_db()
@@ -103,7 +103,7 @@ def test_cancelled_and_past_appointments_are_not_confirmed(customer, project, th
         title="Old visit",
         starts_at=local(2020, 1, 2, 8),
         ends_at=local(2020, 1, 2, 9),
-    )
+    ).record
     thread_actions.post_customer_reply(customer=customer, body="CONFIRM")
     past.refresh_from_db()
     assert past.status == Appointment.Status.SCHEDULED

@@ -39,7 +39,7 @@ def test_totals_come_from_fractional_lines_rounded_half_up(customer, project, th
             actions.LineData("Stain", Decimal("2.5"), Decimal("500.20")),
             actions.LineData("Brushes", Decimal("0.333"), Decimal("10.00")),
         ],
-    )
+    ).record
     assert invoice.total == Decimal("1253.83")  # 1250.50 + 3.33
     assert thread.entries.get().body == "Invoice #9 sent — $1,253.83"
 
@@ -74,5 +74,5 @@ def test_a_pdf_survives_text_its_fonts_cannot_draw(customer, project, thread):
         number="8",
         currency="USD",
         lines=[actions.LineData("Deck 🌲 “cedar” — 2nd coat", Decimal(1), Decimal("99.50"))],
-    )
+    ).record
     assert document_pdf(invoice, locale="en_US").startswith(b"%PDF")

@@ -82,7 +82,7 @@ def awaiting_appointment(demo):
         title="Stain the deck",
         starts_at=start,
         ends_at=start + dt.timedelta(hours=2),
-    )
+    ).record
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from anymail.inbound import AnymailInboundMessage
 from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from messaging import actions
 from messaging.models import Entry
+from notifications import inbound_mail
 from notifications.content import STAFF_SIDE, reply_address
 from notifications.models import Delivery, InboundMessage, NotificationPreferences
 
@@ -123,6 +125,31 @@ def test_a_raw_email_in_another_charset_is_decoded(client, fake_postmark, custom
     entry = Entry.objects.get()
     assert entry.body == "Très bien, à jeudi."
     assert InboundMessage.objects.get().subject == "Réponse"
+
+
+def test_a_raw_windows_1252_subject_decodes_to_its_characters():
+    # Outlook and older clients send 8-bit Windows-1252 headers without RFC 2047 words; the
+    # email package keeps the bytes as surrogates and prints replacement characters.
+    raw = (
+        b"From: Sarah Mitchell <sarah@example.com>\r\nTo: reply@example.com\r\n"
+        b"Subject: Caf\xe9 \x93deck\x94 \x96 price\r\nMessage-ID: <cp1252@mail.example>\r\n"
+        b"\r\nHello\r\n"
+    )
+    message = AnymailInboundMessage.parse_raw_mime_bytes(raw)
+    assert inbound_mail.header(message, "Subject") == "Caf\u00e9 \u201cdeck\u201d \u2013 price"
+
+
+def test_a_raw_utf8_subject_from_the_corpus_still_decodes():
+    # mailgun/flanker's broken-headers.eml (Apache-2.0, kinds/SOURCES.md): raw UTF-8 bytes.
+    raw = (FIXTURES / "email" / "kinds" / "human-spam-8bit-subject.eml").read_bytes()
+    message = AnymailInboundMessage.parse_raw_mime_bytes(raw)
+    assert inbound_mail.header(message, "Subject") == "Forget Asking For A Link Exchange\u2026"
+
+
+def test_an_encoded_word_subject_still_decodes():
+    raw = b"Subject: =?windows-1252?q?Caf=E9_=93deck=94?=\r\n\r\nHello\r\n"
+    message = AnymailInboundMessage.parse_raw_mime_bytes(raw)
+    assert inbound_mail.header(message, "Subject") == "Caf\u00e9 \u201cdeck\u201d"
 
 
 def test_mail_to_her_address_from_someone_else_waits_for_staff(

@@ -404,7 +404,7 @@ def test_confirm_by_text_confirms_the_next_appointment(client, fake_twilio, cust
         title="Deck install",
         starts_at=starts,
         ends_at=starts + dt.timedelta(hours=1),
-    )
+    ).record
     text(client, fake_twilio, body="Confirm!")
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.CONFIRMED

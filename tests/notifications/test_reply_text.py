@@ -17,6 +17,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
 REPLIES = FIXTURES / "replies"
 UNSEEN = FIXTURES / "unseen"
 UNSEEN2 = FIXTURES / "unseen2"
+UNSEEN3 = FIXTURES / "unseen3"
 HTML = FIXTURES / "html"
 REQUIRED_SCORE = 0.90
 # Measured once, before anything changed, on replies the extractor was never tuned on: 51/60
@@ -26,6 +27,11 @@ UNSEEN_REQUIRED_PERCENT = 95
 # Collected after that tuning and scored once, with nothing changed after: 45/57 (78.9%). The
 # floor is that figure rounded down; it keeps the score from regressing and is no target.
 UNSEEN2_REQUIRED_PERCENT = 78
+# The third set (issue 18 item 26) in two halves: tuned on its tune half (37/41 -> 41/41); its
+# held-out half went from 47/52 to 50/52 (96%) with no look at its failures until then. Floors
+# against regressions, no targets.
+UNSEEN3_TUNE_REQUIRED_PERCENT = 100
+UNSEEN3_HOLDOUT_REQUIRED_PERCENT = 96
 
 
 def normalise(text: str) -> str:
@@ -112,6 +118,29 @@ def test_the_second_unseen_corpus_scores_at_least_what_was_measured_on_it_once()
     assert not set(cases) & (set(corpus_cases()) | set(corpus_cases(UNSEEN)))
     assert 100 * right >= UNSEEN2_REQUIRED_PERCENT * len(cases), (
         f"{right}/{len(cases)} < {UNSEEN2_REQUIRED_PERCENT}%:\n" + "\n".join(failures)
+    )
+
+
+@pytest.mark.parametrize(
+    ("half", "required"),
+    [("tune", UNSEEN3_TUNE_REQUIRED_PERCENT), ("holdout", UNSEEN3_HOLDOUT_REQUIRED_PERCENT)],
+)
+def test_the_third_unseen_corpus_keeps_what_was_measured_on_each_half(half, required):
+    """tests/fixtures/email/unseen3/ (SOURCES.md): expected texts and the tune / hold-out split
+    committed before the extractor ran on them."""
+    cases = corpus_cases(UNSEEN3)
+    split = json.loads((UNSEEN3 / "split.json").read_text(encoding="utf-8"))
+    assert not set(split["tune"]) & set(split["holdout"])
+    assert set(split["tune"]) | set(split["holdout"]) == set(cases)
+    earlier = set(corpus_cases()) | set(corpus_cases(UNSEEN)) | set(corpus_cases(UNSEEN2))
+    assert not set(cases) & earlier, "the third set shares cases with an earlier one"
+    chosen = {name: cases[name] for name in split[half]}
+    failures = misses(chosen)
+    right = len(chosen) - len(failures)
+    print(f"\nunseen3 {half}: {right}/{len(chosen)} exact ({right / len(chosen):.0%})")
+    print("\n\n".join(failures))
+    assert 100 * right >= required * len(chosen), (
+        f"{right}/{len(chosen)} < {required}%:\n" + "\n".join(failures)
     )
 
 
@@ -236,6 +265,100 @@ def test_it_keeps_a_reply_written_below_the_quote():
     assert visible_reply(body) == "Tuesday."
 
 
+def test_a_reply_under_a_header_at_the_very_top_is_not_emptied():
+    # Nothing written above the header, and no ">" marks what it introduces: emptying the
+    # message would park her words for staff; what is under the header is kept instead.
+    body = (
+        "On Mon, Jan 15, 2024 at 10:00 AM, Mike <mike@acme.com> wrote:\n"
+        "Can you do Tuesday?\n\nYes, Tuesday works."
+    )
+    assert visible_reply(body) == "Can you do Tuesday?\n\nYes, Tuesday works."
+    # With a quote the header and the quote go, and the words above and below stay.
+    quoted = "On Mon, Jan 15, 2024 at 10:00 AM, Mike <mike@acme.com> wrote:\n> Tuesday?\n"
+    assert visible_reply(quoted + "\nYes, Tuesday works.") == "Yes, Tuesday works."
+    assert visible_reply("Hi Mike,\n" + quoted + "\nYes.") == "Hi Mike,\n\nYes."
+    # Words between a header at the top and the quote it introduces are hers too.
+    header = "On Mon, Jan 15, 2024 at 10:00 AM, Mike <mike@acme.com> wrote:\n"
+    assert visible_reply(header + "Yes, Tuesday.\n\n> Tuesday?") == "Yes, Tuesday."
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # Four lines (date, time, name, address): crisp-oss's email_thread shape, one more.
+        "On Mon, Jan 15, 2024,\nat 10:00 AM,\nMike Example\n<mike@acme.com> wrote:",
+        # Polymail: a blank line, the address on lines of its own, and a quoted "> wrote:".
+        "On Tue, Apr 11, 2017 at 10:07 PM Mike Example\n\n<\nmailto:Mike <mike@acme.com>\n> wrote:",
+    ],
+)
+def test_it_strips_a_reply_header_wrapped_over_more_than_three_lines(header):
+    assert visible_reply(f"Tuesday works.\n\n{header}{QUOTE}") == "Tuesday works."
+    assert visible_reply(f"Tuesday works.\n\n{header}\nOld unquoted message.") == ("Tuesday works.")
+
+
+def test_a_paragraph_starting_with_on_and_a_date_is_not_a_long_header():
+    body = "On Jan 15, at 10:00,\nthe crew arrives.\n\nAnn wrote:\nsee the note"
+    assert visible_reply(body) == body
+    # Lines of the sender's own above a bare attribution stay: no date, no address.
+    own = "On Jan 15 we start\nbring the keys"
+    assert visible_reply(f"{own}\nAnn wrote:\n> Which day?") == own
+    own = "On Jan 15 at 10 we start\nplease\nbring the keys"
+    assert visible_reply(f"{own}\nAnn wrote:\n> Which day?") == own
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "2013/7/20 sam via Porchlight <reply@porchlight.example>",
+        "2011/4/7 Nathan <support@example.com>",
+        "15.01.2024 Mike Example <mike@acme.com>",
+    ],
+)
+def test_it_strips_a_header_that_starts_with_a_date_and_has_no_wrote(header):
+    assert visible_reply(f"Tuesday works.\n\n{header}{QUOTE}") == "Tuesday works."
+
+
+def test_a_date_line_of_the_senders_own_with_no_quote_under_it_is_kept():
+    body = "Dates we can do:\n\n2024/1/15 morning <preferred>\n2024/1/16 afternoon"
+    assert visible_reply(body) == body
+    answer = "12/05/2024 works for me"
+    assert visible_reply(f"{answer}\n> Which date suits you?") == answer
+
+
+def test_the_senders_words_before_a_header_on_the_same_line_are_kept():
+    # Some clients join the last line of the reply and the header (talon's fixtures).
+    body = "reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:\n> Hi"
+    assert visible_reply(body) == "reply"
+    body = "reply\nbla-bla - bla--- On Wed, Apr 4, 2012 at 3:59 PM, me@domain.com wrote:\n> Hi"
+    assert visible_reply(body) == "reply\nbla-bla - bla"
+
+
+@pytest.mark.parametrize("attribution", ["Mike wrote:", "Mike Example <mike@acme.com> wrote:"])
+def test_it_drops_an_attribution_with_nothing_after_it(attribution):
+    # The client dropped the quote (or it was an HTML part) and left its attribution.
+    assert visible_reply(f"Tuesday works.\n\n{attribution}\n") == "Tuesday works."
+    assert visible_reply(f"Tuesday works.\n\n{attribution}{QUOTE}") == "Tuesday works."
+    assert visible_reply(f"{attribution}{QUOTE}\nTuesday works.") == "Tuesday works."
+
+
+def test_a_wrote_line_followed_by_the_senders_text_is_kept():
+    # willdurand/EmailReplyParser's email_23_1: no date, no quote, text under it.
+    body = "Hi.\n\nSomething wrote:\nthe rest of my message."
+    assert visible_reply(body) == body
+
+
+def test_lines_quoted_with_a_bar_are_history():
+    body = "Tuesday works.\n\nOn Mon, Jan 15, 2024, Mike wrote:\n| Tuesday or Wednesday?\n| Mike"
+    assert visible_reply(body) == "Tuesday works."
+    inline = "On Mon, Jan 15, 2024, Mike wrote:\n| Tuesday or Wednesday?\n\nTuesday.\n"
+    assert visible_reply(inline) == "Tuesday."
+
+
+def test_a_table_row_with_bars_is_not_a_quote():
+    body = "Prices:\n\n| item | cost |\n| deck | 4200 |\n\nOk?"
+    assert visible_reply(body) == body
+
+
 # -- Outlook blocks and separators -----------------------------------------------------------
 
 
@@ -355,6 +478,37 @@ def test_a_line_starting_with_from_is_not_an_outlook_block():
 def test_it_strips_original_message_and_forwarded_blocks(separator):
     body = f"See below.\n\n{separator}\nFrom: Mike\nOld message\n"
     assert visible_reply(body) == "See below."
+
+
+@pytest.mark.parametrize(
+    "separator",
+    [
+        "*-------- Original Message --------*",
+        "*-----Original Message-----*",
+        "**---------- Forwarded message ---------**",
+        "_-------- Message d'origine --------_",
+    ],
+)
+def test_it_strips_a_bold_original_message_separator(separator):
+    # An HTML part turned to text writes <b> as asterisks.
+    body = f"See below.\n\n{separator}\nSubject: Roof\n\nOld message\n"
+    assert visible_reply(body) == "See below."
+
+
+def test_text_framed_by_dashes_that_is_no_separator_is_kept():
+    # talon's test_feedback_below_left_unparsed: a form the sender filled in.
+    body = (
+        "Please enter your feedback below. Thank you.\n\n"
+        "------------- Enter Feedback Below -------------\n\nThe deck looks great."
+    )
+    assert visible_reply(body) == body
+
+
+def test_a_header_block_that_starts_with_its_date_is_history():
+    body = "Blah\n\nDate: Wed, 16 May 2012 00:15:02 -0600\nTo: sarah@example.com\n\nOld"
+    assert visible_reply(body) == "Blah"
+    appointment = "Visit:\n\nDate: Wednesday 3 October\nTime: 7:00am\nAddress: 130 Fox St"
+    assert visible_reply(appointment) == appointment
 
 
 def test_a_forward_with_nothing_written_above_it_keeps_the_forwarded_message():
@@ -716,6 +870,10 @@ def test_a_1_mb_reply_takes_well_under_a_second():
         "x\n" + "If you are not the intended recipient\n" * (MB // 38),
         "Hi\n\n" + "On 2024 Mike <a@b.co> wrote:\n> q\n\nanswer\n\n" * (MB // 45),
         "Hi\n\nOn 2024 Mike <a@b.co> wrote:\n" + "> q\n\n" * (MB // 5) + "x",
+        "On 1 2\n\n<\n> wrote:\n" * (MB // 19),
+        "| a\n|\n| b |\n" * (MB // 12),
+        "x " * 40 + "On 2024 a@b.c wrote:\n> q\n" * (MB // 24),
+        "2013/7/20 sam via x <a@b.c>\n> q\nx wrote:\n" * (MB // 40),
     ],
     ids=[
         "one-line",
@@ -738,6 +896,10 @@ def test_a_1_mb_reply_takes_well_under_a_second():
         "disclaimers",
         "interleaved-answers",
         "long-quote-then-text",
+        "long-wrapped-headers",
+        "bar-quotes-and-tables",
+        "words-before-headers",
+        "date-headers-and-attributions",
     ],  # fmt: skip
 )
 def test_a_hostile_1_mb_body_stays_linear(body, linear_budget):

@@ -118,24 +118,24 @@ def sarahs_things(settings, tmp_path, customer, thread, staff):
             lines=lines("6113.57"),
             currency="USD",
             total=Decimal("6113.57"),
-        ),
+        ).record,
         "estimate": crm.send_estimate(
             customer=customer,
             project=project,
             number="EST-8842",
             lines=lines("9271.44"),
             currency="USD",
-        ),
+        ).record,
         "appointment": crm.schedule_appointment(
             customer=customer,
             project=project,
             title=f"{SECRET} deck install",
             starts_at=starts,
             ends_at=starts + dt.timedelta(hours=2),
-        ),
+        ).record,
         "contract": crm.send_contract(
             customer=customer, project=project, number="C-7731", title=f"{SECRET} agreement"
-        ),
+        ).record,
         "inbound": InboundMessage.objects.create(
             channel="sms",
             provider_id="SM" + "7" * 32,
