@@ -28,7 +28,7 @@ from django.utils import timezone
 from messaging import keywords, live
 from messaging.attachments import NewAttachment
 from messaging.models import INBOUND_KINDS, Attachment, Entry, Side, Thread
-from notifications.actions.planning import plan_deliveries
+from notifications.outbound.planning import plan_deliveries
 from portal.models import Customer, Project
 
 Kind = Entry.Kind

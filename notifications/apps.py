@@ -15,7 +15,7 @@ class NotificationsConfig(AppConfig):
         from anymail.signals import inbound, tracking
 
         import notifications.tasks  # noqa: F401
-        from notifications.receivers import email_inbound_event, email_tracking_event
+        from notifications.inbound.receivers import email_inbound_event, email_tracking_event
 
         tracking.connect(email_tracking_event, dispatch_uid="notifications.email_tracking")
         inbound.connect(email_inbound_event, dispatch_uid="notifications.email_inbound")

@@ -1,8 +1,9 @@
 """Notifications: what each customer wants, their devices, and the Delivery outbox.
 
 A `Delivery` is work that must not be lost: one row per (entry, channel, audience), written
-in the same transaction as its entry (`notifications.actions.plan_deliveries`), claimed by a
-conditional UPDATE before anything is sent, and moved only forward through its statuses.
+in the same transaction as its entry (`notifications.outbound.planning.plan_deliveries`),
+claimed by a conditional UPDATE before anything is sent, and moved only forward through its
+statuses.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from notifications import views, webhooks
+from notifications import views
+from notifications.inbound import webhooks
 
 urlpatterns = [
     path("settings/notifications/", views.notification_settings, name="notification_settings"),
@@ -31,7 +32,7 @@ urlpatterns = [
         name="unmatched_file",
     ),
     path("webhooks/twilio/status/", views.twilio_status, name="twilio_status"),
-    # The configured ESP's tracking (and inbound) webhooks only; see notifications.webhooks.
+    # The configured ESP's tracking (and inbound) webhooks only; see notifications.inbound.webhooks.
     path(
         "anymail/<slug:esp>/<str:kind>/",
         webhooks.esp_webhook,

@@ -21,8 +21,7 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from notifications import queries, transports
-from notifications.actions import inbound, preferences, provider_status
+from notifications import queries
 from notifications.forms import (
     AssignForm,
     PreferencesForm,
@@ -31,8 +30,10 @@ from notifications.forms import (
     TwilioInboundForm,
     TwilioStatusForm,
 )
+from notifications.inbound import actions as inbound
+from notifications.inbound.webhooks import twilio_signed
 from notifications.models import InboundMessage
-from notifications.webhooks import twilio_signed
+from notifications.outbound import preferences, provider_status, transports
 from portal.access import customer_required, staff_required
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from django.utils import timezone
 from crm_events import actions as crm
 from messaging import actions
 from messaging.models import Entry, Side
-from notifications.actions import inbound
+from notifications.inbound import actions as inbound
 from portal.models import Business, Customer, Project
 
 DEMO_STAFF_PASSWORD = "porchlight-demo"  # noqa: S105 - demo data, printed by `make run`

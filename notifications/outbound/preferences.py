@@ -8,9 +8,9 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.actions import outbox, planning
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
-from notifications.quiet_hours import release_time
+from notifications.outbound import outbox, planning
+from notifications.outbound.quiet_hours import release_time
 from portal import actions as portal_actions
 from portal.celery import run_task
 from portal.models import Customer

@@ -11,10 +11,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from messaging import live
-from notifications import transports
-from notifications.actions import fallback
-from notifications.actions.preferences import set_sms_opt_out
 from notifications.models import Delivery, statuses_below
+from notifications.outbound import fallback, transports
+from notifications.outbound.preferences import set_sms_opt_out
 
 Status = Delivery.Status
 Channel = Delivery.Channel

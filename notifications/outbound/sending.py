@@ -20,11 +20,10 @@ from django.utils import timezone
 
 from messaging import live
 from messaging.queries import shared_attachment_url
-from notifications import content, transports
-from notifications.actions import fallback, outbox, planning
-from notifications.actions.preferences import set_sms_opt_out
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
-from notifications.transports import TransportError
+from notifications.outbound import content, fallback, outbox, planning, transports
+from notifications.outbound.preferences import set_sms_opt_out
+from notifications.outbound.transports import TransportError
 from portal.models import Customer
 
 logger = logging.getLogger(__name__)

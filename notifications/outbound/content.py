@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from messaging.models import Entry
-from notifications.transports import SMS_MAX_LENGTH
+from notifications.outbound.transports import SMS_MAX_LENGTH
 from portal.models import Business, Customer
 
 PUSH_PREVIEW_LENGTH = 140

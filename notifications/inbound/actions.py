@@ -33,12 +33,17 @@ from messaging import actions as thread_actions
 from messaging import keywords
 from messaging.attachments import NewAttachment, check_attachment
 from messaging.models import Attachment, Entry, Thread
-from notifications import content, inbound_mail, transports
-from notifications.actions import provider_status
-from notifications.actions.preferences import set_sms_opt_out
-from notifications.mail_kinds import MailKind, bounced_message_ids, classify, failed_recipients
+from notifications.inbound import inbound_mail
+from notifications.inbound.mail_kinds import (
+    MailKind,
+    bounced_message_ids,
+    classify,
+    failed_recipients,
+)
 from notifications.models import Delivery, InboundMessage
-from notifications.transports import TransportError
+from notifications.outbound import content, provider_status, transports
+from notifications.outbound.preferences import set_sms_opt_out
+from notifications.outbound.transports import TransportError
 from portal.celery import run_task
 from portal.models import Customer
 from portal.phones import normalize_phone
