@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from email.message import Message
@@ -33,6 +32,7 @@ from messaging import actions as thread_actions
 from messaging import keywords
 from messaging.attachments import NewAttachment, check_attachment
 from messaging.models import Attachment, Entry, Thread
+from notifications import reply_addresses
 from notifications.inbound import inbound_mail
 from notifications.inbound.mail_kinds import (
     MailKind,
@@ -41,7 +41,7 @@ from notifications.inbound.mail_kinds import (
     failed_recipients,
 )
 from notifications.models import Delivery, InboundMessage
-from notifications.outbound import content, provider_status, transports
+from notifications.outbound import provider_status, transports
 from notifications.outbound.preferences import set_sms_opt_out
 from notifications.outbound.transports import TransportError
 from portal.celery import run_task
@@ -370,9 +370,6 @@ def dismiss_inbound(*, inbound: InboundMessage, by) -> None:
 
 # -- email ------------------------------------------------------------------------------------
 
-# Our notification emails' Message-IDs (content.new_message_id): a bounce names one of them.
-OUR_MESSAGE_ID = re.compile(r"^<delivery-(\d{1,18})\.[0-9a-f]+@", re.IGNORECASE)
-
 
 def receive_email(
     *, message: Message, esp_event_id: str = "", envelope_recipient: str = ""
@@ -425,7 +422,7 @@ def _bounced_deliveries(message: Message) -> list[Delivery]:
     named after one delivery, and fails with every delivery it carried."""
     ids = []
     for quoted in bounced_message_ids(message):
-        match = OUR_MESSAGE_ID.match(quoted)
+        match = reply_addresses.OUR_MESSAGE_ID.match(quoted)
         if match:
             ids.append(int(match.group(1)))
     if not ids:
@@ -442,7 +439,7 @@ def _bounced_deliveries(message: Message) -> list[Delivery]:
 
 def _deliver_email(inbound: InboundMessage, *, message: Message, envelope_recipient: str) -> None:
     addresses = inbound_mail.recipients(message, envelope_recipient)
-    reply = next(filter(None, map(content.parse_reply_address, addresses)), None)
+    reply = next(filter(None, map(reply_addresses.parse_reply_address, addresses)), None)
     if reply is None:
         _park(inbound, reason="Not a reply to one of our emails", attachments=[])
         return
@@ -457,7 +454,7 @@ def _deliver_email(inbound: InboundMessage, *, message: Message, envelope_recipi
     attachments, refused = _email_attachments(message)
     if refused:
         inbound.reason = "; ".join(refused)[:300]
-    if reply.side == content.CUSTOMER_SIDE:
+    if reply.side == reply_addresses.CUSTOMER_SIDE:
         _customer_email(inbound, thread=thread, attachments=attachments)
     else:
         _staff_email(inbound, thread=thread, attachments=attachments)

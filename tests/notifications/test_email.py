@@ -13,7 +13,7 @@ from messaging import actions
 from messaging.models import Side
 from notifications.models import Delivery
 from notifications.outbound import outbox
-from notifications.outbound.content import STAFF_SIDE, parse_reply_address, reply_address
+from notifications.reply_addresses import STAFF_SIDE, parse_reply_address, reply_address
 from tests.factories import CustomerFactory
 
 UTC = dt.UTC
