@@ -15,7 +15,19 @@ class NotificationsConfig(AppConfig):
         from anymail.signals import inbound, tracking
 
         import notifications.tasks  # noqa: F401
+        from messaging import keywords
+        from messaging.models import Entry
+        from notifications.inbound import actions as intake
         from notifications.inbound.receivers import email_inbound_event, email_tracking_event
 
         tracking.connect(email_tracking_event, dispatch_uid="notifications.email_tracking")
         inbound.connect(email_inbound_event, dispatch_uid="notifications.email_inbound")
+
+        # The carrier's keywords mean something only in a text (Twilio acts on them too).
+        for words, handler in [
+            (intake.OPT_OUT_WORDS, intake.stop_texts),
+            (intake.OPT_IN_WORDS, intake.resume_texts),
+            (intake.HELP_WORDS, intake.record_help),
+        ]:
+            for word in words:
+                keywords.register(word, handler, channels=[Entry.Channel.SMS])
