@@ -25,10 +25,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from messaging import keywords, live
+from messaging import extensions, keywords, live
 from messaging.attachments import NewAttachment
 from messaging.models import INBOUND_KINDS, Attachment, Entry, Side, Thread
-from notifications.outbound.planning import plan_deliveries
 from portal.models import Customer, Project
 
 Kind = Entry.Kind
@@ -175,11 +174,12 @@ def _attach(entry: Entry, new: NewAttachment) -> Attachment:
 
 def _after_append(entry: Entry, *, customer: Customer, notify: bool) -> None:
     """Register what happens once the append commits (live updates, notifications). The
-    Delivery rows are written here, inside the append's transaction: an entry and its
+    apps that tell people (notifications: the Delivery rows) subscribe through
+    `messaging.extensions` and run here, inside the append's transaction: an entry and its
     notifications commit or roll back together, and their tasks are queued on commit."""
     live.broadcast_entry_on_commit(entry)
     if notify:
-        plan_deliveries(entry=entry, customer=customer)
+        extensions.appended(entry=entry, customer=customer)
 
 
 # -- the verbs -------------------------------------------------------------------------------
