@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Case, F, Value, When
+from django.db.models.functions import Least
 
 from messaging.models import Entry
 
@@ -100,13 +101,23 @@ class PushSubscription(models.Model):
 
 
 class DeliveryQuerySet(models.QuerySet):
-    """The outbox's only status writes: a claim, writes under a claim, and forward moves."""
+    """Every status transition of a Delivery, and nowhere else (tests/test_delivery_status_owner.py
+    keeps it so; a new row's first status, held or queued, is chosen where it is planned).
+
+    Each transition is one conditional UPDATE from the statuses it may leave (`LEAVES`), so
+    racing workers, sweeps and provider callbacks never overwrite each other: whoever's
+    UPDATE lands second finds the row gone from its filter. Statuses only move forward by
+    rank (`RANK`, below) except where the sender itself takes a row back to the queue.
+    """
+
+    def _leaving(self, transition: str) -> DeliveryQuerySet:
+        return self.filter(status__in=LEAVES[transition])
 
     def claim(self, *, token: uuid.UUID, now: dt.datetime, due_only: bool = True) -> int:
         """Take the queued rows of this queryset (only those due, unless told otherwise) for
         one sender. The conditional UPDATE is the lock: of any number of workers claiming the
         same row, exactly one sees a row count of 1. Returns how many rows were taken."""
-        rows = self.filter(status=Delivery.Status.QUEUED)
+        rows = self._leaving("claim")
         if due_only:
             rows = rows.filter(send_after__lte=now)
         return rows.update(
@@ -122,27 +133,83 @@ class DeliveryQuerySet(models.QuerySet):
         return self.filter(claim_token=token)
 
     def record_sent(self, *, provider_id: str, sent_at: dt.datetime, note: str = "") -> int:
-        # A status callback may already have moved the row past "sent" (Twilio can call back
-        # before this UPDATE lands): the Case keeps that status, and the id is recorded anyway.
-        # QUEUED counts too: if the sweeper took the row back after a long stall and no one
-        # has claimed it again, this late success stands and the re-drive finds nothing.
+        """The provider took it. A status callback may already have moved the row past
+        "sent" (Twilio can call back before this UPDATE lands): the Case keeps that status,
+        and the id is recorded anyway. QUEUED counts too: if the sweeper took the row back
+        after a long stall and no one has claimed it again, this late success stands and the
+        re-drive finds nothing."""
         sent = Delivery.Status.SENT
         return self.update(
             status=Case(
-                When(
-                    status__in=[Delivery.Status.SENDING, Delivery.Status.QUEUED], then=Value(sent)
-                ),
-                default=F("status"),
+                When(status__in=LEAVES["record_sent"], then=Value(sent)), default=F("status")
             ),
             provider_id=provider_id[:200],
             sent_at=sent_at,
             last_error=note,
         )
 
-    def move_forward(self, status: str, **changes) -> int:
-        """Set `status` (and `changes`) on the rows whose status ranks below it: providers
-        report out of order, and a late "sent" must never overwrite "delivered"."""
-        return self.filter(status__in=statuses_below(status)).update(status=status, **changes)
+    def retry(self, *, send_after: dt.datetime, task_eta: dt.datetime | None, note: str) -> list:
+        """A transient provider error: the rows still sending go back to the queue, due at
+        `send_after` (the claim is released). Returns the ids that went back."""
+        rows = self._leaving("retry")
+        ids = list(rows.values_list("pk", flat=True))
+        rows.filter(pk__in=ids).update(
+            status=Delivery.Status.QUEUED, send_after=send_after, task_eta=task_eta, last_error=note
+        )
+        return ids
+
+    def fail(self, *, reason: str, now: dt.datetime) -> int:
+        """The attempt failed for good (a permanent error, or out of attempts). Only rows
+        still in the attempt: one a callback already reported sent stays sent."""
+        return self._leaving("fail").update(
+            status=Delivery.Status.FAILED, last_error=reason, failed_at=now
+        )
+
+    def suppress(self, *, reason: str) -> int:
+        """Not sent after all (the customer opted out or turned the channel off meanwhile)."""
+        return self._leaving("suppress").update(
+            status=Delivery.Status.SUPPRESSED, last_error=reason
+        )
+
+    def release_held(self, *, now: dt.datetime) -> int:
+        """Held rows (quiet hours) go to the queue, due now at the latest."""
+        return self._leaving("release_held").update(
+            status=Delivery.Status.QUEUED,
+            send_after=Least(F("send_after"), Value(now)),
+            task_eta=now,
+        )
+
+    def hold_until(self, release: dt.datetime) -> int:
+        """Held rows wait until `release` instead (the customer changed their quiet hours)."""
+        return self._leaving("release_held").update(send_after=release)
+
+    def redrive_stalled(self, *, now: dt.datetime, note: str) -> int:
+        """Rows whose worker stopped between claim and result (killed, lost) go back to the
+        queue, due now; the claim token they carry no longer records anything."""
+        return self._leaving("redrive_stalled").update(
+            status=Delivery.Status.QUEUED, task_eta=now, last_error=note
+        )
+
+    def move_forward(self, status: str, **changes) -> list[Delivery]:
+        """What a provider reported: set `status` (and `changes`) on the rows whose status
+        ranks below it, and return those rows (with their entries, for the broadcast).
+        Providers report late, twice and out of order: a late "sent" must never overwrite
+        "delivered". The rows are locked while they move, so exactly these moved."""
+        with transaction.atomic():
+            moving = list(
+                self.filter(status__in=statuses_below(status))
+                .select_related("entry__thread__customer")
+                .select_for_update(of=("self",))
+            )
+            if moving:
+                Delivery.objects.filter(pk__in=[d.pk for d in moving]).update(
+                    status=status, **changes
+                )
+        for delivery in moving:
+            delivery.status = status
+            for name, value in changes.items():
+                setattr(delivery, name, value)
+        return moving
 
 
 class Delivery(models.Model):
@@ -233,3 +300,17 @@ RANK = {
 def statuses_below(status: str) -> list[str]:
     """Statuses a row may move to `status` from."""
     return [s for s, rank in RANK.items() if rank < RANK[status]]
+
+
+# What each DeliveryQuerySet transition leaves from. The sender's own steps name their
+# statuses; what providers report (and "sent", which a callback may have overtaken) goes by
+# rank. Retry and re-drive are the only moves back, both to the queue, both by the sender.
+LEAVES = {
+    "claim": [S.QUEUED],
+    "record_sent": statuses_below(S.SENT),
+    "retry": [S.SENDING],
+    "fail": [S.SENDING, S.QUEUED],
+    "suppress": [S.SENDING],
+    "release_held": [S.HELD],
+    "redrive_stalled": [S.SENDING],
+}
