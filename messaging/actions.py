@@ -213,8 +213,10 @@ def post_customer_reply(
         entry, created = _append(
             thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
         )
-        # Keywords ("CONFIRM") act once, in the reply's transaction; a replay acts no more.
-        if created:
+        # Keywords ("CONFIRM") act once, in the reply's transaction; a replay acts no more,
+        # and neither does history recorded without telling anyone: an old CONFIRM or STOP
+        # loaded into a thread says nothing about today.
+        if created and notify:
             keywords.dispatch(entry=entry, customer=customer)
     return entry
 

@@ -5,7 +5,8 @@ A tiny registry so that apps act on replies without messaging knowing about them
 registers a handler for a word in its AppConfig.ready() (crm_events: CONFIRM; notifications:
 the carrier words, for texts only), and `messaging.actions` calls `dispatch` for each newly
 created customer reply, inside the append's transaction (so what the handler writes commits
-or rolls back with the reply). Replays of a reply do not dispatch.
+or rolls back with the reply). Replays of a reply do not dispatch, nor do replies recorded
+with `notify=False` (history: an old CONFIRM confirms nothing today).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from messaging import extensions
 from messaging.models import Attachment, Entry, Side, Thread
-from portal.models import Customer, Project
+from portal.models import Project
 
 PAGE_SIZE = 50
 
@@ -174,17 +174,6 @@ def search_entries(*, thread: Thread, audience: Side, query: str, limit: int = 3
         return recent
     older = matches.filter(seq__lte=boundary).order_by((F("seq") + 0).desc())
     return recent + list(older[: limit - len(recent)])
-
-
-def event_cards(*, customer: Customer, card_kind: str) -> list[Entry]:
-    """The customer's event cards of one kind, newest first (Invoices and Schedule tabs)."""
-    return list(
-        Entry.objects.filter(
-            thread__customer=customer, kind=Entry.Kind.EVENT_CARD, card_kind=card_kind
-        )
-        .select_related("project")
-        .order_by("-seq")
-    )
 
 
 def attachment_for(*, user, attachment_id: int) -> Attachment:

@@ -9,9 +9,8 @@ re-running make one card. Bad input raises `ValidationError` before anything is 
 
 One module per kind of record, each owning that record's life:
 
-- `common`: what every writer shares: loading history without notifying (the demo), the
-  business's CRM settings, links and titles of cards, posting a card, and the checks on
-  projects, lines, money and currencies.
+- `common`: what every writer shares: the business's CRM settings, links and titles of
+  cards, posting a card, and the checks on projects, lines, money and currencies.
 - `invoices`: sent, paid or voided, each status carded once.
 - `estimates`: sent, then approved or declined, by staff or by the customer in the portal.
 - `contracts`: sent.
@@ -41,9 +40,7 @@ from crm_events.actions.common import (
     contract_url,
     crm_settings,
     estimate_url,
-    importing_history,
     invoice_url,
-    notifying,
     recompute_total,
 )
 from crm_events.actions.contracts import contract_changed, send_contract
@@ -69,9 +66,7 @@ __all__ = [
     "contract_url",
     "crm_settings",
     "estimate_url",
-    "importing_history",
     "invoice_url",
-    "notifying",
     "recompute_total",
     # invoices
     "find_invoice",

@@ -15,7 +15,6 @@ from crm_events.actions.common import (
     appointment_url,
     appointment_when,
     check_project,
-    notifying,
     post_card,
 )
 from crm_events.models import Appointment
@@ -46,9 +45,11 @@ def schedule_appointment(
     crew_note: str = "",
     external_id: str = "",
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Appointment:
-    """Book a visit and card it. With the CRM's id, booking it again changes nothing; the
-    same id with other times is a reschedule, which has its own event."""
+    """Book a visit and card it (telling the customer unless `notify` is False: history,
+    the demo). With the CRM's id, booking it again changes nothing; the same id with other
+    times is a reschedule, which has its own event."""
     check_project(customer=customer, project=project)
     _check_times(starts_at, ends_at)
     title = title.strip()
@@ -83,7 +84,7 @@ def schedule_appointment(
             crew_note=crew_note.strip(),
             external_id=external_id,
         )
-    appointment_changed(appointment=appointment, at=at)
+    appointment_changed(appointment=appointment, at=at, notify=notify)
     return appointment
 
 
@@ -187,13 +188,15 @@ def appointment_changed(
         "project": appointment.project,
         "at": at,
     }
-    # Every visit was scheduled first: that card comes before any later one.
+    # Every visit was scheduled first: that card comes before any later one, and tells the
+    # customer unless it is the state being carded without notifying.
+    status = appointment.status
     scheduled = post_card(
         **common,
         title=f"Appointment scheduled — {when}",
         key=f"crm:appointment:{appointment.pk}:scheduled",
+        notify=notify or status != Appointment.Status.SCHEDULED,
     )
-    status = appointment.status
     stamp = _stamp(appointment.starts_at)
     if status == Appointment.Status.SCHEDULED:
         return scheduled
@@ -225,5 +228,4 @@ def ask_to_reschedule(*, appointment: Appointment, note: str = "", idempotency_k
         channel=Entry.Channel.PORTAL,
         project=appointment.project,
         idempotency_key=idempotency_key,
-        notify=notifying(),
     )

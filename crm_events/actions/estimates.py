@@ -16,7 +16,6 @@ from crm_events.actions.common import (
     LineData,
     estimate_url,
     formatted_total,
-    notifying,
     post_card,
     record_sent_document,
 )
@@ -40,11 +39,12 @@ def send_estimate(
     valid_until: dt.date | None = None,
     external_id: str = "",
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Estimate:
     """Record estimate `number` as sent, and card it once (see `send_invoice`)."""
     return record_sent_document(
         model=Estimate,
-        changed=lambda estimate: estimate_changed(estimate=estimate, at=at),
+        changed=lambda estimate: estimate_changed(estimate=estimate, at=at, notify=notify),
         customer=customer,
         project=project,
         number=number,
@@ -106,7 +106,6 @@ def decide_estimate(
             project=locked.project,
             idempotency_key=f"crm:estimate:{locked.pk}:{decision}:message",
             at=at,
-            notify=notifying(),
         )
     return locked
 
@@ -129,6 +128,7 @@ def estimate_changed(
         project=estimate.project,
         key=f"crm:estimate:{estimate.pk}:sent",
         at=at,
+        notify=notify or estimate.status != Estimate.Status.SENT,
     )
     if estimate.status == Estimate.Status.SENT:
         return sent

@@ -40,12 +40,14 @@ def send_invoice(
     due_on: dt.date | None = None,
     external_id: str = "",
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Invoice:
-    """Record invoice `number` as sent, with its lines, and card it once. Sending the same
-    invoice again changes nothing; the same number with other content is refused."""
+    """Record invoice `number` as sent, with its lines, and card it once (telling the
+    customer unless `notify` is False: history, the demo). Sending the same invoice again
+    changes nothing; the same number with other content is refused."""
     return record_sent_document(
         model=Invoice,
-        changed=lambda invoice: invoice_changed(invoice=invoice, at=at),
+        changed=lambda invoice: invoice_changed(invoice=invoice, at=at, notify=notify),
         customer=customer,
         project=project,
         number=number,
@@ -87,7 +89,9 @@ def set_invoice_status(*, invoice: Invoice, status: str, at: dt.datetime | None 
 
 
 @transaction.atomic
-def invoice_changed(*, invoice: Invoice, at: dt.datetime | None = None) -> Entry | None:
+def invoice_changed(
+    *, invoice: Invoice, at: dt.datetime | None = None, notify: bool = True
+) -> Entry | None:
     """Stamp the dates of the invoice's current status and card that status in the thread,
     once per invoice and status. The admin calls it after every save."""
     now = at or timezone.now()
@@ -128,4 +132,5 @@ def invoice_changed(*, invoice: Invoice, at: dt.datetime | None = None) -> Entry
         project=invoice.project,
         key=f"crm:invoice:{invoice.pk}:{invoice.status}",
         at=at,
+        notify=notify,
     )

@@ -167,3 +167,10 @@ def test_a_word_registered_for_texts_does_nothing_in_a_portal_reply(customer, th
     thread_actions.post_customer_reply(customer=customer, body="PING", channel="portal")
     texted = thread_actions.post_customer_reply(customer=customer, body="P I N G", channel="sms")
     assert calls == [texted]
+
+
+def test_a_confirm_loaded_as_history_confirms_nothing_today(customer, appointment, thread):
+    # notify=False records the past without telling anyone (imports, the demo): no keyword.
+    thread_actions.post_customer_reply(customer=customer, body="CONFIRM", notify=False)
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.SCHEDULED
