@@ -160,5 +160,19 @@ def test_the_layer_check_reads_a_planted_import_from_source(tmp_path):
     assert _layer_violations(graph) == ["messaging.planted imports notifications.queries"]
 
 
+def test_sending_never_imports_intake():
+    # notifications/inbound/ may use notifications/outbound/ (a bounce fails a delivery);
+    # the reverse would tie the outbox to the webhooks. What both need is outside both.
+    graph = _our_graph()
+    upward = {
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        if module.startswith("notifications.outbound")
+        for target in targets
+        if target.startswith("notifications.inbound")
+    }
+    assert upward == set()
+
+
 def test_the_check_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
