@@ -27,7 +27,7 @@ from bench import harness
 
 SUCCEEDED = re.compile(r"Task notifications\.deliver\[[^\]]+\] succeeded in ([\d.]+)s")
 TASK_FRAME = "deliver (notifications/tasks.py"
-PROVIDER_FRAME = re.compile(r"send \(notifications/transports\.py")
+PROVIDER_FRAME = re.compile(r"send \(notifications/outbound/transports\.py")
 
 
 def _shares(raw: Path) -> tuple[int, int]:

@@ -83,7 +83,7 @@ def candidates() -> dict[str, Callable[[str], str] | str]:
     """Name -> extraction function, or the reason it cannot run here."""
     found: dict[str, Callable[[str], str] | str] = {}
 
-    from notifications.reply_text import visible_reply
+    from notifications.inbound.reply_text import visible_reply
 
     found["porchlight visible_reply"] = visible_reply
 
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {label:42} | " + " | ".join(f"{cell:>13}" for cell in cells) + " |")
 
     if args.failures:
-        from notifications.reply_text import visible_reply
+        from notifications.inbound.reply_text import visible_reply
 
         if args.unseen:
             cases, names = unseen, sorted(unseen)

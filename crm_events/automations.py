@@ -43,9 +43,7 @@ def confirm_by_keyword(*, entry: Entry, customer: Customer) -> bool:
     appointment = next_unconfirmed_appointment(customer=customer, after=entry.created_at)
     if appointment is not None:
         try:
-            actions.confirm_appointment(
-                appointment=appointment, at=entry.created_at, notify=actions.notifying(by_sms)
-            )
+            actions.confirm_appointment(appointment=appointment, at=entry.created_at, notify=by_sms)
             return True
         except ValidationError:
             # Cancelled between the query and the lock: answer as if there were nothing.

@@ -25,10 +25,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from messaging import keywords, live
+from messaging import extensions, keywords, live
 from messaging.attachments import NewAttachment
 from messaging.models import INBOUND_KINDS, Attachment, Entry, Side, Thread
-from notifications.actions.planning import plan_deliveries
 from portal.models import Customer, Project
 
 Kind = Entry.Kind
@@ -175,11 +174,12 @@ def _attach(entry: Entry, new: NewAttachment) -> Attachment:
 
 def _after_append(entry: Entry, *, customer: Customer, notify: bool) -> None:
     """Register what happens once the append commits (live updates, notifications). The
-    Delivery rows are written here, inside the append's transaction: an entry and its
+    apps that tell people (notifications: the Delivery rows) subscribe through
+    `messaging.extensions` and run here, inside the append's transaction: an entry and its
     notifications commit or roll back together, and their tasks are queued on commit."""
     live.broadcast_entry_on_commit(entry)
     if notify:
-        plan_deliveries(entry=entry, customer=customer)
+        extensions.appended(entry=entry, customer=customer)
 
 
 # -- the verbs -------------------------------------------------------------------------------
@@ -213,8 +213,10 @@ def post_customer_reply(
         entry, created = _append(
             thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
         )
-        # Keywords ("CONFIRM") act once, in the reply's transaction; a replay acts no more.
-        if created:
+        # Keywords ("CONFIRM") act once, in the reply's transaction; a replay acts no more,
+        # and neither does history recorded without telling anyone: an old CONFIRM or STOP
+        # loaded into a thread says nothing about today.
+        if created and notify:
             keywords.dispatch(entry=entry, customer=customer)
     return entry
 

@@ -15,9 +15,9 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from messaging import extensions
 from messaging.models import Attachment, Entry, Side, Thread
-from notifications.queries import deliveries_prefetch
-from portal.models import Customer, Project
+from portal.models import Project
 
 PAGE_SIZE = 50
 
@@ -47,15 +47,17 @@ def entries_for(
     *, thread: Thread, audience: Side, project: Project | None = None
 ) -> QuerySet[Entry]:
     """The entries `audience` may see, with what rendering them needs: staff views name each
-    message's author and show what became of its notifications; customer views name only the
-    business, so they load neither. With `project`, only the entries about it (the chip
-    filter): the thread stays one thread, this is a way of looking at it."""
+    message's author and what other apps show under it (messaging.extensions: what became of
+    its notifications); customer views name only the business, so they load neither. With
+    `project`, only the entries about it (the chip filter): the thread stays one thread, this
+    is a way of looking at it."""
     entries = Entry.objects.filter(thread=thread)
     if project is not None:
         entries = entries.filter(project=project)
     if audience == Side.CUSTOMER:
         return entries.for_customer()
-    return entries.select_related("author").prefetch_related(deliveries_prefetch())
+    badges = [badge.prefetch() for badge in extensions.staff_badges()]
+    return entries.select_related("author").prefetch_related(*badges)
 
 
 def load_attachments(entries: list[Entry]) -> list[Entry]:
@@ -172,17 +174,6 @@ def search_entries(*, thread: Thread, audience: Side, query: str, limit: int = 3
         return recent
     older = matches.filter(seq__lte=boundary).order_by((F("seq") + 0).desc())
     return recent + list(older[: limit - len(recent)])
-
-
-def event_cards(*, customer: Customer, card_kind: str) -> list[Entry]:
-    """The customer's event cards of one kind, newest first (Invoices and Schedule tabs)."""
-    return list(
-        Entry.objects.filter(
-            thread__customer=customer, kind=Entry.Kind.EVENT_CARD, card_kind=card_kind
-        )
-        .select_related("project")
-        .order_by("-seq")
-    )
 
 
 def attachment_for(*, user, attachment_id: int) -> Attachment:

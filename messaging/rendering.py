@@ -18,18 +18,11 @@ from django.template.loader import get_template
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from messaging import extensions
+
 ENTRY_TEMPLATE = "messaging/_entry.html"
 CACHE_ALIAS = "fragments"
 CACHE_SECONDS = 24 * 60 * 60
-
-
-def _deliveries(entry) -> tuple:
-    # Every field the status line (notifications/_delivery_status.html) shows.
-    return tuple(
-        (d.pk, d.channel, d.audience, d.status, d.hold_reason, d.attempts, d.last_error,
-         d.send_after, d.sent_at, d.delivered_at)
-        for d in entry.deliveries.all()
-    )  # fmt: skip
 
 
 def _key(entry, *, audience: str, business, customer, zone: str, today: str, oob: str) -> str:
@@ -61,7 +54,7 @@ def _key(entry, *, audience: str, business, customer, zone: str, today: str, oob
             customer.name,
             entry.transcript,
             (author.pk, author.get_full_name(), author.get_username()) if author else None,
-            _deliveries(entry),
+            tuple(badge.state(entry) for badge in extensions.staff_badges()),
         )
     digest = hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()
     return f"entry:v2:{digest}"

@@ -7,7 +7,7 @@ from notifications.models import Delivery, NotificationPreferences, PushSubscrip
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    """Read-only: deliveries change only through notifications.actions (claims, provider
+    """Read-only: deliveries change only through notifications.outbound (claims, provider
     callbacks), whose conditional updates an admin edit would bypass."""
 
     list_display = [

@@ -15,10 +15,36 @@ class NotificationsConfig(AppConfig):
         from anymail.signals import inbound, tracking
 
         import notifications.tasks  # noqa: F401
-        from notifications.receivers import email_inbound_event, email_tracking_event
+        from messaging import extensions, keywords
+        from messaging.models import Entry
+        from notifications import queries
+        from notifications.inbound import actions as intake
+        from notifications.inbound.receivers import email_inbound_event, email_tracking_event
+        from notifications.outbound.planning import plan_deliveries
+
+        # messaging imports no app above it: notifications subscribe to its appends (the
+        # Delivery rows, written inside the append's transaction) and add the delivery lines
+        # under each entry of staff timelines.
+        extensions.subscribe_to_appends(plan_deliveries)
+        extensions.add_staff_badge(
+            extensions.StaffBadge(
+                template="notifications/_delivery_status.html",
+                prefetch=queries.deliveries_prefetch,
+                state=queries.delivery_state,
+            )
+        )
 
         tracking.connect(email_tracking_event, dispatch_uid="notifications.email_tracking")
         inbound.connect(email_inbound_event, dispatch_uid="notifications.email_inbound")
+
+        # The carrier's keywords mean something only in a text (Twilio acts on them too).
+        for words, handler in [
+            (intake.OPT_OUT_WORDS, intake.stop_texts),
+            (intake.OPT_IN_WORDS, intake.resume_texts),
+            (intake.HELP_WORDS, intake.record_help),
+        ]:
+            for word in words:
+                keywords.register(word, handler, channels=[Entry.Channel.SMS])
 
         # The settings checks register themselves on import (notifications/checks.py).
         import notifications.checks  # noqa: F401

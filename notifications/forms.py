@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from notifications import transports
-from notifications.actions.inbound import IncomingSms
-from notifications.quiet_hours import QuietHours, window_length
+from notifications.inbound.actions import IncomingSms
+from notifications.outbound import transports
+from notifications.outbound.quiet_hours import QuietHours, window_length
 from notifications.safe_http import allowed_url
 from portal.models import Customer
 from portal.phones import normalize_phone

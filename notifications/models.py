@@ -1,8 +1,9 @@
 """Notifications: what each customer wants, their devices, and the Delivery outbox.
 
 A `Delivery` is work that must not be lost: one row per (entry, channel, audience), written
-in the same transaction as its entry (`notifications.actions.plan_deliveries`), claimed by a
-conditional UPDATE before anything is sent, and moved only forward through its statuses.
+in the same transaction as its entry (`notifications.outbound.planning.plan_deliveries`),
+claimed by a conditional UPDATE before anything is sent, and moved only forward through its
+statuses.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Case, F, Value, When
+from django.db.models.functions import Least
 
 from messaging.models import Entry
+
+# Intake's model lives with intake (notifications/inbound/models.py); imported here so that
+# Django loads it with this app (label `notifications`, table `notifications_inboundmessage`).
+from notifications.inbound.models import InboundMessage  # noqa: F401
 from portal.models import Customer, validate_time_zone
 
 DEFAULT_QUIET_START = dt.time(21, 0)
@@ -96,13 +101,23 @@ class PushSubscription(models.Model):
 
 
 class DeliveryQuerySet(models.QuerySet):
-    """The outbox's only status writes: a claim, writes under a claim, and forward moves."""
+    """Every status transition of a Delivery, and nowhere else (tests/test_delivery_status_owner.py
+    keeps it so; a new row's first status, held or queued, is chosen where it is planned).
+
+    Each transition is one conditional UPDATE from the statuses it may leave (`LEAVES`), so
+    racing workers, sweeps and provider callbacks never overwrite each other: whoever's
+    UPDATE lands second finds the row gone from its filter. Statuses only move forward by
+    rank (`RANK`, below) except where the sender itself takes a row back to the queue.
+    """
+
+    def _leaving(self, transition: str) -> DeliveryQuerySet:
+        return self.filter(status__in=LEAVES[transition])
 
     def claim(self, *, token: uuid.UUID, now: dt.datetime, due_only: bool = True) -> int:
         """Take the queued rows of this queryset (only those due, unless told otherwise) for
         one sender. The conditional UPDATE is the lock: of any number of workers claiming the
         same row, exactly one sees a row count of 1. Returns how many rows were taken."""
-        rows = self.filter(status=Delivery.Status.QUEUED)
+        rows = self._leaving("claim")
         if due_only:
             rows = rows.filter(send_after__lte=now)
         return rows.update(
@@ -118,27 +133,83 @@ class DeliveryQuerySet(models.QuerySet):
         return self.filter(claim_token=token)
 
     def record_sent(self, *, provider_id: str, sent_at: dt.datetime, note: str = "") -> int:
-        # A status callback may already have moved the row past "sent" (Twilio can call back
-        # before this UPDATE lands): the Case keeps that status, and the id is recorded anyway.
-        # QUEUED counts too: if the sweeper took the row back after a long stall and no one
-        # has claimed it again, this late success stands and the re-drive finds nothing.
+        """The provider took it. A status callback may already have moved the row past
+        "sent" (Twilio can call back before this UPDATE lands): the Case keeps that status,
+        and the id is recorded anyway. QUEUED counts too: if the sweeper took the row back
+        after a long stall and no one has claimed it again, this late success stands and the
+        re-drive finds nothing."""
         sent = Delivery.Status.SENT
         return self.update(
             status=Case(
-                When(
-                    status__in=[Delivery.Status.SENDING, Delivery.Status.QUEUED], then=Value(sent)
-                ),
-                default=F("status"),
+                When(status__in=LEAVES["record_sent"], then=Value(sent)), default=F("status")
             ),
             provider_id=provider_id[:200],
             sent_at=sent_at,
             last_error=note,
         )
 
-    def move_forward(self, status: str, **changes) -> int:
-        """Set `status` (and `changes`) on the rows whose status ranks below it: providers
-        report out of order, and a late "sent" must never overwrite "delivered"."""
-        return self.filter(status__in=statuses_below(status)).update(status=status, **changes)
+    def retry(self, *, send_after: dt.datetime, task_eta: dt.datetime | None, note: str) -> list:
+        """A transient provider error: the rows still sending go back to the queue, due at
+        `send_after` (the claim is released). Returns the ids that went back."""
+        rows = self._leaving("retry")
+        ids = list(rows.values_list("pk", flat=True))
+        rows.filter(pk__in=ids).update(
+            status=Delivery.Status.QUEUED, send_after=send_after, task_eta=task_eta, last_error=note
+        )
+        return ids
+
+    def fail(self, *, reason: str, now: dt.datetime) -> int:
+        """The attempt failed for good (a permanent error, or out of attempts). Only rows
+        still in the attempt: one a callback already reported sent stays sent."""
+        return self._leaving("fail").update(
+            status=Delivery.Status.FAILED, last_error=reason, failed_at=now
+        )
+
+    def suppress(self, *, reason: str) -> int:
+        """Not sent after all (the customer opted out or turned the channel off meanwhile)."""
+        return self._leaving("suppress").update(
+            status=Delivery.Status.SUPPRESSED, last_error=reason
+        )
+
+    def release_held(self, *, now: dt.datetime) -> int:
+        """Held rows (quiet hours) go to the queue, due now at the latest."""
+        return self._leaving("release_held").update(
+            status=Delivery.Status.QUEUED,
+            send_after=Least(F("send_after"), Value(now)),
+            task_eta=now,
+        )
+
+    def hold_until(self, release: dt.datetime) -> int:
+        """Held rows wait until `release` instead (the customer changed their quiet hours)."""
+        return self._leaving("release_held").update(send_after=release)
+
+    def redrive_stalled(self, *, now: dt.datetime, note: str) -> int:
+        """Rows whose worker stopped between claim and result (killed, lost) go back to the
+        queue, due now; the claim token they carry no longer records anything."""
+        return self._leaving("redrive_stalled").update(
+            status=Delivery.Status.QUEUED, task_eta=now, last_error=note
+        )
+
+    def move_forward(self, status: str, **changes) -> list[Delivery]:
+        """What a provider reported: set `status` (and `changes`) on the rows whose status
+        ranks below it, and return those rows (with their entries, for the broadcast).
+        Providers report late, twice and out of order: a late "sent" must never overwrite
+        "delivered". The rows are locked while they move, so exactly these moved."""
+        with transaction.atomic():
+            moving = list(
+                self.filter(status__in=statuses_below(status))
+                .select_related("entry__thread__customer")
+                .select_for_update(of=("self",))
+            )
+            if moving:
+                Delivery.objects.filter(pk__in=[d.pk for d in moving]).update(
+                    status=status, **changes
+                )
+        for delivery in moving:
+            delivery.status = status
+            for name, value in changes.items():
+                setattr(delivery, name, value)
+        return moving
 
 
 class Delivery(models.Model):
@@ -231,64 +302,15 @@ def statuses_below(status: str) -> list[str]:
     return [s for s, rank in RANK.items() if rank < RANK[status]]
 
 
-class InboundMessage(models.Model):
-    """A text or email that came in, as received: the provider's id (so a replay is a
-    no-op), who sent it, and what became of it. Matched to a customer, it becomes an entry in
-    their thread; from a stranger, or refused, it stays here for staff (/staff/unmatched/),
-    never dropped. Photos fetched or attached wait here as files until they join an entry."""
-
-    class Channel(models.TextChoices):
-        SMS = "sms", "SMS"
-        EMAIL = "email", "Email"
-
-    class Status(models.TextChoices):
-        RECEIVED = "received", "Received (media to fetch)"
-        APPENDED = "appended", "In a thread"
-        UNMATCHED = "unmatched", "Unmatched"
-        ASSIGNED = "assigned", "Assigned by staff"
-        REJECTED = "rejected", "Refused"
-        DISMISSED = "dismissed", "Set aside by staff"
-        # A bounce, an auto-reply, a read receipt: kept as a record, never a message.
-        AUTOMATIC = "automatic", "Automatic mail"
-
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    # Twilio's MessageSid, or the email's Message-ID.
-    provider_id = models.CharField(max_length=200)
-    sender = models.CharField(max_length=320, help_text="Phone number (E.164) or address.")
-    recipient = models.CharField(max_length=320, blank=True)
-    subject = models.CharField(max_length=300, blank=True)
-    body = models.TextField(blank=True)
-    # Media to fetch ({"url", "content_type"}), then files stored ({"path", "name",
-    # "content_type", "size", "staff_only"...}) until they join an entry.
-    media = models.JSONField(default=list, blank=True)
-    files = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
-    # Why it was not appended (unknown sender, refused content...), for staff.
-    reason = models.CharField(max_length=300, blank=True)
-    customer = models.ForeignKey(
-        Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    entry = models.ForeignKey(
-        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    received_at = models.DateTimeField()
-    handled_at = models.DateTimeField(null=True, blank=True)
-    handled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-
-    class Meta:
-        ordering = ["-received_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["channel", "provider_id"], name="inbound_once_per_provider_id"
-            ),
-        ]
-        indexes = [models.Index(fields=["status", "received_at"], name="inbound_status")]
-
-    def __str__(self) -> str:
-        return f"{self.get_channel_display()} from {self.sender} ({self.get_status_display()})"
+# What each DeliveryQuerySet transition leaves from. The sender's own steps name their
+# statuses; what providers report (and "sent", which a callback may have overtaken) goes by
+# rank. Retry and re-drive are the only moves back, both to the queue, both by the sender.
+LEAVES = {
+    "claim": [S.QUEUED],
+    "record_sent": statuses_below(S.SENT),
+    "retry": [S.SENDING],
+    "fail": [S.SENDING, S.QUEUED],
+    "suppress": [S.SENDING],
+    "release_held": [S.HELD],
+    "redrive_stalled": [S.SENDING],
+}

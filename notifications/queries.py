@@ -52,6 +52,16 @@ def deliveries_prefetch() -> Prefetch:
     return Prefetch("deliveries", queryset=Delivery.objects.order_by(channel_rank, "audience"))
 
 
+def delivery_state(entry) -> tuple:
+    """Everything the status line (notifications/_delivery_status.html) shows of an entry's
+    deliveries: part of the key of its cached staff HTML (messaging.rendering)."""
+    return tuple(
+        (d.pk, d.channel, d.audience, d.status, d.hold_reason, d.attempts, d.last_error,
+         d.send_after, d.sent_at, d.delivered_at)
+        for d in entry.deliveries.all()
+    )  # fmt: skip
+
+
 def unmatched_messages(limit: int = 200) -> list[InboundMessage]:
     """What came in and is in no thread yet: strangers' texts and emails, and refused ones,
     newest first."""
@@ -74,7 +84,7 @@ def customer_for_unsubscribe(customer_id: int | None) -> Customer | None:
 def earlier_emails(*, thread_id: int, audience: str, exclude_pks: list[int]) -> list[int]:
     """The deliveries heading the first and the latest email this thread sent to this side
     (oldest first; one if they are the same, none before the first email), so the next
-    email replies to Message-IDs we really sent (notifications.message_ids). An email that
+    email replies to Message-IDs we really sent (reply_addresses.message_id). An email that
     carried several messages shares one provider id and is headed by its lowest delivery id.
     One query."""
     sent = Delivery.objects.filter(

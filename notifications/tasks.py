@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from notifications.actions import inbound, outbox, sending
+from notifications.inbound import actions as inbound
+from notifications.outbound import outbox, sending
 
 # A delivery's provider calls time out after NOTIFICATIONS_PROVIDER_TIMEOUT seconds each; the
 # hard limit stops a task stuck anyway, well inside the sending lease the sweeper waits for.

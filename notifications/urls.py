@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from notifications import views, webhooks
+from notifications import views
+from notifications.inbound import views as inbound_views
+from notifications.inbound import webhooks
 
 urlpatterns = [
     path("settings/notifications/", views.notification_settings, name="notification_settings"),
@@ -15,25 +17,25 @@ urlpatterns = [
     path("settings/notifications/push/test/", views.push_test, name="push_test"),
     # RFC 8058 one-click unsubscribe, from the List-Unsubscribe header of customers' emails.
     path("email/unsubscribe/<str:token>/", views.email_unsubscribe, name="email_unsubscribe"),
-    path("webhooks/twilio/sms/", views.twilio_sms, name="twilio_sms"),
-    path("staff/unmatched/", views.unmatched, name="unmatched"),
+    path("webhooks/twilio/sms/", inbound_views.twilio_sms, name="twilio_sms"),
+    path("staff/unmatched/", inbound_views.unmatched, name="unmatched"),
     path(
         "staff/unmatched/<int:inbound_id>/assign/",
-        views.unmatched_assign,
+        inbound_views.unmatched_assign,
         name="unmatched_assign",
     ),
     path(
         "staff/unmatched/<int:inbound_id>/dismiss/",
-        views.unmatched_dismiss,
+        inbound_views.unmatched_dismiss,
         name="unmatched_dismiss",
     ),
     path(
         "staff/unmatched/<int:inbound_id>/files/<int:number>/",
-        views.unmatched_file,
+        inbound_views.unmatched_file,
         name="unmatched_file",
     ),
     path("webhooks/twilio/status/", views.twilio_status, name="twilio_status"),
-    # The configured ESP's tracking (and inbound) webhooks only; see notifications.webhooks.
+    # The configured ESP's tracking (and inbound) webhooks only; see notifications.inbound.webhooks.
     path(
         "anymail/<slug:esp>/<str:kind>/",
         webhooks.esp_webhook,

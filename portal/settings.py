@@ -213,7 +213,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Unacknowledged messages come back after this long. Tasks are never given countdowns
-    # anywhere near it (notifications.actions.outbox.MAX_COUNTDOWN); later work waits as a row.
+    # anywhere near it (notifications.outbound.outbox.MAX_COUNTDOWN); later work waits as a row.
     "visibility_timeout": 3600,
     "socket_connect_timeout": 2,
     "socket_timeout": 5,

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.db import connection
 
 from messaging import actions
-from notifications import transports
+from notifications.outbound import transports
 from tests.factories import (
     BusinessFactory,
     CustomerFactory,

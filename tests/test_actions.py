@@ -148,3 +148,56 @@ def test_event_cards_only_link_to_our_pages_or_the_web(thread):
 @pytest.mark.parametrize("body", ["👍", "é", "\u200bok", "日本", "1"])
 def test_short_visible_messages_are_accepted(thread, staff, body):
     assert actions.post_staff_message(thread=thread, author=staff, body=body).body == body
+
+
+# -- what apps above messaging add (messaging.extensions) ---------------------------------------
+
+
+def test_notifications_subscribe_to_appends_and_their_rows_are_written_inside_the_append(
+    thread, staff, monkeypatch
+):
+    from django.db import connection
+
+    from messaging import extensions
+    from notifications.models import Delivery
+    from notifications.outbound.planning import plan_deliveries
+
+    assert plan_deliveries in extensions._append_subscribers
+    seen = []
+
+    def subscriber(*, entry, customer):
+        # Inside the append's transaction: the entry is there, not yet committed.
+        seen.append((entry.pk, customer.pk, connection.in_atomic_block))
+
+    monkeypatch.setattr(extensions, "_append_subscribers", [plan_deliveries, subscriber])
+    entry = actions.post_staff_message(thread=thread, author=staff, body="Deck's done")
+    assert seen == [(entry.pk, thread.customer_id, True)]
+    assert Delivery.objects.filter(entry=entry).exists()
+    # notify=False records without telling anyone: no subscriber runs.
+    actions.post_staff_message(thread=thread, author=staff, body="Old news", notify=False)
+    assert len(seen) == 1
+
+
+def test_a_subscriber_that_fails_rolls_the_append_back(thread, staff, monkeypatch):
+    from messaging import extensions
+
+    def subscriber(*, entry, customer):
+        raise RuntimeError("subscriber failed")
+
+    monkeypatch.setattr(extensions, "_append_subscribers", [subscriber])
+    with pytest.raises(RuntimeError):
+        actions.post_staff_message(thread=thread, author=staff, body="Lost with it")
+    thread.refresh_from_db()
+    assert (thread.last_seq, thread.entries.count()) == (0, 0)
+
+
+def test_staff_timelines_show_the_delivery_badge_notifications_registered(thread, staff):
+    from messaging import extensions, queries
+
+    badges = {badge.template for badge in extensions.staff_badges()}
+    assert badges == {"notifications/_delivery_status.html"}
+    actions.post_staff_message(thread=thread, author=staff, body="Hi")
+    staff_entry = queries.entries_for(thread=thread, audience=Side.STAFF).get()
+    assert "deliveries" in staff_entry._prefetched_objects_cache
+    customer_entry = queries.entries_for(thread=thread, audience=Side.CUSTOMER).get()
+    assert not getattr(customer_entry, "_prefetched_objects_cache", {})

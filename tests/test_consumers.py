@@ -194,8 +194,8 @@ async def test_a_socket_from_our_origin_with_a_session_cookie_connects(customer,
 async def test_a_delivery_status_change_updates_the_open_staff_chat_and_never_the_customer(
     customer, thread, staff
 ):
-    from notifications.actions import provider_status
     from notifications.models import Delivery
+    from notifications.outbound import provider_status
 
     entry = await sync_to_async(actions.post_staff_message)(
         thread=thread, author=staff, body="Hi", notify=False

@@ -22,6 +22,14 @@ def test_demo_is_idempotent(db):
     assert "fence" in waiting.body
 
 
+def test_loading_the_demo_notifies_nobody(db):
+    from notifications.models import Delivery
+
+    call_command("demo")
+    assert Entry.objects.filter(kind=Entry.Kind.EVENT_CARD).count() >= 4  # CRM cards, too
+    assert not Delivery.objects.exists()
+
+
 def test_staff_find_the_strangers_text_on_the_unmatched_page(client, db):
     call_command("demo")
     client.force_login(User.objects.get(username="mike"))
@@ -69,7 +77,7 @@ def test_the_demos_crm_records_are_real_and_confirmed_by_sarahs_confirm(client, 
     call_command("demo")
     sarah = Customer.objects.get(email="sarah@example.com")
     daniel = Customer.objects.get(email="daniel@example.com")
-    # Sarah's "CONFIRM" in the thread went through the keyword hook to her appointment.
+    # Sarah's "CONFIRM" in the thread confirmed her appointment.
     install = Appointment.objects.get(customer=sarah, external_id="APT-77")
     assert install.status == Appointment.Status.CONFIRMED and install.confirmed_at is not None
     assert Invoice.objects.get(customer=sarah, number="2041").lines.count() > 0

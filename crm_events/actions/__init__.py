@@ -9,7 +9,7 @@ re-running make one card. Bad input raises `ValidationError` before anything is 
 
 One module per kind of record, each owning that record's life:
 
-- `common`: what every writer shares: loading history without notifying (the demo), the
+- `common`: what every writer shares: the
   business's CRM settings, links and titles of cards, posting a card, what a transition
   returns (`Transition`) and the check of a transition table, and the checks on projects,
   lines, money and currencies.
@@ -53,9 +53,7 @@ from crm_events.actions.common import (
     contract_url,
     crm_settings,
     estimate_url,
-    importing_history,
     invoice_url,
-    notifying,
     recompute_total,
 )
 from crm_events.actions.contracts import TRANSITIONS as CONTRACT_TRANSITIONS
@@ -81,9 +79,7 @@ __all__ = [
     "contract_url",
     "crm_settings",
     "estimate_url",
-    "importing_history",
     "invoice_url",
-    "notifying",
     "recompute_total",
     # invoices
     "INVOICE_TRANSITIONS",

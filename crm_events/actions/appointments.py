@@ -20,7 +20,6 @@ from crm_events.actions.common import (
     appointment_when,
     check_project,
     check_transition,
-    notifying,
     post_card,
 )
 from crm_events.models import Appointment
@@ -63,9 +62,11 @@ def schedule_appointment(
     crew_note: str = "",
     external_id: str = "",
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Transition:
-    """Book a visit and card it. With the CRM's id, booking it again changes nothing; the
-    same id with other times is a reschedule, which has its own event."""
+    """Book a visit and card it (telling the customer unless `notify` is False: history,
+    the demo). With the CRM's id, booking it again changes nothing; the same id with other
+    times is a reschedule, which has its own event."""
     check_project(customer=customer, project=project)
     check_times(starts_at, ends_at)
     title = title.strip()
@@ -90,7 +91,9 @@ def schedule_appointment(
                 code="conflict",
                 params={"id": external_id},
             )
-        return transition_appointment(appointment=appointment, to=appointment.status, at=at)
+        return transition_appointment(
+            appointment=appointment, to=appointment.status, at=at, notify=notify
+        )
     appointment = Appointment.objects.create(
         customer=customer,
         project=project,
@@ -100,7 +103,7 @@ def schedule_appointment(
         crew_note=crew_note.strip(),
         external_id=external_id,
     )
-    card = _card(appointment, at, notify=True)
+    card = _card(appointment, at, notify=notify)
     return Transition(record=appointment, before="", after=appointment.status, card=card)
 
 
@@ -196,13 +199,16 @@ def _card(appointment: Appointment, at: dt.datetime | None, *, notify: bool) -> 
         "project": appointment.project,
         "at": at,
     }
-    # Every visit was scheduled first: that card comes before any later one.
+    status = appointment.status
+    # Every visit was scheduled first: that card comes before any later one. Posted late (a
+    # visit first seen in a later state) it still tells the customer; `notify=False` (history,
+    # the demo) silences it only when it is the state being carded.
     scheduled = post_card(
         **common,
         title=f"Appointment scheduled — {when}",
         key=f"crm:appointment:{appointment.pk}:scheduled",
+        notify=notify or status != Status.SCHEDULED,
     )
-    status = appointment.status
     stamp = _stamp(appointment.starts_at)
     if status == Status.SCHEDULED:
         return scheduled
@@ -234,5 +240,4 @@ def ask_to_reschedule(*, appointment: Appointment, note: str = "", idempotency_k
         channel=Entry.Channel.PORTAL,
         project=appointment.project,
         idempotency_key=idempotency_key,
-        notify=notifying(),
     )

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from crm_events.actions.common import check_project, notifying
+from crm_events.actions.common import check_project
 from crm_events.models import Call
 from messaging import actions as thread_actions
 from messaging.models import Entry
@@ -110,7 +110,6 @@ def send_crew_on_the_way(
         urgent=True,
         idempotency_key=idempotency_key,
         at=at,
-        notify=notifying(),
     )
 
 
@@ -134,5 +133,4 @@ def post_automated(
         urgent=urgent,
         idempotency_key=idempotency_key,
         at=at,
-        notify=notifying(),
     )

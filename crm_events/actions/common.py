@@ -1,6 +1,5 @@
-"""What every CRM writer shares: loading history without notifying anyone, the business's CRM
-settings, the links and titles of cards, posting a card, what a transition returns and the
-check of a transition table, and the checks made before anything is written (the project,
+"""What every CRM writer shares: the business's CRM settings, the links and titles of cards,
+posting a card, what a transition returns and the check of a transition table, and the checks made before anything is written (the project,
 the lines and their money, the currency, a number reused with other content).
 
 Nothing here knows one record's lifecycle, and nothing here imports the modules that do.
@@ -8,10 +7,8 @@ Nothing here knows one record's lifecycle, and nothing here imports the modules 
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -32,25 +29,6 @@ from crm_events.models import (
 from messaging import actions as thread_actions
 from messaging.models import Entry
 from portal.models import Business, Customer, Project
-
-# Loading history (the demo) records cards and messages without notifying anyone.
-_history = contextvars.ContextVar("crm_history", default=False)
-
-
-@contextlib.contextmanager
-def importing_history() -> Iterator[None]:
-    """Within this block CRM changes post their cards and messages with notify=False, and
-    keyword handlers tell nobody either: for loading past events (the demo)."""
-    token = _history.set(True)
-    try:
-        yield
-    finally:
-        _history.reset(token)
-
-
-def notifying(wanted: bool = True) -> bool:
-    """Whether to notify, given what the caller wants and whether history is loading."""
-    return wanted and not _history.get()
 
 
 @dataclass(frozen=True)
@@ -152,7 +130,7 @@ def post_card(
         project=project,
         idempotency_key=key,
         at=at,
-        notify=notifying(notify),
+        notify=notify,
     )
 
 

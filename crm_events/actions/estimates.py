@@ -21,7 +21,6 @@ from crm_events.actions.common import (
     check_transition,
     estimate_url,
     formatted_total,
-    notifying,
     post_card,
     record_sent_document,
 )
@@ -54,12 +53,15 @@ def send_estimate(
     valid_until: dt.date | None = None,
     external_id: str = "",
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Transition:
     """Record estimate `number` as sent, and card it once (see `send_invoice`)."""
     check_project(customer=customer, project=project)
     return record_sent_document(
         model=Estimate,
-        transition=lambda estimate, to: transition_estimate(estimate=estimate, to=to, at=at),
+        transition=lambda estimate, to: transition_estimate(
+            estimate=estimate, to=to, at=at, notify=notify
+        ),
         customer=customer,
         project=project,
         number=number,
@@ -112,7 +114,6 @@ def decide_estimate(
             project=decided.project,
             idempotency_key=f"crm:estimate:{decided.pk}:{decision}:message",
             at=at,
-            notify=notifying(),
         )
     return change
 

@@ -56,13 +56,17 @@ def send_invoice(
     due_on: dt.date | None = None,
     external_id: str = "",
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Transition:
-    """Record invoice `number` as sent, with its lines, and card it once. Sending the same
-    invoice again changes nothing; the same number with other content is refused."""
+    """Record invoice `number` as sent, with its lines, and card it once (telling the
+    customer unless `notify` is False: history, the demo). Sending the same invoice again
+    changes nothing; the same number with other content is refused."""
     check_project(customer=customer, project=project)
     return record_sent_document(
         model=Invoice,
-        transition=lambda invoice, to: transition_invoice(invoice=invoice, to=to, at=at),
+        transition=lambda invoice, to: transition_invoice(
+            invoice=invoice, to=to, at=at, notify=notify
+        ),
         customer=customer,
         project=project,
         number=number,
@@ -84,7 +88,9 @@ def find_invoice(*, customer: Customer, number: str) -> Invoice:
 
 
 @transaction.atomic
-def transition_invoice(*, invoice: Invoice, to: str, at: dt.datetime | None = None) -> Transition:
+def transition_invoice(
+    *, invoice: Invoice, to: str, at: dt.datetime | None = None, notify: bool = True
+) -> Transition:
     """Move an invoice to status `to` as TRANSITIONS allows, stamp that status's date, and
     card it once. The only writer of an invoice's status."""
     locked = (
@@ -106,10 +112,12 @@ def transition_invoice(*, invoice: Invoice, to: str, at: dt.datetime | None = No
                 setattr(locked, field, now)
                 fields.append(field)
         locked.save(update_fields=fields)
-    return Transition(record=locked, before=before, after=locked.status, card=_card(locked, at))
+    return Transition(
+        record=locked, before=before, after=locked.status, card=_card(locked, at, notify=notify)
+    )
 
 
-def _card(invoice: Invoice, at: dt.datetime | None) -> Entry | None:
+def _card(invoice: Invoice, at: dt.datetime | None, *, notify: bool) -> Entry | None:
     """The card of the invoice's current status, posted once per invoice and status."""
     if invoice.status == Status.DRAFT:
         return None  # drafts are not the customer's business yet
@@ -126,4 +134,5 @@ def _card(invoice: Invoice, at: dt.datetime | None) -> Entry | None:
         project=invoice.project,
         key=f"crm:invoice:{invoice.pk}:{invoice.status}",
         at=at,
+        notify=notify,
     )

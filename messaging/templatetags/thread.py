@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from messaging import extensions
 from portal.phones import format_phone
 
 register = template.Library()
@@ -90,6 +91,12 @@ def render_entries(context, entries) -> SafeString:
         business=context["business"],
         customer=context["customer"],
     )
+
+
+@register.simple_tag
+def staff_badge_templates() -> list[str]:
+    """What other apps show under an entry in staff timelines (messaging.extensions)."""
+    return [badge.template for badge in extensions.staff_badges()]
 
 
 @register.filter

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from crm_events import actions
 from crm_events.models import Appointment, Call, Invoice
 from messaging.models import Entry
-from notifications import content
+from notifications.outbound import content
 from tests.crm_events.conftest import local
 
 SECRET_TEXT = "TRANSCRIPT-SECRET cedar stain second coat"

@@ -148,6 +148,29 @@ def test_a_keyword_handler_runs_in_the_reply_s_transaction(customer, thread, mon
     assert not thread.entries.exists()  # the reply rolled back with the handler's work
 
 
-def test_dispatch_reports_whether_a_handler_claimed_the_reply(customer, appointment):
-    reply = thread_actions.post_customer_reply(customer=customer, body="hello")
-    assert keywords.dispatch(entry=reply, customer=customer) is False
+def test_a_keyword_handler_runs_once_for_its_word_and_never_for_a_replay(
+    customer, thread, monkeypatch
+):
+    calls = []
+    monkeypatch.setitem(keywords._handlers, "boom", lambda *, entry, customer: calls.append(entry))
+    thread_actions.post_customer_reply(customer=customer, body="hello")
+    first = thread_actions.post_customer_reply(customer=customer, body="Boom!", idempotency_key="k")
+    thread_actions.post_customer_reply(customer=customer, body="Boom!", idempotency_key="k")
+    assert calls == [first]
+
+
+def test_a_word_registered_for_texts_does_nothing_in_a_portal_reply(customer, thread, monkeypatch):
+    calls = []
+    monkeypatch.setattr(keywords, "_handlers", {})
+    monkeypatch.setattr(keywords, "_channels", {})
+    keywords.register("ping", lambda *, entry, customer: calls.append(entry), channels=["sms"])
+    thread_actions.post_customer_reply(customer=customer, body="PING", channel="portal")
+    texted = thread_actions.post_customer_reply(customer=customer, body="P I N G", channel="sms")
+    assert calls == [texted]
+
+
+def test_a_confirm_loaded_as_history_confirms_nothing_today(customer, appointment, thread):
+    # notify=False records the past without telling anyone (imports, the demo): no keyword.
+    thread_actions.post_customer_reply(customer=customer, body="CONFIRM", notify=False)
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.SCHEDULED

@@ -11,9 +11,9 @@ import time_machine
 
 from messaging import actions
 from messaging.models import Side
-from notifications.actions import outbox
-from notifications.content import STAFF_SIDE, parse_reply_address, reply_address
 from notifications.models import Delivery
+from notifications.outbound import outbox
+from notifications.reply_addresses import STAFF_SIDE, parse_reply_address, reply_address
 from tests.factories import CustomerFactory
 
 UTC = dt.UTC

@@ -12,8 +12,8 @@ import time_machine
 
 from messaging import actions
 from messaging.models import Entry
-from notifications.actions import outbox
 from notifications.models import Delivery, NotificationPreferences
+from notifications.outbound import outbox
 
 pytestmark = pytest.mark.django_db
 S = Delivery.Status

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from messaging import actions
 from messaging.models import Entry
-from notifications import inbound_mail
-from notifications.content import STAFF_SIDE, reply_address
+from notifications.inbound import inbound_mail
 from notifications.models import Delivery, InboundMessage, NotificationPreferences
+from notifications.reply_addresses import STAFF_SIDE, reply_address
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

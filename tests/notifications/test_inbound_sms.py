@@ -265,6 +265,24 @@ def test_after_stop_the_next_staff_message_goes_by_email_and_start_brings_texts_
     )
 
 
+def test_every_carrier_word_and_confirm_register_through_messaging_keywords():
+    from messaging import keywords
+
+    expected = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
+    expected |= {"start", "unstop", "yes", "help", "info", "confirm"}
+    assert expected <= set(keywords._handlers)
+    # The carrier's words mean something in a text only; CONFIRM everywhere.
+    assert all(keywords._channels[word] == {"sms"} for word in expected - {"confirm"})
+    assert "confirm" not in keywords._channels
+
+
+def test_stop_in_a_portal_reply_or_an_email_is_just_text(customer, thread):
+    actions.post_customer_reply(customer=customer, body="STOP", channel="portal")
+    actions.post_customer_reply(customer=customer, body="Stop", channel="email")
+    assert not NotificationPreferences.objects.filter(sms_opted_out_at__isnull=False).exists()
+    assert not Entry.objects.filter(card_kind="opt_out").exists()
+
+
 def test_help_is_recorded_in_the_thread(client, fake_twilio, customer, thread):
     text(client, fake_twilio, body="HELP")
     assert Entry.objects.filter(card_kind="opt_out", body__contains="HELP").exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from notifications.mail_kinds import (
+from notifications.inbound.mail_kinds import (
     MAX_PARTS,
     MailKind,
     bounced_message_ids,

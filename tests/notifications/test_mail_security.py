@@ -20,10 +20,10 @@ from django.test import Client
 
 from messaging import actions
 from messaging.models import Entry
-from notifications import inbound_payload
-from notifications.content import STAFF_SIDE, reply_address
-from notifications.inbound_mail import authentication, normalise_address, recipients
+from notifications.inbound import inbound_payload
+from notifications.inbound.inbound_mail import authentication, normalise_address, recipients
 from notifications.models import Delivery, InboundMessage, NotificationPreferences
+from notifications.reply_addresses import STAFF_SIDE, reply_address
 from notifications.unsubscribe import unsubscribe_path, unsubscribe_token
 from tests.deploy.test_production_settings import production_env, run
 from tests.factories import CustomerFactory

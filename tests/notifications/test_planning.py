@@ -11,8 +11,8 @@ from django.db import transaction
 
 from messaging import actions
 from messaging.models import Side
-from notifications.actions import preferences
 from notifications.models import Delivery, NotificationPreferences
+from notifications.outbound import preferences
 from portal.models import Business, Customer
 from tests.factories import CustomerFactory
 

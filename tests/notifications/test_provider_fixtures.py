@@ -16,7 +16,7 @@ from anymail.inbound import AnymailInboundMessage
 from anymail.webhooks.postmark import PostmarkInboundWebhookView, PostmarkTrackingWebhookView
 from twilio.request_validator import RequestValidator
 
-from notifications.mail_kinds import MailKind, classify
+from notifications.inbound.mail_kinds import MailKind, classify
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TWILIO = FIXTURES / "twilio"

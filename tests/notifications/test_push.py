@@ -12,8 +12,8 @@ import time_machine
 from django.core.management import call_command
 
 from messaging import actions
-from notifications.actions import outbox, preferences
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
+from notifications.outbound import outbox, preferences
 from tests.fakes.base import Reply
 from tests.fakes.push import FakePushService
 

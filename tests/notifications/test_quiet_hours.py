@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from notifications.quiet_hours import QuietHours, in_window, release_time
+from notifications.outbound.quiet_hours import QuietHours, in_window, release_time
 
 UTC = dt.UTC
 NY = "America/New_York"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from notifications.reply_text import html_to_text, visible_reply
+from notifications.inbound.reply_text import html_to_text, visible_reply
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
 REPLIES = FIXTURES / "replies"

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from notifications.actions import preferences
 from notifications.models import NotificationPreferences
+from notifications.outbound import preferences
 from portal.models import Customer
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ import pytest
 import time_machine
 
 from messaging import actions
-from notifications.actions import outbox, sending
 from notifications.models import Delivery, NotificationPreferences
-from notifications.transports import SMS_MAX_LENGTH, ConsoleSms, TransportError, TwilioSms
+from notifications.outbound import outbox, sending
+from notifications.outbound.transports import SMS_MAX_LENGTH, ConsoleSms, TransportError, TwilioSms
 from tests.fakes.base import Reply
 
 UTC = dt.UTC
@@ -207,7 +207,7 @@ def test_backoff_grows_and_is_capped(settings):
 
 
 def test_without_twilio_credentials_sms_go_to_the_log(thread, staff, committed, caplog):
-    with caplog.at_level(logging.INFO, logger="notifications.transports"), committed():
+    with caplog.at_level(logging.INFO, logger="notifications.outbound.transports"), committed():
         entry = actions.post_staff_message(thread=thread, author=staff, body="Console please")
     assert "SMS (console) to +15555550123" in caplog.text
     assert "Console please" in caplog.text
@@ -247,7 +247,7 @@ def test_an_unexpected_error_is_retried_and_then_recorded_never_a_loop(
         def send(self, **kwargs):
             raise KeyError("boom")
 
-    monkeypatch.setattr("notifications.transports.sms_transport", Broken)
+    monkeypatch.setattr("notifications.outbound.transports.sms_transport", Broken)
     settings.NOTIFICATIONS_MAX_ATTEMPTS = 2
     with committed():
         entry = actions.post_staff_message(thread=thread, author=staff, body="Hi")

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from messaging import actions
 from notifications import tasks
-from notifications.actions import outbox, preferences, sending
 from notifications.models import Delivery, NotificationPreferences
+from notifications.outbound import outbox, preferences, sending
 from tests.notifications.brokers import publishing_to
 
 UTC = dt.UTC

@@ -20,8 +20,8 @@ from django.db import connection
 from django.utils import timezone
 
 from messaging import actions
-from notifications.actions import outbox
 from notifications.models import Delivery, NotificationPreferences
+from notifications.outbound import outbox
 from tests.notifications.brokers import publishing_to
 from tests.servers import CeleryWorker, database_url
 

@@ -16,8 +16,8 @@ import pytest
 import time_machine
 
 from messaging import actions
-from notifications.content import reply_address
 from notifications.models import Delivery, InboundMessage, NotificationPreferences
+from notifications.reply_addresses import reply_address
 from tests.factories import CustomerFactory, ThreadFactory
 from tests.notifications.test_inbound_email import AUTH, raw_payload
 

@@ -17,7 +17,7 @@ import time_machine
 from django.conf import settings as django_settings
 
 from messaging.models import Entry
-from notifications.content import reply_address
+from notifications.reply_addresses import reply_address
 from tests.notifications.test_inbound_email import AUTH, payload, raw_payload
 
 pytestmark = pytest.mark.django_db

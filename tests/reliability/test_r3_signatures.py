@@ -20,8 +20,8 @@ from django.urls import URLResolver, get_resolver
 from twilio.request_validator import RequestValidator
 
 from messaging import actions
-from notifications.content import reply_address
 from notifications.models import Delivery, NotificationPreferences
+from notifications.reply_addresses import reply_address
 from notifications.unsubscribe import unsubscribe_path, unsubscribe_token
 from tests.crm_events.conftest import SECRET as CRM_SECRET
 from tests.crm_events.conftest import invoice_event, signed_headers

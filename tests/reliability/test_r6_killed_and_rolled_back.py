@@ -28,8 +28,8 @@ from django.utils import timezone
 from messaging import actions
 from messaging.models import Entry, Thread
 from notifications import tasks
-from notifications.actions import outbox, preferences, sending
 from notifications.models import Delivery, NotificationPreferences
+from notifications.outbound import outbox, preferences, sending
 from tests.notifications.brokers import publishing_to
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -12,8 +12,8 @@ import time_machine
 from django.conf import settings as django_settings
 
 from messaging import actions
-from notifications.actions import outbox, preferences
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
+from notifications.outbound import outbox, preferences
 from tests.fakes.base import Reply
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
 from messaging.actions import ensure_thread
-from notifications.content import reply_address
+from notifications.reply_addresses import reply_address
 from portal.models import Customer
 
 

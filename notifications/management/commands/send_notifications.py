@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications.actions import outbox
+from notifications.outbound import outbox
 from portal.celery import app
 
 

@@ -3,11 +3,12 @@
 Idempotent: records are looked up by natural keys and every entry carries a `demo:` key, so
 running it again changes nothing. The thread ends today (or yesterday, before 10:30am), so
 day headers read as in the design ("Today — ...").
-Entries are loaded with `notify=False`, and CRM records inside `importing_history()`:
-loading the demo texts, emails and pushes nobody.
+Entries and CRM records are loaded with `notify=False`: loading the demo texts, emails and
+pushes nobody.
 
 The CRM records are real and made by the same actions the API and the admin use: Thursday's
-"Deck install" is booked and then confirmed by Sarah's CONFIRM (the keyword hook), estimate
+"Deck install" is booked and then confirmed when Sarah replies CONFIRM (history recorded
+with `notify=False` runs no keyword, so the demo confirms it as the keyword would), estimate
 #311 waits for her approval, invoice #2041 has its lines, and Daniel's kitchen has a visit
 next week.
 """
@@ -26,7 +27,7 @@ from django.utils import timezone
 from crm_events import actions as crm
 from messaging import actions
 from messaging.models import Entry, Side
-from notifications.actions import inbound
+from notifications.inbound import actions as inbound
 from portal.models import Business, Customer, Project
 
 DEMO_STAFF_PASSWORD = "porchlight-demo"  # noqa: S105 - demo data, printed by `make run`
@@ -37,8 +38,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
-        with crm.importing_history():
-            self._load()
+        self._load()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
     def _load(self) -> None:
@@ -138,7 +138,7 @@ class Command(BaseCommand):
         if Entry.objects.filter(thread=thread, idempotency_key="demo:sarah:1").exists():
             return
         # Thursday's visit, booked in the CRM the morning the reminder went.
-        crm.schedule_appointment(
+        install = crm.schedule_appointment(
             customer=sarah,
             project=deck,
             title="Deck install",
@@ -147,6 +147,7 @@ class Command(BaseCommand):
             crew_note="Two-person crew. Please keep the gate unlocked.",
             external_id="APT-77",
             at=at(2, 8, 0),
+            notify=False,
         )
         actions.post_automated_message(
             thread=thread,
@@ -158,7 +159,7 @@ class Command(BaseCommand):
             at=at(2, 8, 2),
             notify=False,
         )
-        # The keyword hook confirms Thursday's visit, with its card.
+        # Her CONFIRM confirms Thursday's visit, with its card.
         actions.post_customer_reply(
             customer=sarah,
             body="CONFIRM",
@@ -168,6 +169,7 @@ class Command(BaseCommand):
             at=at(2, 8, 47),
             notify=False,
         )
+        crm.confirm_appointment(appointment=install.record, at=at(2, 8, 47))
         actions.log_call(
             thread=thread,
             started_at=at(2, 16, 12),
@@ -209,6 +211,7 @@ class Command(BaseCommand):
             total=Decimal("9800.00"),
             valid_until=today + dt.timedelta(days=30),
             at=at(1, 15, 30),
+            notify=False,
         )
         actions.post_staff_message(
             thread=thread,
@@ -233,6 +236,7 @@ class Command(BaseCommand):
             total=Decimal("4200.00"),
             due_on=today + dt.timedelta(days=14),
             at=at(0, 10, 16),
+            notify=False,
         )
         actions.mark_read(thread=thread, side=Side.CUSTOMER, at=at(0, 10, 20))
         actions.post_customer_reply(
@@ -281,4 +285,5 @@ class Command(BaseCommand):
             ends_at=starts + dt.timedelta(hours=1),
             external_id="APT-81",
             at=now - dt.timedelta(days=3, hours=22),
+            notify=False,
         )

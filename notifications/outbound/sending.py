@@ -20,11 +20,11 @@ from django.utils import timezone
 
 from messaging import live
 from messaging.queries import shared_attachment_url
-from notifications import content, queries, transports
-from notifications.actions import fallback, outbox, planning
-from notifications.actions.preferences import set_sms_opt_out
+from notifications import queries
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
-from notifications.transports import TransportError
+from notifications.outbound import content, fallback, outbox, planning, transports
+from notifications.outbound.preferences import set_sms_opt_out
+from notifications.outbound.transports import TransportError
 from portal.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def _record_sent(claim: Claim, provider_id: str, *, note: str = "") -> str:
 
 
 def _record_suppressed(claim: Claim, reason: str) -> str:
-    claim.rows.filter(status=Status.SENDING).update(status=Status.SUPPRESSED, last_error=reason)
+    claim.rows.suppress(reason=reason)
     return Status.SUPPRESSED
 
 
@@ -119,21 +119,17 @@ def _record_failure(claim: Claim, error: TransportError) -> str:
     now = timezone.now()
     if not error.permanent and attempts < settings.NOTIFICATIONS_MAX_ATTEMPTS:
         retry_at = now + backoff(attempts)
-        ids = list(claim.rows.filter(status=Status.SENDING).values_list("pk", flat=True))
-        claim.rows.filter(pk__in=ids, status=Status.SENDING).update(
-            status=Status.QUEUED,
+        ids = claim.rows.retry(
             send_after=retry_at,
             task_eta=outbox.task_eta(Status.QUEUED, retry_at, now),
-            last_error=f"{error.message} (attempt {attempts}; will retry)",
+            note=f"{error.message} (attempt {attempts}; will retry)",
         )
         outbox.publish([(pk, retry_at) for pk in ids])
         return RETRY
     message = error.message
     if not error.permanent:
         message = f"{message} (gave up after {attempts} attempts)"
-    claim.rows.filter(status__in=[Status.SENDING, Status.QUEUED]).update(
-        status=Status.FAILED, last_error=message, failed_at=now
-    )
+    claim.rows.fail(reason=message, now=now)
     return Status.FAILED
 
 
@@ -220,7 +216,8 @@ def _send_email(claim: Claim) -> str:
             customer=customer,
             business=business,
             # Named after its lowest delivery, so that the id can be named again later
-            # (message_ids): the rows of one email share a provider id, not who claimed them.
+            # (reply_addresses.message_id): the rows of one email share a provider id, not
+            # who claimed them.
             delivery_id=min(pks),
             earlier=_earlier_emails(delivery, pks),
         )

@@ -13,10 +13,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from messaging.models import INBOUND_KINDS, Entry, Side
-from notifications import transports
-from notifications.actions import outbox
 from notifications.models import Delivery, NotificationPreferences
-from notifications.quiet_hours import QuietHours, release_time
+from notifications.outbound import outbox, transports
+from notifications.outbound.quiet_hours import QuietHours, release_time
 from portal.models import Customer
 
 logger = logging.getLogger(__name__)

@@ -1,20 +1,19 @@
 """Provider status: what Twilio and the email provider report after a send.
 
 Callbacks arrive late, twice and out of order, so every write here moves a Delivery forward
-only (`DeliveryQuerySet.move_forward`): a late "sent" never overwrites "delivered".
+only (`DeliveryQuerySet.move_forward`, which holds the rank rule): a late "sent" never
+overwrites "delivered".
 """
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from messaging import live
-from notifications import transports
-from notifications.actions import fallback
-from notifications.actions.preferences import set_sms_opt_out
-from notifications.models import Delivery, statuses_below
+from notifications.models import Delivery
+from notifications.outbound import fallback, transports
+from notifications.outbound.preferences import set_sms_opt_out
 
 Status = Delivery.Status
 Channel = Delivery.Channel
@@ -130,17 +129,8 @@ def email_failed(*, deliveries: list[Delivery], reason: str) -> None:
 
 
 def _move_forward_and_announce(rows, status: str, **changes) -> list[Delivery]:
-    """Move `rows` forward to `status` (locked while they move, so exactly these moved), tell
-    open staff chats, and return them."""
-    with transaction.atomic():
-        moving = list(
-            rows.filter(status__in=statuses_below(status))
-            .select_related("entry__thread__customer")
-            .select_for_update(of=("self",))
-        )
-        if moving:
-            Delivery.objects.filter(pk__in=[d.pk for d in moving]).move_forward(status, **changes)
-    for delivery in moving:
-        delivery.status = status
+    """Move `rows` forward to `status`, tell open staff chats, and return the rows that
+    moved."""
+    moving = rows.move_forward(status, **changes)
     live.broadcast_deliveries_changed_on_commit([(d.entry.thread_id, d.entry.seq) for d in moving])
     return moving

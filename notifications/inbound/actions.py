@@ -32,12 +32,18 @@ from messaging import actions as thread_actions
 from messaging import keywords
 from messaging.attachments import NewAttachment, check_attachment
 from messaging.models import Attachment, Entry, Thread
-from notifications import content, inbound_mail, message_ids, transports
-from notifications.actions import provider_status
-from notifications.actions.preferences import set_sms_opt_out
-from notifications.mail_kinds import MailKind, bounced_message_ids, classify, failed_recipients
+from notifications import reply_addresses
+from notifications.inbound import inbound_mail
+from notifications.inbound.mail_kinds import (
+    MailKind,
+    bounced_message_ids,
+    classify,
+    failed_recipients,
+)
 from notifications.models import Delivery, InboundMessage
-from notifications.transports import TransportError
+from notifications.outbound import provider_status, transports
+from notifications.outbound.preferences import set_sms_opt_out
+from notifications.outbound.transports import TransportError
 from portal.celery import run_task
 from portal.models import Customer
 from portal.phones import normalize_phone
@@ -47,10 +53,11 @@ logger = logging.getLogger(__name__)
 Status = InboundMessage.Status
 FETCH_MEDIA_TASK = "notifications.fetch_inbound_media"
 
-# Carrier keywords (CTIA; Twilio answers them itself, so we never text a reply). Matched on
-# the whole message, ignoring case, surrounding spaces and punctuation.
+# Carrier keywords (CTIA; Twilio answers them itself, so we never text a reply), registered
+# with messaging.keywords for texts (apps.py): matched on the whole message, ignoring case,
+# surrounding spaces and punctuation, and spaces inside ("OPT OUT" is OPTOUT).
 OPT_OUT_WORDS = frozenset(
-    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out"}
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
 )
 OPT_IN_WORDS = frozenset({"start", "unstop", "yes"})
 HELP_WORDS = frozenset({"help", "info"})
@@ -149,7 +156,6 @@ def _deliver(inbound: InboundMessage, *, attachments: list[NewAttachment]) -> No
             body=f"Not everything {customer.first_name} texted could be kept: {inbound.reason}",
             idempotency_key=f"{_key(inbound)}:media",
         )
-    _carrier_keywords(inbound, customer=customer, entry=entry)
 
 
 def _append(
@@ -232,43 +238,46 @@ def _stored_attachments(inbound: InboundMessage) -> list[NewAttachment]:
     return found
 
 
-def _carrier_keywords(inbound: InboundMessage, *, customer: Customer, entry: Entry) -> None:
-    """STOP and START change whether we text this customer; each change is a card in the
-    thread (no notification: Twilio has already answered the customer). HELP is recorded."""
-    word = keywords.normalise(inbound.body)
-    thread = entry.thread
-    settings_url = "/settings/notifications/"
-    key = f"{_key(inbound)}:keyword"
-    if word in OPT_OUT_WORDS:
-        if set_sms_opt_out(customer=customer, opted_out=True):
-            thread_actions.post_event_card(
-                thread=thread,
-                card_kind=Entry.CardKind.OPT_OUT,
-                title=f"Texts stopped: {customer.first_name} replied {word.upper()}. "
-                "Messages now go by email.",
-                link_url=settings_url,
-                idempotency_key=key,
-                notify=False,
-            )
-    elif word in OPT_IN_WORDS:
-        if set_sms_opt_out(customer=customer, opted_out=False):
-            thread_actions.post_event_card(
-                thread=thread,
-                card_kind=Entry.CardKind.OPT_OUT,
-                title=f"Texts resumed: {customer.first_name} replied {word.upper()}.",
-                link_url=settings_url,
-                idempotency_key=key,
-                notify=False,
-            )
-    elif word in HELP_WORDS:
-        thread_actions.post_event_card(
-            thread=thread,
-            card_kind=Entry.CardKind.OPT_OUT,
-            title=f"{customer.first_name} texted {word.upper()}; the carrier sent its help reply.",
-            link_url=settings_url,
-            idempotency_key=key,
-            notify=False,
+# -- carrier keywords: handlers registered with messaging.keywords (apps.py), texts only ---------
+
+
+def stop_texts(*, entry: Entry, customer: Customer) -> None:
+    """STOP and its kin: no more texts to this customer, and a card in the thread saying so
+    (no notification: Twilio has already answered the customer)."""
+    if set_sms_opt_out(customer=customer, opted_out=True):
+        _keyword_card(
+            entry,
+            f"Texts stopped: {customer.first_name} replied {_word(entry)}. "
+            "Messages now go by email.",
         )
+
+
+def resume_texts(*, entry: Entry, customer: Customer) -> None:
+    """START and its kin: texts again, with a card."""
+    if set_sms_opt_out(customer=customer, opted_out=False):
+        _keyword_card(entry, f"Texts resumed: {customer.first_name} replied {_word(entry)}.")
+
+
+def record_help(*, entry: Entry, customer: Customer) -> None:
+    """HELP: the carrier answered it; the thread records that it was asked."""
+    _keyword_card(
+        entry, f"{customer.first_name} texted {_word(entry)}; the carrier sent its help reply."
+    )
+
+
+def _word(entry: Entry) -> str:
+    return keywords.normalise(entry.body).upper()
+
+
+def _keyword_card(entry: Entry, title: str) -> None:
+    thread_actions.post_event_card(
+        thread=entry.thread,
+        card_kind=Entry.CardKind.OPT_OUT,
+        title=title,
+        link_url="/settings/notifications/",
+        idempotency_key=f"{entry.idempotency_key or entry.pk}:keyword",
+        notify=False,
+    )
 
 
 # -- photos: fetched by a task ----------------------------------------------------------------
@@ -429,13 +438,13 @@ def _automatic(inbound: InboundMessage, *, message: Message, kind: MailKind) -> 
 
 def _bounced_deliveries(message: Message) -> list[Delivery]:
     """The deliveries a bounce answers: only emails we really sent, named by a Message-ID
-    whose signature checks (notifications.message_ids), to an address the bounce says
+    whose signature checks (reply_addresses.delivery_id_of), to an address the bounce says
     failed. Each email fails with every delivery it carried (they share its provider id)."""
     failed = {inbound_mail.normalise_address(a) for a in failed_recipients(message)} - {""}
     quoted = bounced_message_ids(message)
     if not failed or len(quoted) > MAX_BOUNCED_IDS:
         return []
-    ids = {pk for value in quoted if (pk := message_ids.delivery_id_of(value)) is not None}
+    ids = {pk for value in quoted if (pk := reply_addresses.delivery_id_of(value)) is not None}
     if not ids:
         return []
     heads = [
@@ -466,7 +475,7 @@ def _deliver_email(
     addresses: list[str],
     authentication: inbound_mail.Authentication,
 ) -> None:
-    reply = next(filter(None, map(content.parse_reply_address, addresses)), None)
+    reply = next(filter(None, map(reply_addresses.parse_reply_address, addresses)), None)
     if reply is None:
         _park(inbound, reason="Not a reply to one of our emails", attachments=[])
         return
@@ -488,7 +497,7 @@ def _deliver_email(
             attachments=attachments,
         )
         return
-    if reply.side == content.CUSTOMER_SIDE:
+    if reply.side == reply_addresses.CUSTOMER_SIDE:
         _customer_email(inbound, thread=thread, attachments=attachments)
     else:
         _staff_email(inbound, thread=thread, attachments=attachments)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Sequence
-from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 
 from django.conf import settings
@@ -18,11 +17,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
 
 from messaging.models import Entry
-from notifications import message_ids, unsubscribe
-from notifications.transports import SMS_MAX_LENGTH
+from notifications import reply_addresses, unsubscribe
+from notifications.outbound.transports import SMS_MAX_LENGTH
+from notifications.reply_addresses import STAFF_SIDE, reply_address
 from portal.models import Business, Customer
 
 PUSH_PREVIEW_LENGTH = 140
@@ -164,65 +163,18 @@ def _from_address() -> str:
     return parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
 
 
-def reply_domain() -> str:
-    return settings.EMAIL_REPLY_DOMAIN or _from_address().rpartition("@")[2] or "localhost"
-
-
-# Whose reply an address collects: the customer's (on the emails they get) or staff's (on
-# the emails telling the business about a customer's message). The side is part of what is
-# signed, so a customer cannot turn their address into the staff one.
-CUSTOMER_SIDE, STAFF_SIDE = "customer", "staff"
-_SIDE_PREFIX = {CUSTOMER_SIDE: "", STAFF_SIDE: "s"}
-
-
-@dataclass(frozen=True)
-class ReplyAddress:
-    thread_id: int
-    side: str
-
-
-def _reply_signature(thread_id: int, side: str) -> str:
-    value = str(thread_id) if side == CUSTOMER_SIDE else f"{side}:{thread_id}"
-    return salted_hmac("notifications.reply-address", value).hexdigest()[:16]
-
-
-def reply_address(thread_id: int, side: str = CUSTOMER_SIDE) -> str:
-    """A thread's reply-to address for one side: stable and reusable (every email of the
-    thread carries the same one), and signed so that guessing another gets nowhere."""
-    token = f"{_SIDE_PREFIX[side]}{thread_id}.{_reply_signature(thread_id, side)}"
-    return f"reply+{token}@{reply_domain()}"
-
-
-def parse_reply_address(address: str) -> ReplyAddress | None:
-    """The thread and side a reply-to address names, or None if it is not one of ours.
-    Inbound mail must still be checked against the thread's people: an address is not a
-    credential."""
-    local, _, domain = parseaddr(address)[1].partition("@")
-    if domain.lower() != reply_domain().lower() or not local.lower().startswith("reply+"):
-        return None
-    thread_part, _, signature = local[len("reply+") :].partition(".")
-    side = STAFF_SIDE if thread_part[:1] == "s" else CUSTOMER_SIDE
-    thread_part = thread_part.removeprefix("s")
-    if not (thread_part.isascii() and thread_part.isdigit()) or len(thread_part) > 18:
-        return None
-    if not constant_time_compare(signature.lower(), _reply_signature(int(thread_part), side)):
-        return None
-    return ReplyAddress(thread_id=int(thread_part), side=side)
-
-
 def _headers(*, delivery_id: int, earlier: Sequence[int], unsubscribe_url: str = "") -> dict:
-    """Our signed Message-ID (notifications.message_ids); In-Reply-To and References naming
+    """Our signed Message-ID (reply_addresses.message_id); In-Reply-To and References naming
     earlier emails of the thread we really sent to this side (`earlier`: the deliveries that
     head them, the thread's first email first and the latest last), so mail clients file
     them as one conversation; none on the first. Every notification is written by the
     portal, not typed as an email: Auto-Submitted (RFC 3834) tells auto-responders (out of
     office) not to answer it."""
-    domain = reply_domain()
     headers = {
-        "Message-ID": message_ids.message_id(delivery_id, domain=domain),
+        "Message-ID": reply_addresses.message_id(delivery_id),
         "Auto-Submitted": "auto-generated",
     }
-    ids = [message_ids.message_id(pk, domain=domain) for pk in dict.fromkeys(earlier)]
+    ids = [reply_addresses.message_id(pk) for pk in dict.fromkeys(earlier)]
     if ids:
         headers["In-Reply-To"] = ids[-1]
         headers["References"] = " ".join(ids)

@@ -3,9 +3,15 @@ only calls an action."""
 
 from __future__ import annotations
 
-from notifications.actions import inbound, provider_status
-from notifications.inbound_mail import NO_VERDICT, Authentication, authentication, printable
-from notifications.inbound_mail import sender as inbound_mail_sender
+from notifications.inbound import actions as inbound
+from notifications.inbound.inbound_mail import (
+    NO_VERDICT,
+    Authentication,
+    authentication,
+    printable,
+)
+from notifications.inbound.inbound_mail import sender as inbound_mail_sender
+from notifications.outbound import provider_status
 
 
 def email_tracking_event(sender, event, esp_name: str, **kwargs) -> None:

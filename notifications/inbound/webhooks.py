@@ -32,7 +32,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
-from notifications import inbound_payload
+from notifications.inbound import inbound_payload
 
 logger = logging.getLogger(__name__)
 

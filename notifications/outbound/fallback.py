@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from messaging import actions as thread_actions
 from messaging import live
-from notifications.actions import outbox, planning
 from notifications.models import Delivery, NotificationPreferences
+from notifications.outbound import outbox, planning
 from portal.phones import format_phone
 
 logger = logging.getLogger(__name__)

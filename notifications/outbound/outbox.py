@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -98,27 +99,23 @@ def sweep_deliveries(*, now: dt.datetime | None = None, limit: int = 500) -> Swe
     now = now or timezone.now()
     released = _sweep(
         Delivery.objects.filter(status=Status.HELD, send_after__lte=now),
-        move={"status": Status.QUEUED, "task_eta": now},
+        move=lambda row: row.release_held(now=now),
         limit=limit,
     )
     lease = dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_LEASE_SECONDS)
     stalled = Delivery.objects.filter(status=Status.SENDING, claimed_at__lt=now - lease)
     # A row whose worker died at every attempt (one that crashes it, say) is not tried forever.
     max_attempts = settings.NOTIFICATIONS_MAX_ATTEMPTS
-    abandoned = stalled.filter(attempts__gte=max_attempts).update(
-        status=Status.FAILED,
-        failed_at=now,
-        last_error=f"No worker finished sending it in {max_attempts} attempts",
+    abandoned = stalled.filter(attempts__gte=max_attempts).fail(
+        reason=f"No worker finished sending it in {max_attempts} attempts", now=now
     )
     if abandoned:
         logger.error("sweep: gave up on %s deliveries whose workers never finished", abandoned)
     redriven = _sweep(
         stalled.filter(attempts__lt=max_attempts),
-        move={
-            "status": Status.QUEUED,
-            "task_eta": now,
-            "last_error": "The worker stopped before recording a result; sending again",
-        },
+        move=lambda row: row.redrive_stalled(
+            now=now, note="The worker stopped before recording a result; sending again"
+        ),
         limit=limit,
     )
     grace = dt.timedelta(seconds=settings.NOTIFICATIONS_QUEUED_GRACE_SECONDS)
@@ -126,7 +123,8 @@ def sweep_deliveries(*, now: dt.datetime | None = None, limit: int = 500) -> Swe
         Delivery.objects.filter(status=Status.QUEUED, send_after__lte=now).filter(
             Q(task_eta__isnull=True) | Q(task_eta__lt=now - grace)
         ),
-        move={"task_eta": now},
+        # Not a change of status: the row stays queued, with a new task.
+        move=lambda row: row.update(task_eta=now),
         limit=limit,
     )
     if released or redriven or requeued:
@@ -134,11 +132,11 @@ def sweep_deliveries(*, now: dt.datetime | None = None, limit: int = 500) -> Swe
     return SweepResult(released=released, redriven=redriven, requeued=requeued)
 
 
-def _sweep(candidates: QuerySet[Delivery], *, move: dict, limit: int) -> int:
+def _sweep(candidates: QuerySet[Delivery], *, move: Callable[[QuerySet], int], limit: int) -> int:
     moved = []
     for delivery_id in candidates.order_by("send_after").values_list("pk", flat=True)[:limit]:
         # The same filter again, on this row: a worker may have claimed it meanwhile.
-        if candidates.filter(pk=delivery_id).update(**move):
+        if move(candidates.filter(pk=delivery_id)):
             moved.append(delivery_id)
     now = timezone.now()
     publish([(delivery_id, now) for delivery_id in moved])  # everything moved is due now

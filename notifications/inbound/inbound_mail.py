@@ -14,7 +14,7 @@ from email.utils import getaddresses, parseaddr
 
 import idna
 
-from notifications.reply_text import html_to_text, visible_reply
+from notifications.inbound.reply_text import html_to_text, visible_reply
 
 # More text than this is not what a person wrote above a quote; the rest is ignored.
 MAX_TEXT_BYTES = 1024 * 1024

@@ -8,9 +8,9 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.actions import outbox, planning
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
-from notifications.quiet_hours import release_time
+from notifications.outbound import outbox, planning
+from notifications.outbound.quiet_hours import release_time
 from portal import actions as portal_actions
 from portal.celery import run_task
 from portal.models import Customer
@@ -60,17 +60,14 @@ def _reschedule_held(*, customer: Customer, prefs: NotificationPreferences) -> N
         audience=Delivery.Audience.CUSTOMER,
         status=Status.HELD,
         hold_reason=planning.HOLD_QUIET_HOURS,
-    ).select_for_update()
-    due = []
-    for delivery in held:
-        release = release_time(quiet, now)
-        if release <= now:
-            delivery.status, delivery.send_after, delivery.task_eta = Status.QUEUED, now, now
-            due.append(delivery)
-        else:
-            delivery.send_after = release
-        delivery.save(update_fields=["status", "send_after", "task_eta", "updated_at"])
-    outbox.queue_on_commit(due)
+    )
+    release = release_time(quiet, now)
+    if release > now:
+        held.hold_until(release)
+        return
+    ids = list(held.select_for_update().values_list("pk", flat=True))
+    Delivery.objects.filter(pk__in=ids).release_held(now=now)
+    outbox.queue_on_commit(list(Delivery.objects.filter(pk__in=ids, status=Status.QUEUED)))
 
 
 def set_sms_opt_out(*, customer: Customer, opted_out: bool) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 
-from notifications.inbound_mail import MAX_HEADER_CHARS, MAX_RECIPIENTS
+from notifications.inbound.inbound_mail import MAX_HEADER_CHARS, MAX_RECIPIENTS
 
 MAX_ADDRESSES = MAX_RECIPIENTS
 MAX_HEADERS = 200

@@ -1,0 +1,66 @@
+"""What the apps above messaging add to a thread, registered in their AppConfig.ready(), so
+that messaging imports none of them (tests/test_import_cycles.py keeps it so).
+
+- Append subscribers (`subscribe_to_appends`): `messaging.actions` calls each
+  `subscriber(entry=..., customer=...)` for every append made with `notify=True`, inside the
+  append's transaction. What a subscriber writes commits or rolls back with the entry —
+  notifications writes the entry's Delivery rows this way (invariant 7) — and any side effect
+  it has it registers on commit itself. A subscriber that raises rolls the append back.
+- Staff badges (`add_staff_badge`): something shown under each entry in staff timelines
+  (notifications: what became of the entry's deliveries), with the prefetch that loads it for
+  a whole page in one query and the state the cached entry HTML is keyed on.
+
+Django's own wiring works the same way (apps register with admin, checks, signals); the
+registries are filled once per process, and registering again (ready() may run twice in tests)
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.db.models import Prefetch
+
+    from messaging.models import Entry
+
+# subscriber(*, entry, customer); what it returns is ignored.
+AppendSubscriber = Callable[..., object]
+
+_append_subscribers: list[AppendSubscriber] = []
+
+
+def subscribe_to_appends(subscriber: AppendSubscriber) -> None:
+    """Call `subscriber(entry=..., customer=...)` inside every append that notifies."""
+    if subscriber not in _append_subscribers:
+        _append_subscribers.append(subscriber)
+
+
+def appended(*, entry: Entry, customer) -> None:
+    """For `messaging.actions` only: an entry was appended, and people are to be told."""
+    for subscriber in _append_subscribers:
+        subscriber(entry=entry, customer=customer)
+
+
+@dataclass(frozen=True)
+class StaffBadge:
+    # Included under each entry of a staff timeline, with the entry's context.
+    template: str
+    # Loads what the template shows for a page of entries in one query (no query per entry).
+    prefetch: Callable[[], Prefetch]
+    # Everything the template shows of one entry: part of that entry's cache key
+    # (messaging/rendering.py), so a change re-renders it.
+    state: Callable[[Entry], tuple]
+
+
+_staff_badges: dict[str, StaffBadge] = {}
+
+
+def add_staff_badge(badge: StaffBadge) -> None:
+    _staff_badges[badge.template] = badge
+
+
+def staff_badges() -> list[StaffBadge]:
+    return list(_staff_badges.values())

@@ -1,0 +1,1 @@
+"""Intake: texts and emails that come in (webhooks, matching, reply text, the unmatched list)."""
