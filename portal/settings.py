@@ -242,6 +242,8 @@ RATE_STAFF_LOGIN_FAILURES_PER_CLIENT = env.str(
     "RATE_STAFF_LOGIN_FAILURES_PER_CLIENT", default="20/15m"
 )
 RATE_SENDS_PER_USER = env.str("RATE_SENDS_PER_USER", default="30/m")
+# None are expected (a browser test fails on any); a page that breaks sends a few at most.
+RATE_CSP_REPORTS_PER_CLIENT = env.str("RATE_CSP_REPORTS_PER_CLIENT", default="20/m")
 RATELIMIT_USE_CACHE = "default"
 SILENCED_SYSTEM_CHECKS = [
     # django-ratelimit lists only django-redis's Redis cache; Django's own RedisCache also

@@ -53,6 +53,8 @@ STAFF_FAILURES_PER_CLIENT = Limit(
 )
 # Messages sent from the portal, per person (a runaway script, a stuck key).
 SENDS_PER_USER = Limit("sends", "user", "RATE_SENDS_PER_USER")
+# CSP reports: anyone may post them; each one is a log line.
+CSP_REPORTS_PER_CLIENT = Limit("csp-reports", "ip", "RATE_CSP_REPORTS_PER_CLIENT")
 
 
 def staff_username_key(raw: str) -> str:
