@@ -369,6 +369,10 @@ MESSAGE_MAX_LENGTH = 5000
 # Files attached to a message (photos by MMS or from the reply box, email attachments).
 ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
 ATTACHMENTS_PER_MESSAGE = 5
+# What one customer's files (portal uploads, MMS, email attachments) may take in all, kept
+# for ever: about a hundred full-size phone photos. Past it, files are refused and words
+# still go through (docs/notifications.md).
+ATTACHMENT_BYTES_PER_CUSTOMER = env.int("ATTACHMENT_BYTES_PER_CUSTOMER", default=500 * 1024 * 1024)
 # An inbound email's payload (its attachments base64-encoded) may be at most this large.
 INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=30 * 1024 * 1024)
 

@@ -172,6 +172,10 @@ def _append(
             attachments=attachments,
         )
     except ValidationError as error:
+        if error.code == "over_file_budget" and attachments:
+            # The words still reach the thread; staff are told what was left out.
+            inbound.reason = "; ".join(filter(None, [inbound.reason, *error.messages]))[:300]
+            return _append(inbound, customer=customer, channel=channel, attachments=[])
         _park(inbound, reason=" ".join(error.messages), attachments=attachments, refused=True)
         return None
     _mark(inbound, status=Status.APPENDED, customer=customer, entry=entry)
@@ -289,6 +293,9 @@ def fetch_inbound_media(*, inbound_id: int) -> str:
     if inbound is None:
         return "nothing to do"
     last_try = inbound.fetch_attempts >= MAX_FETCH_ATTEMPTS
+    # A stranger's photos wait for staff as files: checked from their headers, and decoded
+    # (for thumbnails) only if staff put them in a thread.
+    decode = _customer_for(inbound) is not None
     attachments, refused = [], []
     transport = transports.sms_transport()
     for number, media in enumerate(inbound.media[: settings.ATTACHMENTS_PER_MESSAGE], start=1):
@@ -299,6 +306,7 @@ def fetch_inbound_media(*, inbound_id: int) -> str:
                     name=f"photo-{number}",
                     content_type=fetched.content_type or media.get("content_type", ""),
                     data=fetched.data,
+                    decode=decode,
                 )
             )
         except TransportError as error:
