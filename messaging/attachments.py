@@ -123,7 +123,7 @@ def check_attachment(
     thumbnail, width, height, shown = None, None, None, Attachment.TYPES[actual][1]
     if shown:
         width, height = _header_check(data, label)
-        data = strip_metadata(data, actual)
+    data = strip_metadata(data, actual)
     extension = Attachment.TYPES[actual][0]
     checked = NewAttachment(
         name=_clean_name(name) or f"attachment{extension}",

@@ -12,8 +12,10 @@ the one tag that changes how the picture looks, its orientation, is written back
   file, with metadata of their own) is cut.
 - PNG: eXIf, tEXt, zTXt, iTXt (where XMP lives) and tIME chunks are dropped.
 - WebP: EXIF and XMP chunks are dropped and the header's flags say so.
-- GIF has no EXIF; HEIC is stored as sent (it is offered as a download, never shown, and
-  phones send JPEG to a web form). PDFs are stored as sent.
+- HEIC: the EXIF and XMP items' bytes are overwritten in place, the EXIF one with an empty
+  EXIF block of the same length, the XMP one with spaces (HEIC keeps its orientation in the
+  picture's own properties, not in EXIF).
+- GIF has no EXIF. PDFs are stored as sent.
 
 A file whose structure cannot be walked is returned unchanged: the checks before this one
 (messaging.attachments) have already read it as the picture it claims to be.
@@ -177,4 +179,114 @@ def _strip_webp(data: bytes, orientation: int) -> bytes:
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
 
 
-_STRIPPERS = {"image/jpeg": _strip_jpeg, "image/png": _strip_png, "image/webp": _strip_webp}
+# -- HEIC (ISO base media file format) -------------------------------------------------------
+
+
+def _boxes(data: bytes, start: int, end: int):
+    """(type, payload start, box end) of each box between start and end."""
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[at : at + 8])
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack(">Q", data[at + 8 : at + 16])
+            header = 16
+        elif size == 0:
+            size = end - at
+        if size < header or at + size > end:
+            raise ValueError("a box runs past its parent")
+        yield kind, at + header, at + size
+        at += size
+
+
+def _uint(data: bytes, at: int, size: int) -> int:
+    return int.from_bytes(data[at : at + size], "big") if size else 0
+
+
+def _metadata_items(data: bytes, start: int, end: int) -> set[int]:
+    """The ids of the EXIF and XMP items an iinf box lists."""
+    version = data[start]
+    count_size = 2 if version == 0 else 4
+    found = set()
+    for kind, at, box_end in _boxes(data, start + 4 + count_size, end):
+        if kind != b"infe" or data[at] < 2:
+            continue
+        id_size = 2 if data[at] == 2 else 4
+        item_id = _uint(data, at + 4, id_size)
+        item_type = data[at + 4 + id_size + 2 : at + 4 + id_size + 6]
+        # A mime item names itself, then its content type, each ending in NUL.
+        names = data[at + 4 + id_size + 6 : box_end].split(b"\0")
+        content_type = names[1] if len(names) > 1 else b""
+        if item_type == b"Exif" or (item_type == b"mime" and b"rdf+xml" in content_type):
+            found.add(item_id)
+    return found
+
+
+def _extents(data: bytes, start: int, end: int, idat: int | None):
+    """(item id, file offset, length) of every extent an iloc box lists."""
+    version = data[start]
+    at = start + 4
+    offset_size, length_size = data[at] >> 4, data[at] & 15
+    base_size, index_size = data[at + 1] >> 4, (data[at + 1] & 15 if version in (1, 2) else 0)
+    at += 2
+    count_size = 2 if version < 2 else 4
+    count = _uint(data, at, count_size)
+    at += count_size
+    for _ in range(count):
+        item_id = _uint(data, at, count_size)
+        at += count_size
+        method = 0
+        if version in (1, 2):
+            method = _uint(data, at, 2) & 15
+            at += 2
+        at += 2  # data_reference_index
+        base = _uint(data, at, base_size)
+        at += base_size
+        extents = _uint(data, at, 2)
+        at += 2
+        for _ in range(extents):
+            at += index_size
+            offset = _uint(data, at, offset_size)
+            length = _uint(data, at + offset_size, length_size)
+            at += offset_size + length_size
+            if at > end:
+                raise ValueError("iloc runs past its box")
+            if method == 0:
+                yield item_id, base + offset, length
+            elif method == 1 and idat is not None:
+                yield item_id, idat + base + offset, length
+
+
+def _strip_heic(data: bytes, orientation: int) -> bytes:
+    if data[4:8] != b"ftyp":
+        raise ValueError("not an ISO media file")
+    meta = next((b for b in _boxes(data, 0, len(data)) if b[0] == b"meta"), None)
+    if meta is None:
+        return data
+    children = {kind: (at, end) for kind, at, end in _boxes(data, meta[1] + 4, meta[2])}
+    if b"iinf" not in children or b"iloc" not in children:
+        return data
+    wanted = _metadata_items(data, *children[b"iinf"])
+    idat = children[b"idat"][0] if b"idat" in children else None
+    out = bytearray(data)
+    empty_exif = b"\0\0\0\0" + b"MM\0*\0\0\0\x08" + b"\0\0" + b"\0\0\0\0"
+    for item_id, offset, length in _extents(data, *children[b"iloc"], idat):
+        if item_id not in wanted or offset + length > len(data):
+            continue
+        is_exif = data[offset + 4 : offset + 10] == b"Exif\0\0" or data[
+            offset + 4 : offset + 6
+        ] in (b"MM", b"II")
+        if is_exif and length >= len(empty_exif):
+            filler = empty_exif + bytes(length - len(empty_exif))
+        else:
+            filler = b" " * length
+        out[offset : offset + length] = filler
+    return bytes(out)
+
+
+_STRIPPERS = {
+    "image/jpeg": _strip_jpeg,
+    "image/png": _strip_png,
+    "image/webp": _strip_webp,
+    "image/heic": _strip_heic,
+}

@@ -10,6 +10,7 @@ import struct
 import time
 from urllib.parse import urlsplit
 
+import pillow_heif
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -193,3 +194,25 @@ def test_stored_photos_lose_location_and_device_but_keep_their_orientation(
         assert needle not in stored
     with Image.open(attachment.thumbnail.open("rb")) as thumbnail:
         assert thumbnail.size == (48, 64)  # turned as the orientation says
+
+
+def test_a_heic_original_loses_its_exif_and_xmp_and_keeps_its_picture(staff_client, thread):
+    pillow_heif.register_heif_opener()
+    sent = phone_photo("HEIF")
+    assert b"iPhone" in sent and b"GPSLatitude" in sent
+    with Image.open(io.BytesIO(sent)) as original:
+        original_pixels = original.convert("RGB").tobytes()
+    response = staff_client.post(
+        f"/staff/chat/{thread.pk}/send/",
+        {"body": "Photo", "key": "k-heic", "photos": [_upload("deck.heic", sent, "image/heic")]},
+    )
+    assert response.status_code == 302
+    attachment = Attachment.objects.get()
+    with attachment.file.open("rb") as stored_file:
+        stored = stored_file.read()
+    for needle in (b"iPhone", b"Apple", b"GPSLatitude"):
+        assert needle not in stored
+    with Image.open(io.BytesIO(stored)) as kept:
+        assert dict(kept.getexif()) == {} and not kept.info.get("xmp", b"").strip()
+        assert kept.size == (48, 64)  # turned by its own property, as sent
+        assert kept.convert("RGB").tobytes() == original_pixels
