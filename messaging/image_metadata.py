@@ -233,6 +233,8 @@ def _extents(data: bytes, start: int, end: int, idat: int | None):
     count = _uint(data, at, count_size)
     at += count_size
     for _ in range(count):
+        if at >= end:  # a count no box this size can hold
+            raise ValueError("iloc runs past its box")
         item_id = _uint(data, at, count_size)
         at += count_size
         method = 0
@@ -244,6 +246,8 @@ def _extents(data: bytes, start: int, end: int, idat: int | None):
         at += base_size
         extents = _uint(data, at, 2)
         at += 2
+        if at + extents * (index_size + offset_size + length_size) > end:
+            raise ValueError("iloc runs past its box")
         for _ in range(extents):
             at += index_size
             offset = _uint(data, at, offset_size)

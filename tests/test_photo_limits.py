@@ -15,9 +15,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from messaging.attachments import MAX_DECODED_BYTES, check_attachment
+from messaging.image_metadata import strip_metadata
 from messaging.models import Attachment, Entry
 from messaging.queries import shared_attachment_url
 from notifications.models import InboundMessage
@@ -216,3 +220,23 @@ def test_a_heic_original_loses_its_exif_and_xmp_and_keeps_its_picture(staff_clie
         assert dict(kept.getexif()) == {} and not kept.info.get("xmp", b"").strip()
         assert kept.size == (48, 64)  # turned by its own property, as sent
         assert kept.convert("RGB").tobytes() == original_pixels
+
+
+@hypothesis_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fmt=st.sampled_from(["JPEG", "PNG", "WEBP", "HEIF"]),
+    cuts=st.lists(st.tuples(st.integers(0, 2000), st.binary(max_size=8)), max_size=4),
+)
+def test_stripping_a_mangled_photo_never_raises_and_always_ends(fmt, cuts):
+    """A file whose structure lies (lengths past its end, counts in the billions) comes back
+    as it was or stripped, never an exception, never a loop."""
+    content_type = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}.get(
+        fmt, "image/heic"
+    )
+    data = bytearray(phone_photo(fmt))
+    for at, junk in cuts:
+        at %= len(data)
+        data[at : at + len(junk)] = junk
+    started = time.monotonic()
+    assert isinstance(strip_metadata(bytes(data), content_type), bytes)
+    assert time.monotonic() - started < 1
