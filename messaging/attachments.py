@@ -120,7 +120,7 @@ def check_attachment(
             code="file_type_mismatch",
             params={"name": label, "claimed": content_type[:60], "actual": actual},
         )
-    thumbnail, width, height, shown = None, None, None, Attachment.TYPES[actual][1]
+    width, height, shown = None, None, Attachment.TYPES[actual][1]
     if shown:
         width, height = _header_check(data, label)
     data = strip_metadata(data, actual)
@@ -130,7 +130,6 @@ def check_attachment(
         content_type=actual,
         data=data,
         staff_only=staff_only,
-        thumbnail=thumbnail,
         width=width,
         height=height,
         undecoded=shown,
@@ -188,9 +187,9 @@ def _unreadable(label: str) -> ValidationError:
 
 def _too_large(label: str, code: str) -> ValidationError:
     return ValidationError(
-        "%(name)s is too large a picture (at most %(mp)s megapixels).",
+        "%(name)s is too large a picture to take; send a smaller copy of it.",
         code=code,
-        params={"name": label, "mp": MAX_DECODED_BYTES // 4 // 1_000_000},
+        params={"name": label},
     )
 
 
