@@ -47,7 +47,14 @@ def _orientation(data: bytes) -> int:
     try:
         with Image.open(io.BytesIO(data)) as image:  # the header only; nothing is decoded
             value = image.getexif().get(ORIENTATION, 1)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        struct.error,
+        Image.DecompressionBombError,
+    ):
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
