@@ -374,7 +374,9 @@ ATTACHMENTS_PER_MESSAGE = 5
 # still go through (docs/notifications.md).
 ATTACHMENT_BYTES_PER_CUSTOMER = env.int("ATTACHMENT_BYTES_PER_CUSTOMER", default=500 * 1024 * 1024)
 # An inbound email's payload (its attachments base64-encoded) may be at most this large.
-INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=30 * 1024 * 1024)
+# Postmark takes up to 35 MB of attachments per inbound email, about 47 MB once base64 in its
+# JSON: every email it can send gets through (the files over 5 MB are then left out, named).
+INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=50 * 1024 * 1024)
 
 # Sessions are read from the cache (Redis when there is one) and written through to the
 # database: a request costs a cache GET rather than a query, and nothing is lost with Redis.
