@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from io import StringIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from django.core import mail
@@ -250,3 +250,20 @@ def test_the_address_limit_counts_every_spelling_that_reaches_one_inbox(
     assert [m.to for m in mail.outbox] == [["daniel@example.com"]] * 3
     assert variants[:3] == [200, 200, 200]
     assert all(code in (200, 400) for code in lookalikes)
+
+
+def test_the_admins_password_form_is_no_way_around_the_staff_lockout(client, staff, settings):
+    settings.RATE_STAFF_LOGIN_FAILURES = "5/15m"
+    for _ in range(5):
+        client.post("/staff/login/", {"username": "mike", "password": "wrong"})
+    right = {"username": "mike", "password": "correct horse battery"}
+    response = client.post("/admin/login/?next=/admin/", right)
+    assert response.status_code == 302
+    assert response["Location"] == "/staff/login/?next=/admin/"
+    assert "_auth_user_id" not in client.session
+    # Signing in to the admin is the staff sign-in, and takes you back.
+    chain = client.get("/admin/", follow=True).redirect_chain
+    assert unquote(chain[-1][0]) == "/staff/login/?next=/admin/"
+    settings.RATE_STAFF_LOGIN_FAILURES = "100/15m"
+    back = client.post("/staff/login/?next=/admin/", right)
+    assert back.status_code == 302 and back["Location"] == "/admin/"
