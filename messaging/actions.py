@@ -22,7 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from messaging import extensions, keywords, live
@@ -121,6 +121,9 @@ def _append(
     if new.project is not None and new.project.customer_id != locked.customer_id:
         raise ValidationError("That project belongs to another customer.", code="wrong_project")
 
+    if new.kind == Kind.CUSTOMER_REPLY and new.attachments:
+        _check_file_budget(thread=locked, new=new.attachments)
+
     created_at = at or timezone.now()
     seq = locked.last_seq + 1
     entry = Entry.objects.create(
@@ -151,6 +154,27 @@ def _append(
     Thread.objects.filter(pk=locked.pk).update(**counters)
     _after_append(entry, customer=thread.customer, notify=notify)
     return entry, True
+
+
+def _check_file_budget(*, thread: Thread, new: Sequence[NewAttachment]) -> None:
+    """Refuse files that would take what a customer has sent past ATTACHMENT_BYTES_PER_CUSTOMER
+    (files are kept for ever: this is what one customer may fill the disk with). Under the
+    thread's lock, so two sends at once cannot both squeeze under it."""
+    budget = settings.ATTACHMENT_BYTES_PER_CUSTOMER
+    used = (
+        Attachment.objects.filter(entry__thread=thread, entry__kind=Kind.CUSTOMER_REPLY).aggregate(
+            total=Sum("size")
+        )["total"]
+        or 0
+    )
+    if used + sum(len(a.data) for a in new) > budget:
+        mb = 1024 * 1024
+        raise ValidationError(
+            "These files would take this conversation past its %(budget)s MB of files "
+            "(%(used)s MB are used). Send fewer or smaller files, or write instead.",
+            code="over_file_budget",
+            params={"budget": budget // mb, "used": f"{used / mb:.0f}"},
+        )
 
 
 def _attach(entry: Entry, new: NewAttachment) -> Attachment:

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from messaging.actions import clean_body
-from messaging.attachments import NewAttachment, check_attachment
+from messaging.attachments import NewAttachment, check_attachment, decoded
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -15,7 +15,8 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 
 class PhotosField(forms.FileField):
-    """Photos (or PDFs) from the reply box, checked as files (messaging.attachments)."""
+    """Photos (or PDFs) from the reply box, checked as files (messaging.attachments) from
+    their headers; the form decodes them only once everything else about it is valid."""
 
     widget = MultipleFileInput
 
@@ -33,7 +34,10 @@ class PhotosField(forms.FileField):
             try:
                 checked.append(
                     check_attachment(
-                        name=upload.name, content_type=upload.content_type, data=upload.read()
+                        name=upload.name,
+                        content_type=upload.content_type,
+                        data=upload.read(),
+                        decode=False,
                     )
                 )
             except ValidationError as error:
@@ -101,6 +105,12 @@ class ReplyForm(forms.Form):
                 data["body"] = clean_body(data["body"], may_be_empty=bool(data.get("photos")))
             except ValidationError as error:
                 self.add_error("body", error)
+        if data.get("photos") and not self.errors:
+            # Decoding is the costly check: last, once nothing cheaper refuses the message.
+            try:
+                data["photos"] = [decoded(photo) for photo in data["photos"]]
+            except ValidationError as error:
+                self.add_error("photos", error)
         return data
 
     def clean_key(self) -> str:

@@ -208,7 +208,13 @@ def shared_attachment(token: str) -> Attachment:
         pk = TimestampSigner(salt=_SHARE_SALT).unsign(token, max_age=SHARE_MAX_AGE)
     except BadSignature:
         raise Http404 from None
-    attachment = Attachment.objects.filter(pk=int(pk), staff_only=False).first()
+    # Never a staff-only file, nor a file on an internal note: a link handed to Twilio leaves
+    # our hands.
+    attachment = (
+        Attachment.objects.filter(pk=int(pk), staff_only=False)
+        .exclude(entry__kind=Entry.Kind.INTERNAL_NOTE)
+        .first()
+    )
     if attachment is None:
         raise Http404
     return attachment

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -156,20 +157,24 @@ def customer_entries(request: HttpRequest) -> HttpResponse:
 @require_POST
 @customer_required
 def customer_send(request: HttpRequest) -> HttpResponse:
+    # Every attempt counts, before any file is read: checking photos is the costly part.
+    if throttles.SENDS_PER_USER.exceeded(request):
+        return _form_error(request, ReplyForm(), message=SLOW_DOWN, status=429)
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _form_error(request, form)
     # Sent from one project's view: the reply is about that project.
     chosen = _chosen_project(request, request.POST)
-    if throttles.SENDS_PER_USER.exceeded(request):
-        return _form_error(request, form, message=SLOW_DOWN, status=429)
-    entry = actions.post_customer_reply(
-        customer=request.customer,
-        body=form.cleaned_data["body"],
-        attachments=form.cleaned_data["photos"],
-        project=chosen,
-        idempotency_key=f"portal:{form.cleaned_data['key']}",
-    )
+    try:
+        entry = actions.post_customer_reply(
+            customer=request.customer,
+            body=form.cleaned_data["body"],
+            attachments=form.cleaned_data["photos"],
+            project=chosen,
+            idempotency_key=f"portal:{form.cleaned_data['key']}",
+        )
+    except ValidationError as error:  # over the thread's storage for files
+        return _form_error(request, form, message=" ".join(error.messages))
     if not request.htmx:
         return redirect(f"{reverse('messages')}?p={quote(chosen.code)}" if chosen else "messages")
     return _sent(
@@ -243,11 +248,12 @@ def staff_entries(request: HttpRequest, thread_id: int) -> HttpResponse:
 @staff_required
 def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
     thread = _staff_thread(thread_id)
+    # Every attempt counts, before any file is read: checking photos is the costly part.
+    if throttles.SENDS_PER_USER.exceeded(request):
+        return _form_error(request, StaffReplyForm(), message=SLOW_DOWN, status=429)
     form = StaffReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _form_error(request, form)
-    if throttles.SENDS_PER_USER.exceeded(request):
-        return _form_error(request, form, message=SLOW_DOWN, status=429)
     data = form.cleaned_data
     key = f"portal:{data['key']}"
     if data["internal_note"]:

@@ -14,6 +14,7 @@ from sesame.utils import get_token
 
 from portal.celery import run_task
 from portal.models import Customer
+from portal.queries import customer_for_login
 
 SEND_LOGIN_LINK_TASK = "portal.send_login_link"
 
@@ -44,11 +45,7 @@ def request_login_link(*, email: str) -> None:
 def send_login_link(*, email: str) -> None:
     """Email a sign-in link if `email` belongs to an active customer (the task's body). Says
     nothing either way, so the login page cannot be used to learn who is a customer."""
-    customer = (
-        Customer.objects.select_related("business", "user")
-        .filter(email__iexact=email.strip(), user__is_active=True)
-        .first()
-    )
+    customer = customer_for_login(email=email)
     if customer is None:
         logger.info("login link requested for an unknown address")
         return

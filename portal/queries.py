@@ -1,8 +1,9 @@
-"""Reads for the portal: the staff project list."""
+"""Reads for the portal: the staff project list; the customer an address signs in as."""
 
 from __future__ import annotations
 
 import datetime as dt
+import string
 from dataclasses import dataclass
 
 from django.db.models import (
@@ -14,7 +15,7 @@ from django.db.models import (
 )
 
 from messaging.models import Entry
-from portal.models import Project
+from portal.models import Customer, Project
 
 _MESSAGE_KINDS = (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.CUSTOMER_REPLY)
 
@@ -102,3 +103,27 @@ def staff_project_page(
     if len(page) > limit:
         return page[:limit], RowCursor.after(page[limit - 1])
     return page, None
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def login_address(email: str) -> str:
+    """An address as sign-in compares it, and as its rate limit counts it: trimmed, ASCII
+    letters lower-cased, nothing else folded. Python's casefold and PostgreSQL's UPPER fold
+    more, and not alike (UPPER turns the dotless "ı" of "danıel@" into the I of DANIEL, which
+    casefold leaves alone), so a lookup by either let one inbox be reached under many
+    spellings, each with a counter of its own. An address that differs in anything but
+    ASCII case is another address."""
+    return email.strip().translate(_ASCII_LOWER)
+
+
+def customer_for_login(*, email: str) -> Customer | None:
+    """The active customer who signs in with `email`, compared by login_address alone."""
+    address = login_address(email)
+    # iexact only narrows the search: on PostgreSQL (UPPER) and SQLite (LIKE) alike it
+    # matches at least every ASCII-case variant; the decision is made here, in Python.
+    candidates = Customer.objects.select_related("business", "user").filter(
+        email__iexact=address, user__is_active=True
+    )[:20]
+    return next((c for c in candidates if login_address(c.email) == address), None)

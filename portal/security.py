@@ -5,7 +5,10 @@
 - `PrivatePagesMiddleware`: `Cache-Control: private, no-store` on every response that did not
   choose its own caching: customer and staff pages (the admin included), fragments and files
   hold one person's data, which no shared cache and no back-button cache may keep.
-- `csp_report`: the endpoint of both report-uri and report-to; it logs each violation.
+- `csp_report`: the endpoint of both report-uri and report-to; it logs each violation as
+  one line of JSON. Anyone can post to it, so it is rate-limited per client, read at most
+  MAX_REPORT_BYTES, and nothing in a report reaches the log raw (a newline in a field would
+  forge a log line of its own).
 """
 
 from __future__ import annotations
@@ -20,10 +23,15 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from portal import throttles
+
 logger = logging.getLogger("portal.csp")
 
-# A report is small; anything bigger is not a browser's report.
+# A report is small; anything bigger is not a browser's report. (The app server refuses a
+# larger body before Django reads it: portal/body_limits.py.)
 MAX_REPORT_BYTES = 64 * 1024
+# A Reporting API batch may hold several; more than this in one post is not a page's worth.
+MAX_VIOLATIONS_LOGGED = 10
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
@@ -50,10 +58,10 @@ class PrivatePagesMiddleware:
         return response
 
 
-def _violations(request: HttpRequest) -> list[dict]:
+def _violations(body: bytes) -> list[dict]:
     """The violations in a report-uri body ({"csp-report": {...}}) or a Reporting API batch
     ([{"type": "csp-violation", "body": {...}}, ...])."""
-    data = json.loads(request.body)
+    data = json.loads(body)
     if isinstance(data, dict) and isinstance(data.get("csp-report"), dict):
         return [data["csp-report"]]
     if isinstance(data, list):
@@ -71,25 +79,49 @@ def _field(report: dict, *names: str) -> str:
     for name in names:
         if report.get(name):
             return str(report[name])[:300]
-    return "-"
+    return ""
+
+
+# What is logged of a violation, under stable names, whichever format it came in.
+_FIELDS = {
+    "directive": ("effectiveDirective", "effective-directive", "violated-directive"),
+    "blocked": ("blockedURL", "blocked-uri"),
+    "document": ("documentURL", "document-uri"),
+    "source": ("sourceFile", "source-file"),
+    "line": ("lineNumber", "line-number"),
+    "sample": ("sample", "script-sample"),
+}
+
+
+def _structured(report: dict) -> dict[str, str]:
+    return {name: _field(report, *names) for name, names in _FIELDS.items()}
 
 
 @csrf_exempt  # browsers send reports without a token, by design
 @require_POST
 def csp_report(request: HttpRequest) -> HttpResponse:
-    if len(request.body) > MAX_REPORT_BYTES:
+    if throttles.CSP_REPORTS_PER_CLIENT.exceeded(request):
+        return HttpResponse(status=429)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return HttpResponse(status=400)
+    if declared > MAX_REPORT_BYTES:
+        return HttpResponse(status=413)
+    body = request.read(MAX_REPORT_BYTES + 1)  # never more, whatever was declared
+    if len(body) > MAX_REPORT_BYTES:
         return HttpResponse(status=413)
     try:
-        violations = _violations(request)
-    except (ValueError, UnicodeDecodeError):
+        violations = _violations(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return HttpResponse(status=400)
-    for report in violations:
+    for report in violations[:MAX_VIOLATIONS_LOGGED]:
+        violation = _structured(report)
+        # One line whatever the fields hold: JSON escapes newlines and every other control
+        # character (and, ASCII only, the Unicode line separators too).
         logger.warning(
-            "CSP violation: %s blocked %s on %s (%s:%s)",
-            _field(report, "effectiveDirective", "effective-directive", "violated-directive"),
-            _field(report, "blockedURL", "blocked-uri"),
-            _field(report, "documentURL", "document-uri"),
-            _field(report, "sourceFile", "source-file"),
-            _field(report, "lineNumber", "line-number"),
+            "CSP violation: %s",
+            json.dumps(violation, ensure_ascii=True, sort_keys=True),
+            extra={"csp": violation},
         )
     return HttpResponse(status=204)

@@ -242,6 +242,8 @@ RATE_STAFF_LOGIN_FAILURES_PER_CLIENT = env.str(
     "RATE_STAFF_LOGIN_FAILURES_PER_CLIENT", default="20/15m"
 )
 RATE_SENDS_PER_USER = env.str("RATE_SENDS_PER_USER", default="30/m")
+# None are expected (a browser test fails on any); a page that breaks sends a few at most.
+RATE_CSP_REPORTS_PER_CLIENT = env.str("RATE_CSP_REPORTS_PER_CLIENT", default="20/m")
 RATELIMIT_USE_CACHE = "default"
 SILENCED_SYSTEM_CHECKS = [
     # django-ratelimit lists only django-redis's Redis cache; Django's own RedisCache also
@@ -367,8 +369,14 @@ MESSAGE_MAX_LENGTH = 5000
 # Files attached to a message (photos by MMS or from the reply box, email attachments).
 ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
 ATTACHMENTS_PER_MESSAGE = 5
+# What one customer's files (portal uploads, MMS, email attachments) may take in all, kept
+# for ever: about a hundred full-size phone photos. Past it, files are refused and words
+# still go through (docs/notifications.md).
+ATTACHMENT_BYTES_PER_CUSTOMER = env.int("ATTACHMENT_BYTES_PER_CUSTOMER", default=500 * 1024 * 1024)
 # An inbound email's payload (its attachments base64-encoded) may be at most this large.
-INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=30 * 1024 * 1024)
+# Postmark takes up to 35 MB of attachments per inbound email, about 47 MB once base64 in its
+# JSON: every email it can send gets through (the files over 5 MB are then left out, named).
+INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=50 * 1024 * 1024)
 
 # Sessions are read from the cache (Redis when there is one) and written through to the
 # database: a request costs a cache GET rather than a query, and nothing is lost with Redis.

@@ -7,11 +7,12 @@ them; the process's own memory under `make run`, which is one process.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpRequest
-from django_ratelimit.core import is_ratelimited
+from django_ratelimit.core import get_usage
 
 
 @dataclass(frozen=True)
@@ -21,15 +22,24 @@ class Limit:
     setting: str  # the setting holding the rate, e.g. "3/10m"
 
     def exceeded(self, request: HttpRequest, *, value: str = "", count: bool = True) -> bool:
-        """Whether this request is over the limit; `count` False only looks."""
-        key = (lambda group, request: value.casefold()) if self.key == "value" else self.key
-        return is_ratelimited(
+        """Whether this request is over the limit; `count` False only looks. `value` must
+        already be in the form the thing it limits is looked up by (staff_username_key,
+        portal.queries.login_address): a variant spelling is otherwise a fresh counter."""
+        key = (lambda group, request: value) if self.key == "value" else self.key
+        usage = get_usage(
             request,
             group=self.group,
             key=key,
             rate=getattr(settings, self.setting),
             increment=count,
         )
+        if usage is None:
+            return False
+        if count:
+            return usage["should_limit"]
+        # Looking before acting: the attempt about to be made is number count + 1, so "5/15m"
+        # allows 5 (django-ratelimit's own `count > limit` let a sixth through).
+        return usage["count"] >= usage["limit"]
 
 
 # Sign-in links: each request may send an email.
@@ -43,15 +53,27 @@ STAFF_FAILURES_PER_CLIENT = Limit(
 )
 # Messages sent from the portal, per person (a runaway script, a stuck key).
 SENDS_PER_USER = Limit("sends", "user", "RATE_SENDS_PER_USER")
+# CSP reports: anyone may post them; each one is a log line.
+CSP_REPORTS_PER_CLIENT = Limit("csp-reports", "ip", "RATE_CSP_REPORTS_PER_CLIENT")
+
+
+def staff_username_key(raw: str) -> str:
+    """The username a staff sign-in counts against: what the sign-in form authenticates
+    with (Django's UsernameField strips, then NFKC-normalises, so " mike", "mike\u3000" and
+    full-width "ｍｉｋｅ" all sign in as mike), case-folded so "Mike" shares mike's counter."""
+    value = raw.strip()
+    if len(value) > 150:  # the form refuses it before anyone is authenticated
+        return value[:150].casefold()
+    return unicodedata.normalize("NFKC", value).strip().casefold()
 
 
 def staff_locked_out(request: HttpRequest, *, username: str) -> bool:
     """Too many failed passwords for this username, or from this client, lately."""
     return STAFF_FAILURES_PER_USERNAME.exceeded(
-        request, value=username, count=False
+        request, value=staff_username_key(username), count=False
     ) or STAFF_FAILURES_PER_CLIENT.exceeded(request, count=False)
 
 
 def record_staff_failure(request: HttpRequest, *, username: str) -> None:
-    STAFF_FAILURES_PER_USERNAME.exceeded(request, value=username)
+    STAFF_FAILURES_PER_USERNAME.exceeded(request, value=staff_username_key(username))
     STAFF_FAILURES_PER_CLIENT.exceeded(request)

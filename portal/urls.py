@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from messaging import views as messaging_views
 from portal import health, security, views
@@ -50,5 +51,12 @@ urlpatterns = [
         name="staff_entries",
     ),
     path("staff/chat/<int:thread_id>/send/", messaging_views.staff_send, name="staff_send"),
+    # The admin's own password form would be a second, unthrottled way to guess a staff
+    # password: staff sign in at /staff/login/ (its lockout), then come back (?next=).
+    path(
+        "admin/login/",
+        RedirectView.as_view(pattern_name="staff_login", query_string=True),
+        name="admin_login",
+    ),
     path("admin/", admin.site.urls),
 ]

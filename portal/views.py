@@ -15,7 +15,7 @@ from portal import actions, throttles
 from portal.access import customer_required, staff_required
 from portal.forms import EmailLoginForm, MagicLinkForm
 from portal.models import Business
-from portal.queries import RowCursor, staff_project_page
+from portal.queries import RowCursor, login_address, staff_project_page
 
 
 def too_many(request: HttpRequest, *, what: str) -> HttpResponse:
@@ -30,10 +30,11 @@ def login_page(request: HttpRequest) -> HttpResponse:
         if not form.is_valid():
             return render(request, "portal/login.html", {"form": form}, status=400)
         email = form.cleaned_data["email"].strip()
-        # Known and unknown addresses count alike, so the limit reveals nothing either.
+        # Known and unknown addresses count alike, so the limit reveals nothing either; an
+        # address counts as the sign-in compares it (one spelling, one counter).
         if throttles.LOGIN_LINKS_PER_CLIENT.exceeded(
             request
-        ) or throttles.LOGIN_LINKS_PER_ADDRESS.exceeded(request, value=email):
+        ) or throttles.LOGIN_LINKS_PER_ADDRESS.exceeded(request, value=login_address(email)):
             return too_many(request, what="sign-in links")
         actions.request_login_link(email=email)
         # The same answer for known and unknown addresses.
@@ -200,12 +201,12 @@ class StaffLoginView(auth_views.LoginView):
     template_name = "portal/staff_login.html"
 
     def post(self, request, *args, **kwargs):
-        if throttles.staff_locked_out(request, username=request.POST.get("username", "")[:150]):
+        if throttles.staff_locked_out(request, username=request.POST.get("username", "")):
             return too_many(request, what="failed sign-ins")
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        username = self.request.POST.get("username", "")[:150]
+        username = self.request.POST.get("username", "")
         throttles.record_staff_failure(self.request, username=username)
         # A wrong password is a client error: answer 400 with the form and its message.
         return self.render_to_response(self.get_context_data(form=form), status=400)

@@ -35,6 +35,7 @@ UNLIMITED_RATES = dict.fromkeys(
         "RATE_STAFF_LOGIN_FAILURES",
         "RATE_STAFF_LOGIN_FAILURES_PER_CLIENT",
         "RATE_SENDS_PER_USER",
+        "RATE_CSP_REPORTS_PER_CLIENT",
     ),
     "1000000/h",
 )

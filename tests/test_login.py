@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from io import StringIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from django.core import mail
@@ -188,3 +188,82 @@ def test_a_few_wrong_staff_passwords_do_not_lock_anyone_out(client, staff):
         "/staff/login/", {"username": "mike", "password": "correct horse battery"}
     )
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize("spelling", [" mike", "mike ", "ｍｉｋｅ", "mike\u3000", "Mike"], ids=repr)
+def test_staff_lockout_counts_every_spelling_the_form_signs_in_with(
+    client, staff, settings, spelling
+):
+    settings.RATE_STAFF_LOGIN_FAILURES = "5/15m"
+    settings.RATE_STAFF_LOGIN_FAILURES_PER_CLIENT = "100/15m"  # the username's counter alone
+    for _ in range(5):
+        client.post("/staff/login/", {"username": spelling, "password": "wrong"})
+    for name in ("mike", spelling):
+        response = client.post(
+            "/staff/login/", {"username": name, "password": "correct horse battery"}
+        )
+        assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_five_failures_in_fifteen_minutes_lock_the_sixth_attempt(client, staff, settings):
+    settings.RATE_STAFF_LOGIN_FAILURES = "5/15m"
+    settings.RATE_STAFF_LOGIN_FAILURES_PER_CLIENT = "100/15m"
+    answers = [
+        client.post("/staff/login/", {"username": "mike", "password": "wrong"}).status_code
+        for _ in range(5)
+    ]
+    assert answers == [400] * 5
+    right = {"username": "mike", "password": "correct horse battery"}
+    assert client.post("/staff/login/", right).status_code == 429
+    # The client's own limit counts the same way.
+    settings.RATE_STAFF_LOGIN_FAILURES_PER_CLIENT = "3/15m"
+    other = {"REMOTE_ADDR": "203.0.113.7"}
+    for _ in range(3):
+        client.post("/staff/login/", {"username": "kim", "password": "x"}, **other)
+    assert (
+        client.post("/staff/login/", {"username": "ann", "password": "x"}, **other).status_code
+        == 429
+    )
+
+
+def test_the_address_limit_counts_every_spelling_that_reaches_one_inbox(
+    client, other_customer, settings, django_capture_on_commit_callbacks
+):
+    """danıel@ (dotless ı) and ſ-spellings are other addresses, on SQLite and PostgreSQL
+    alike (PostgreSQL's UPPER made danıel@ Daniel's, with a counter of its own)."""
+    settings.RATE_LOGIN_LINKS_PER_ADDRESS = "3/h"
+    with django_capture_on_commit_callbacks(execute=True):
+        lookalikes = [
+            client.post("/login/", {"email": e}).status_code
+            for e in ("danıel@example.com", "DANıEL@example.com", "daniel@exampʟe.com")
+        ]
+        variants = [
+            client.post("/login/", {"email": e}).status_code
+            for e in (
+                "daniel@example.com",
+                "Daniel@Example.com",
+                " DANIEL@EXAMPLE.COM",
+                "daniel@example.com",
+            )
+        ]
+    assert [m.to for m in mail.outbox] == [["daniel@example.com"]] * 3
+    assert variants[:3] == [200, 200, 200]
+    assert all(code in (200, 400) for code in lookalikes)
+
+
+def test_the_admins_password_form_is_no_way_around_the_staff_lockout(client, staff, settings):
+    settings.RATE_STAFF_LOGIN_FAILURES = "5/15m"
+    for _ in range(5):
+        client.post("/staff/login/", {"username": "mike", "password": "wrong"})
+    right = {"username": "mike", "password": "correct horse battery"}
+    response = client.post("/admin/login/?next=/admin/", right)
+    assert response.status_code == 302
+    assert response["Location"] == "/staff/login/?next=/admin/"
+    assert "_auth_user_id" not in client.session
+    # Signing in to the admin is the staff sign-in, and takes you back.
+    chain = client.get("/admin/", follow=True).redirect_chain
+    assert unquote(chain[-1][0]) == "/staff/login/?next=/admin/"
+    settings.RATE_STAFF_LOGIN_FAILURES = "100/15m"
+    back = client.post("/staff/login/?next=/admin/", right)
+    assert back.status_code == 302 and back["Location"] == "/admin/"

@@ -1,6 +1,7 @@
 """What every CRM writer shares: the business's CRM settings, the links and titles of cards,
-posting a card, what a transition returns and the check of a transition table, and the checks made before anything is written (the project,
-the lines and their money, the currency, a number reused with other content).
+posting a card, what a transition returns and the check of a transition table, and the checks
+made before anything is written (the project, the lines and their money, the currency, a number
+reused with other content).
 
 Nothing here knows one record's lifecycle, and nothing here imports the modules that do.
 """

@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from messaging import actions as thread_actions
@@ -62,8 +62,12 @@ OPT_OUT_WORDS = frozenset(
 OPT_IN_WORDS = frozenset({"start", "unstop", "yes"})
 HELP_WORDS = frozenset({"help", "info"})
 
-# A message whose photos are still to be fetched is re-queued by the sweeper after this long.
+# A message whose photos are still to be fetched is re-queued by the sweeper after this long,
+# and after this long again for each try it has had.
 FETCH_GRACE = dt.timedelta(minutes=2)
+# Tries at a photo that does not come (Twilio's media failing, a trickle that never ends)
+# before the text goes into the thread without it: about 10 minutes of tries in all.
+MAX_FETCH_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,10 @@ def _append(
             attachments=attachments,
         )
     except ValidationError as error:
+        if error.code == "over_file_budget" and attachments:
+            # The words still reach the thread; staff are told what was left out.
+            inbound.reason = "; ".join(filter(None, [inbound.reason, *error.messages]))[:300]
+            return _append(inbound, customer=customer, channel=channel, attachments=[])
         _park(inbound, reason=" ".join(error.messages), attachments=attachments, refused=True)
         return None
     _mark(inbound, status=Status.APPENDED, customer=customer, entry=entry)
@@ -287,9 +295,16 @@ def fetch_inbound_media(*, inbound_id: int) -> str:
     """The task: fetch the photos of a received text (outside any transaction), then append
     it. Transient provider errors leave the row waiting for the next try; a photo refused
     for good is left out, with the reason for staff."""
-    inbound = InboundMessage.objects.filter(pk=inbound_id, status=Status.RECEIVED).first()
+    counted = InboundMessage.objects.filter(pk=inbound_id, status=Status.RECEIVED).update(
+        fetch_attempts=F("fetch_attempts") + 1
+    )
+    inbound = InboundMessage.objects.filter(pk=inbound_id).first() if counted else None
     if inbound is None:
         return "nothing to do"
+    last_try = inbound.fetch_attempts >= MAX_FETCH_ATTEMPTS
+    # A stranger's photos wait for staff as files: checked from their headers, and decoded
+    # (for thumbnails) only if staff put them in a thread.
+    decode = _customer_for(inbound) is not None
     attachments, refused = [], []
     transport = transports.sms_transport()
     for number, media in enumerate(inbound.media[: settings.ATTACHMENTS_PER_MESSAGE], start=1):
@@ -300,15 +315,27 @@ def fetch_inbound_media(*, inbound_id: int) -> str:
                     name=f"photo-{number}",
                     content_type=fetched.content_type or media.get("content_type", ""),
                     data=fetched.data,
+                    decode=decode,
                 )
             )
         except TransportError as error:
-            if not error.permanent:
+            if not error.permanent and not last_try:
                 logger.warning(
-                    "inbound %s: media %s not fetched yet: %s", inbound_id, number, error
+                    "inbound %s: media %s not fetched yet (try %s): %s",
+                    inbound_id,
+                    number,
+                    inbound.fetch_attempts,
+                    error,
                 )
                 return "retry"
-            refused.append(f"photo {number}: {error.message}")
+            if error.permanent:
+                refused.append(f"photo {number}: {error.message}")
+            else:
+                # The words are not held back for ever by a photo that never comes.
+                refused.append(
+                    f"photo {number} could not be fetched "
+                    f"({inbound.fetch_attempts} tries; {error.message})"
+                )
         except ValidationError as error:
             refused.append(f"photo {number}: {' '.join(error.messages)}")
     if len(inbound.media) > settings.ATTACHMENTS_PER_MESSAGE:
@@ -326,11 +353,17 @@ def fetch_inbound_media(*, inbound_id: int) -> str:
 def sweep_inbound(*, now: dt.datetime | None = None) -> int:
     """Re-queue the photo fetch of texts whose task went missing (Redis down, worker lost)."""
     now = now or timezone.now()
-    stuck = list(
-        InboundMessage.objects.filter(
-            status=Status.RECEIVED, received_at__lt=now - FETCH_GRACE
-        ).values_list("pk", flat=True)[:200]
-    )
+    waiting = InboundMessage.objects.filter(
+        status=Status.RECEIVED, received_at__lt=now - FETCH_GRACE
+    ).order_by("received_at")
+    # Each try waits a grace longer than the one before (2, 4, 6... minutes after arrival).
+    stuck = [
+        inbound_id
+        for inbound_id, received_at, attempts in waiting.values_list(
+            "pk", "received_at", "fetch_attempts"
+        )[:200]
+        if received_at < now - FETCH_GRACE * max(1, attempts)
+    ]
     for inbound_id in stuck:
         _queue_fetch(inbound_id)
     return len(stuck)

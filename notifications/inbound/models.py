@@ -41,6 +41,8 @@ class InboundMessage(models.Model):
     media = models.JSONField(default=list, blank=True)
     files = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    # Tries at fetching the media so far: past a few, the text goes without what never came.
+    fetch_attempts = models.PositiveSmallIntegerField(default=0)
     # Why it was not appended (unknown sender, refused content...), for staff.
     reason = models.CharField(max_length=300, blank=True)
     customer = models.ForeignKey(

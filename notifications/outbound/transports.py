@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit, urlunsplit
@@ -186,18 +190,28 @@ class TwilioSms(SmsTransport):
     def fetch_media(self, url: str) -> Media:
         """A photo Twilio received (MediaUrlN): with the account's credentials, from Twilio's
         hosts only, following redirects only to Twilio's hosts, at most
-        ATTACHMENT_MAX_BYTES."""
+        ATTACHMENT_MAX_BYTES, and all of it within media_deadline() seconds."""
         limit = settings.ATTACHMENT_MAX_BYTES
+        seconds = media_deadline()
+        deadline = time.monotonic() + seconds
+        late = TransportError(f"Twilio media: not fetched within {seconds:g} s", permanent=False)
         for hop in range(4):  # the URL and up to three redirects (Twilio redirects to its CDN)
             if not allowed_url(url, self.media_hosts):
                 raise TransportError(f"Media not on a Twilio host: {url[:120]}", permanent=True)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise late
             # The account's credentials go with the MediaUrl itself, on the API's host, and
             # never to where it redirects (a pre-signed CDN URL that needs none).
             first = hop == 0 and urlsplit(url).hostname == self.api_host
             auth = self.auth if first else None
             try:
                 response = self.media_session.get(
-                    url, auth=auth, timeout=self.timeout, stream=True, allow_redirects=False
+                    url,
+                    auth=auth,
+                    timeout=min(self.timeout, remaining),
+                    stream=True,
+                    allow_redirects=False,
                 )
             except PrivateAddressRefused as exc:
                 raise TransportError(
@@ -207,7 +221,7 @@ class TwilioSms(SmsTransport):
                 raise TransportError(
                     f"Twilio media: {type(exc).__name__}", permanent=False
                 ) from exc
-            with response:
+            with response, _cut_off_at(deadline, response) as cut_off:
                 if response.is_redirect:
                     url = requests.compat.urljoin(url, response.headers.get("Location", ""))
                     continue
@@ -223,13 +237,50 @@ class TwilioSms(SmsTransport):
                         f"Media of {declared:,} bytes is too large", permanent=True
                     )
                 data = bytearray()
-                for chunk in response.iter_content(64 * 1024):
-                    data += chunk
-                    if len(data) > limit:
-                        raise TransportError("Media is too large", permanent=True)
+                try:
+                    for chunk in response.iter_content(64 * 1024):
+                        data += chunk
+                        if len(data) > limit:
+                            raise TransportError("Media is too large", permanent=True)
+                except requests.RequestException as exc:
+                    if cut_off.is_set():
+                        raise late from exc
+                    raise TransportError(
+                        f"Twilio media: {type(exc).__name__}", permanent=False
+                    ) from exc
+                if cut_off.is_set():  # the socket shut mid-body reads as a short body
+                    raise late
                 content_type = response.headers.get("Content-Type", "")
                 return Media(data=bytes(data), content_type=content_type.split(";")[0].strip())
         raise TransportError("Media redirected too many times", permanent=True)
+
+
+def media_deadline() -> float:
+    """Seconds one photo's fetch may take in all, redirects included."""
+    return 2 * settings.NOTIFICATIONS_PROVIDER_TIMEOUT
+
+
+@contextmanager
+def _cut_off_at(deadline: float, response: requests.Response) -> Iterator[threading.Event]:
+    """Shut the response's socket at `deadline`, whatever the read is waiting for. Timeouts
+    apply to each read: a server sending a byte a second never trips one, and held a fetch
+    (and its worker) for as long as it liked. The event says whether it fired."""
+    fired = threading.Event()
+
+    def cut() -> None:
+        fired.set()
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
 
 
 def twilio_media_hosts() -> tuple[str, ...]:

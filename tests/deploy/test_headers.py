@@ -162,9 +162,9 @@ def test_a_violation_report_is_logged_in_either_format(client, caplog, body):
         )
     assert response.status_code == 204
     (record,) = [r for r in caplog.records if r.name == "portal.csp"]
-    assert "script-src-elem blocked inline on https://portal.example.com/messages/" in (
-        record.getMessage()
-    )
+    assert record.csp["directive"] == "script-src-elem" and record.csp["blocked"] == "inline"
+    assert record.csp["document"] == "https://portal.example.com/messages/"
+    assert json.loads(record.getMessage().removeprefix("CSP violation: ")) == record.csp
 
 
 def test_a_report_that_is_not_json_is_refused_and_logs_nothing(client, caplog):

@@ -55,6 +55,7 @@ class Reply:
     body: dict | list | str | bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (timeouts)
+    trickle: float = 0.0  # seconds between the body's bytes (a server that never finishes)
 
     def encoded(self) -> tuple[bytes, str]:
         if self.body is None:
@@ -192,7 +193,16 @@ class FakeServer:
         for key, value in headers.items():
             handler.send_header(key, value)
         handler.end_headers()
-        handler.wfile.write(payload)
+        if reply.trickle:
+            for byte in payload:
+                try:
+                    handler.wfile.write(bytes([byte]))
+                    handler.wfile.flush()
+                except OSError:  # the client gave up
+                    raise _Drop from None
+                time.sleep(reply.trickle)
+        else:
+            handler.wfile.write(payload)
         request.answered_at = time.time()
 
     def _handler_class(self):

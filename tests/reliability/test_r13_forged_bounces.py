@@ -1,4 +1,4 @@
-"""R11: forged bounces (issue 18 item 1). Forty customers have three notification emails
+"""R13: forged bounces (issue 18 item 1). Forty customers have three notification emails
 each, really sent through anymail's Postmark backend to the fake: 120 deliveries "sent".
 An attacker who can send mail to the reply domain writes bounces, at the issue's size and
 beyond, quoting Message-IDs they can guess or have seen. Not one delivery fails, no address
