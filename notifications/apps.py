@@ -45,3 +45,6 @@ class NotificationsConfig(AppConfig):
         ]:
             for word in words:
                 keywords.register(word, handler, channels=[Entry.Channel.SMS])
+
+        # The settings checks register themselves on import (notifications/checks.py).
+        import notifications.checks  # noqa: F401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, IntegerField, Prefetch, Value, When
+from django.db.models import Case, IntegerField, Min, Prefetch, Q, Subquery, Value, When
 
 from notifications.models import (
     Delivery,
@@ -72,3 +72,34 @@ def unmatched_messages(limit: int = 200) -> list[InboundMessage]:
 def unmatched_count() -> int:
     waiting = [InboundMessage.Status.UNMATCHED, InboundMessage.Status.REJECTED]
     return InboundMessage.objects.filter(status__in=waiting).count()
+
+
+def customer_for_unsubscribe(customer_id: int | None) -> Customer | None:
+    """The customer an unsubscribe link names (its signature already checked), or None."""
+    if customer_id is None:
+        return None
+    return Customer.objects.select_related("business").filter(pk=customer_id).first()
+
+
+def earlier_emails(*, thread_id: int, audience: str, exclude_pks: list[int]) -> list[int]:
+    """The deliveries heading the first and the latest email this thread sent to this side
+    (oldest first; one if they are the same, none before the first email), so the next
+    email replies to Message-IDs we really sent (reply_addresses.message_id). An email that
+    carried several messages shares one provider id and is headed by its lowest delivery id.
+    One query."""
+    sent = Delivery.objects.filter(
+        entry__thread_id=thread_id,
+        channel=Delivery.Channel.EMAIL,
+        audience=audience,
+        sent_at__isnull=False,
+    ).exclude(provider_id="")
+    candidates = sent.exclude(pk__in=exclude_pks)
+    first = candidates.order_by("sent_at", "pk").values("provider_id")[:1]
+    latest = candidates.order_by("-sent_at", "-pk").values("provider_id")[:1]
+    heads = (
+        sent.filter(Q(provider_id=Subquery(first)) | Q(provider_id=Subquery(latest)))
+        .values("provider_id")
+        .annotate(head=Min("pk"), at=Min("sent_at"))
+        .order_by("at", "head")
+    )
+    return [row["head"] for row in heads]

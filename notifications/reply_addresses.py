@@ -4,7 +4,6 @@ incoming mail is matched by (inbound/actions.py), in one place so the two always
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from email.utils import parseaddr
 
@@ -62,15 +61,43 @@ def parse_reply_address(address: str) -> ReplyAddress | None:
     return ReplyAddress(thread_id=int(thread_part), side=side)
 
 
-def thread_message_id(thread_id: int, audience: str) -> str:
-    """The Message-ID every notification email of a thread replies to, so mail clients file
-    them as one conversation (per recipient side)."""
-    return f"<thread-{thread_id}.{audience}@{reply_domain()}>"
+# -- our emails' Message-IDs -------------------------------------------------------------------
+#
+# <delivery-<id>.<signature>@<reply domain>>, the signature an HMAC of the delivery id under
+# SECRET_KEY. Anyone can write "delivery-119.000000000000@x" into a forged bounce's
+# References (issue 18: that once failed every email still "sent"); only we can write an id
+# whose signature checks, and only the people an email went to have seen one. So a bounce
+# names a delivery only through an id that verifies (delivery_id_of).
+#
+# The id is a function of the delivery alone, so it can be named again later without storing
+# it: the next email of a thread replies to (In-Reply-To) an id we really sent. A retry of the
+# same delivery carries the same id, which is what a resend of one message should do.
+
+_MESSAGE_ID_SALT = "notifications.message-id"
+# 24 hex digits: 96 bits that a forger would have to guess, per delivery.
+_MESSAGE_ID_SIGNATURE = 24
+_OUR_MESSAGE_ID = re.compile(r"^<?delivery-(\d{1,18})\.([0-9a-f]{24})@[^<>\s@]+>?$", re.IGNORECASE)
 
 
-def new_message_id(delivery_id: int) -> str:
-    return f"<delivery-{delivery_id}.{uuid.uuid4().hex[:12]}@{reply_domain()}>"
+def _message_id_signature(delivery_id: int, secret: str | None = None) -> str:
+    digest = salted_hmac(_MESSAGE_ID_SALT, str(delivery_id), secret=secret, algorithm="sha256")
+    return digest.hexdigest()[:_MESSAGE_ID_SIGNATURE]
 
 
-# What new_message_id makes: a bounce quotes one, naming the delivery it answers.
-OUR_MESSAGE_ID = re.compile(r"^<delivery-(\d{1,18})\.[0-9a-f]+@", re.IGNORECASE)
+def message_id(delivery_id: int) -> str:
+    """The Message-ID of the email that delivery `delivery_id` heads (an email carrying
+    several of a customer's messages is named after the lowest delivery id among them)."""
+    return f"<delivery-{delivery_id}.{_message_id_signature(delivery_id)}@{reply_domain()}>"
+
+
+def delivery_id_of(value: str) -> int | None:
+    """The delivery an id names, if it is one of ours and its signature checks (under the
+    current SECRET_KEY or one still listed in SECRET_KEY_FALLBACKS); None otherwise."""
+    match = _OUR_MESSAGE_ID.match(value.strip())
+    if match is None:
+        return None
+    delivery_id, given = int(match.group(1)), match.group(2).lower()
+    for secret in [None, *settings.SECRET_KEY_FALLBACKS]:
+        if constant_time_compare(given, _message_id_signature(delivery_id, secret)):
+            return delivery_id
+    return None

@@ -15,6 +15,8 @@ urlpatterns = [
         name="push_unsubscribe",
     ),
     path("settings/notifications/push/test/", views.push_test, name="push_test"),
+    # RFC 8058 one-click unsubscribe, from the List-Unsubscribe header of customers' emails.
+    path("email/unsubscribe/<str:token>/", views.email_unsubscribe, name="email_unsubscribe"),
     path("webhooks/twilio/sms/", inbound_views.twilio_sms, name="twilio_sms"),
     path("staff/unmatched/", inbound_views.unmatched, name="unmatched"),
     path(

@@ -15,9 +15,10 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from notifications import queries
+from notifications import queries, unsubscribe
 from notifications.forms import (
     PreferencesForm,
     PushEndpointForm,
@@ -32,6 +33,23 @@ logger = logging.getLogger(__name__)
 
 
 # -- the customer's settings page --------------------------------------------------------------
+
+
+# The signed token is the credential, and RFC 8058's one-click POST comes from the mail
+# provider with no cookie and no CSRF token: exempt, as a webhook is.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button and changes nothing (mail scanners open links); POST (the button,
+    or the mail client's one-click "List-Unsubscribe=One-Click") turns email off."""
+    customer = queries.customer_for_unsubscribe(unsubscribe.customer_id_from_token(token))
+    if customer is None:
+        return render(request, "notifications/unsubscribe.html", {"invalid": True}, status=404)
+    done = request.method == "POST"
+    if done:
+        preferences.turn_off_email(customer=customer)
+    context = {"customer": customer, "done": done, "token": token}
+    return render(request, "notifications/unsubscribe.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -226,7 +226,8 @@ def _store(inbound: InboundMessage, attachment: NewAttachment) -> dict:
 
 
 def _extension(attachment: NewAttachment) -> str:
-    return Attachment.TYPES[attachment.content_type][0]
+    # Files kept for staff may be of any type (check_attachment calls them octet-stream).
+    return Attachment.TYPES.get(attachment.content_type, (".bin", False))[0]
 
 
 def _stored_attachments(inbound: InboundMessage) -> list[NewAttachment]:
@@ -406,22 +407,32 @@ def dismiss_inbound(*, inbound: InboundMessage, by) -> None:
 
 # -- email ------------------------------------------------------------------------------------
 
+# A bounce answers one email; one quoting more ids than this is not a bounce we believe.
+MAX_BOUNCED_IDS = 20
+
 
 def receive_email(
-    *, message: Message, esp_event_id: str = "", envelope_recipient: str = ""
+    *,
+    message: Message,
+    esp_event_id: str = "",
+    envelope_recipient: str = "",
+    authentication: inbound_mail.Authentication = inbound_mail.NO_VERDICT,
 ) -> InboundMessage:
     """The email provider's inbound webhook's action (through anymail): record the email once
     per Message-ID; a person's reply to one of our reply addresses, from the thread's own
     person, goes into the thread as its visible text; bounces fail the delivery they answer;
-    auto-replies and receipts are recorded and nothing more; the rest waits for staff."""
+    auto-replies and receipts are recorded and nothing more; the rest waits for staff. A
+    From that the provider's SPF/DKIM verdict does not vouch for (`authentication`) waits
+    for staff too: a From header is only what the sender typed."""
     provider_id = inbound_mail.message_id(message) or f"<esp-{esp_event_id or uuid.uuid4().hex}>"
     kind = classify(message)
+    addresses = inbound_mail.recipients(message, envelope_recipient)  # bounded: read once
     with transaction.atomic():
         inbound, created = _record(
             channel=InboundMessage.Channel.EMAIL,
             provider_id=provider_id[:200],
             sender=inbound_mail.sender(message)[:320],
-            recipient=", ".join(inbound_mail.recipients(message, envelope_recipient))[:320],
+            recipient=", ".join(addresses)[:320],
             subject=inbound_mail.header(message, "Subject")[:300],
             body=(inbound_mail.visible_text(message) if kind == MailKind.HUMAN else "")[:20_000],
             received_at=timezone.now(),
@@ -431,7 +442,7 @@ def receive_email(
         if kind != MailKind.HUMAN:
             _automatic(inbound, message=message, kind=kind)
             return inbound
-        _deliver_email(inbound, message=message, envelope_recipient=envelope_recipient)
+        _deliver_email(inbound, message=message, addresses=addresses, authentication=authentication)
     return inbound
 
 
@@ -442,39 +453,61 @@ def _automatic(inbound: InboundMessage, *, message: Message, kind: MailKind) -> 
         MailKind.READ_RECEIPT: "A read receipt",
     }[kind]
     if kind == MailKind.BOUNCE:
+        # Anyone can send mail that looks like a bounce: it is checked before it has any
+        # effect (_bounced_deliveries). The ESP's own bounce webhook (anymail's tracking
+        # events, behind its secret) needs no such check.
         bounced = _bounced_deliveries(message)
         if bounced:
-            to = ", ".join(failed_recipients(message)) or "the recipient"
+            to = ", ".join(sorted({d.recipient for d in bounced}))
             reason = f"A bounce of {len(bounced)} notification(s) to {to}"
             moved = provider_status.fail_deliveries(deliveries=bounced, reason="Email bounced")
             customers = [d for d in moved if d.audience == Delivery.Audience.CUSTOMER]
             if customers:
                 provider_status.email_failed(deliveries=customers, reason="bounced")
+        else:
+            reason = "A bounce that names none of our emails to the address that failed"
     _mark(inbound, status=Status.AUTOMATIC, reason=reason[:300])
 
 
 def _bounced_deliveries(message: Message) -> list[Delivery]:
-    """The deliveries a bounce answers, by the Message-IDs it quotes: each of our emails is
-    named after one delivery, and fails with every delivery it carried."""
-    ids = []
-    for quoted in bounced_message_ids(message):
-        match = reply_addresses.OUR_MESSAGE_ID.match(quoted)
-        if match:
-            ids.append(int(match.group(1)))
+    """The deliveries a bounce answers: only emails we really sent, named by a Message-ID
+    whose signature checks (reply_addresses.delivery_id_of), to an address the bounce says
+    failed. Each email fails with every delivery it carried (they share its provider id)."""
+    failed = {inbound_mail.normalise_address(a) for a in failed_recipients(message)} - {""}
+    quoted = bounced_message_ids(message)
+    if not failed or len(quoted) > MAX_BOUNCED_IDS:
+        return []
+    ids = {pk for value in quoted if (pk := reply_addresses.delivery_id_of(value)) is not None}
     if not ids:
         return []
-    provider_ids = Delivery.objects.filter(pk__in=ids, channel=Delivery.Channel.EMAIL).values_list(
-        "provider_id", flat=True
-    )
+    heads = [
+        head
+        for head in Delivery.objects.filter(
+            pk__in=ids, channel=Delivery.Channel.EMAIL, sent_at__isnull=False
+        )
+        .exclude(provider_id="")
+        .select_related("entry")
+        if inbound_mail.normalise_address(head.recipient) in failed
+    ]
+    if not heads:
+        return []
+    carried = Q()
+    for head in heads:
+        carried |= Q(entry__thread_id=head.entry.thread_id, provider_id=head.provider_id)
     return list(
-        Delivery.objects.filter(channel=Delivery.Channel.EMAIL)
-        .filter(Q(pk__in=ids) | Q(provider_id__in=[p for p in provider_ids if p]))
-        .select_related("entry__thread__customer")
+        Delivery.objects.filter(carried, channel=Delivery.Channel.EMAIL).select_related(
+            "entry__thread__customer"
+        )
     )
 
 
-def _deliver_email(inbound: InboundMessage, *, message: Message, envelope_recipient: str) -> None:
-    addresses = inbound_mail.recipients(message, envelope_recipient)
+def _deliver_email(
+    inbound: InboundMessage,
+    *,
+    message: Message,
+    addresses: list[str],
+    authentication: inbound_mail.Authentication,
+) -> None:
     reply = next(filter(None, map(reply_addresses.parse_reply_address, addresses)), None)
     if reply is None:
         _park(inbound, reason="Not a reply to one of our emails", attachments=[])
@@ -490,6 +523,13 @@ def _deliver_email(inbound: InboundMessage, *, message: Message, envelope_recipi
     attachments, refused = _email_attachments(message)
     if refused:
         inbound.reason = "; ".join(refused)[:300]
+    if authentication.verdict == "fail":
+        _park(
+            inbound,
+            reason=f"Its sender is not vouched for ({authentication.reason}): it may be forged",
+            attachments=attachments,
+        )
+        return
     if reply.side == reply_addresses.CUSTOMER_SIDE:
         _customer_email(inbound, thread=thread, attachments=attachments)
     else:
@@ -498,7 +538,9 @@ def _deliver_email(inbound: InboundMessage, *, message: Message, envelope_recipi
 
 def _customer_email(inbound: InboundMessage, *, thread: Thread, attachments) -> None:
     customer = thread.customer
-    if inbound_mail.normalise_address(customer.email) != inbound.sender:
+    # Exact comparison of normalised addresses (inbound_mail.normalise_address), never
+    # case-folded: "ſarah@example.com" is not Sarah. An empty address matches nobody.
+    if not inbound.sender or inbound_mail.normalise_address(customer.email) != inbound.sender:
         _park(
             inbound,
             reason=f"Sent to {customer.name}'s reply address, but not from {customer.email}",
@@ -515,14 +557,20 @@ def _customer_email(inbound: InboundMessage, *, thread: Thread, attachments) -> 
 def _staff_email(inbound: InboundMessage, *, thread: Thread, attachments) -> None:
     """A contractor answering, by email, the notification of a customer's message."""
     business = thread.customer.business
-    staff_user = (
-        get_user_model()
-        .objects.filter(is_staff=True, is_active=True, email__iexact=inbound.sender)
-        .first()
+    # The database's case-insensitive match only finds candidates (PostgreSQL's upper() makes
+    # "ſ" an "S"); the exact comparison decides.
+    candidates = (
+        get_user_model().objects.filter(is_staff=True, is_active=True, email__iexact=inbound.sender)
         if inbound.sender
-        else None
+        else []
     )
-    from_office = inbound_mail.normalise_address(business.email) == inbound.sender
+    staff_user = next(
+        (u for u in candidates if inbound_mail.normalise_address(u.email) == inbound.sender),
+        None,
+    )
+    from_office = bool(inbound.sender) and (
+        inbound_mail.normalise_address(business.email) == inbound.sender
+    )
     if staff_user is None and not from_office:
         _park(
             inbound,
@@ -567,6 +615,11 @@ def _email_attachments(message: Message) -> tuple[list[NewAttachment], list[str]
             )
         except ValidationError as error:
             refused.append(" ".join(error.messages))
+        except Exception:  # noqa: BLE001 - one file the image library chokes on must not
+            # cost the whole email: a damaged PNG raises SyntaxError, which Pillow does not
+            # document. Left out, named in the note; the words still go into the thread.
+            logger.warning("inbound email: attachment %r could not be read", name, exc_info=True)
+            refused.append(f"{name} could not be read")
     return kept, refused
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from functools import cache, wraps
 
+from anymail.exceptions import AnymailConfigurationError
 from anymail.urls import urlpatterns as anymail_urlpatterns
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -30,7 +32,13 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
+from notifications.inbound import inbound_payload
+
 logger = logging.getLogger(__name__)
+
+# anymail's words when one webhook receives the other's payload ("You seem to have set
+# Postmark's *inbound* webhook to Anymail's Postmark *tracking* webhook URL.").
+_MISROUTED = re.compile(r"webhook\W+to Anymail's .*webhook URL", re.IGNORECASE)
 
 
 # -- Twilio --------------------------------------------------------------------------------
@@ -132,8 +140,23 @@ def esp_webhook(request: HttpRequest, esp: str, kind: str) -> HttpResponse:
         refused = _read_inbound_body(request)
         if refused is not None:
             return refused
+        # Huge headers and address lists cut down before anymail parses them (linear time).
+        request._body = inbound_payload.bound(esp, request._body)
     try:
         return view(request)
+    except AnymailConfigurationError as error:
+        if _MISROUTED.search(str(error)):
+            # anymail recognised the other webhook's payload: say which URL it belongs at.
+            # A 400, not a 403: Postmark stops retrying on 403, and the mail would be lost.
+            other = "tracking" if kind == "inbound" else "inbound"
+            logger.warning("%s %s webhook got the %s webhook's payload", esp, kind, other)
+            return HttpResponseBadRequest(
+                f"This is the {kind} webhook, and this payload is for the {other} webhook: "
+                f"point the email provider's {other} webhook at /anymail/{esp}/{other}/. "
+                f"({error})"
+            )
+        logger.warning("%s %s webhook refused: anymail is not configured for it", esp, kind)
+        return HttpResponseForbidden("Email webhooks are not configured on this server.")
     except ImproperlyConfigured:
         # The ESP's own signing key (Mailgun, SES...) is missing: refuse, do not 500.
         logger.warning("%s %s webhook refused: anymail is not configured for it", esp, kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Sequence
 from email.utils import formataddr, parseaddr
 
 from django.conf import settings
@@ -18,13 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging.models import Entry
+from notifications import reply_addresses, unsubscribe
 from notifications.outbound.transports import SMS_MAX_LENGTH
-from notifications.reply_addresses import (
-    STAFF_SIDE,
-    new_message_id,
-    reply_address,
-    thread_message_id,
-)
+from notifications.reply_addresses import STAFF_SIDE, reply_address
 from portal.models import Business, Customer
 
 PUSH_PREVIEW_LENGTH = 140
@@ -166,16 +163,40 @@ def _from_address() -> str:
     return parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
 
 
-def _headers(*, thread_id: int, audience: str, delivery_id: int) -> dict:
-    root = thread_message_id(thread_id, audience)
-    return {"Message-ID": new_message_id(delivery_id), "In-Reply-To": root, "References": root}
+def _headers(*, delivery_id: int, earlier: Sequence[int], unsubscribe_url: str = "") -> dict:
+    """Our signed Message-ID (reply_addresses.message_id); In-Reply-To and References naming
+    earlier emails of the thread we really sent to this side (`earlier`: the deliveries that
+    head them, the thread's first email first and the latest last), so mail clients file
+    them as one conversation; none on the first. Every notification is written by the
+    portal, not typed as an email: Auto-Submitted (RFC 3834) tells auto-responders (out of
+    office) not to answer it."""
+    headers = {
+        "Message-ID": reply_addresses.message_id(delivery_id),
+        "Auto-Submitted": "auto-generated",
+    }
+    ids = [reply_addresses.message_id(pk) for pk in dict.fromkeys(earlier)]
+    if ids:
+        headers["In-Reply-To"] = ids[-1]
+        headers["References"] = " ".join(ids)
+    if unsubscribe_url:
+        # RFC 8058: mail clients show an "Unsubscribe" button that POSTs
+        # "List-Unsubscribe=One-Click" to this https URL, without the person signing in.
+        headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
 
 
 def customer_email(
-    *, entries: list[Entry], customer: Customer, business: Business, delivery_id: int
+    *,
+    entries: list[Entry],
+    customer: Customer,
+    business: Business,
+    delivery_id: int,
+    earlier: Sequence[int] = (),
 ) -> EmailMultiAlternatives:
     """One email for one or more messages to the customer (those written within the email
-    delay go together), each previewed, with a "View in Portal" button."""
+    delay go together), each previewed, with a "View in Portal" button, and a one-click
+    unsubscribe that turns their email notifications off."""
     thread_id = entries[0].thread_id
     with timezone.override(zoneinfo.ZoneInfo(customer.time_zone)):
         context = {
@@ -197,14 +218,24 @@ def customer_email(
         from_email=formataddr((business.name, _from_address())),
         to=[formataddr((customer.name, customer.email))],
         reply_to=[reply_address(thread_id)],
-        headers=_headers(thread_id=thread_id, audience="customer", delivery_id=delivery_id),
+        headers=_headers(
+            delivery_id=delivery_id,
+            earlier=earlier,
+            unsubscribe_url=absolute(unsubscribe.unsubscribe_path(customer.pk)),
+        ),
     )
     message.attach_alternative(html, "text/html")
     return message
 
 
 def business_email(
-    *, entry: Entry, customer: Customer, business: Business, to: str, delivery_id: int
+    *,
+    entry: Entry,
+    customer: Customer,
+    business: Business,
+    to: str,
+    delivery_id: int,
+    earlier: Sequence[int] = (),
 ) -> EmailMultiAlternatives:
     """A customer's reply, to the business, with a button straight to the staff chat."""
     with timezone.override(zoneinfo.ZoneInfo(business.time_zone)):
@@ -225,7 +256,7 @@ def business_email(
         to=[to],
         # Staff's own reply address: answering this email writes to the customer.
         reply_to=[reply_address(entry.thread_id, STAFF_SIDE)],
-        headers=_headers(thread_id=entry.thread_id, audience="business", delivery_id=delivery_id),
+        headers=_headers(delivery_id=delivery_id, earlier=earlier),
     )
     message.attach_alternative(html, "text/html")
     return message

@@ -85,6 +85,21 @@ def set_sms_opt_out(*, customer: Customer, opted_out: bool) -> bool:
     return True
 
 
+def turn_off_email(*, customer: Customer) -> bool:
+    """The one-click unsubscribe of an email's List-Unsubscribe link (RFC 8058): no more email
+    notifications to this customer until they turn them back on in their settings. Emails
+    already waiting are not sent (the send-time check reads this). Returns whether it changed."""
+    with transaction.atomic():
+        prefs, _ = NotificationPreferences.objects.select_for_update().get_or_create(
+            customer=customer, defaults={"time_zone": customer.time_zone}
+        )
+        if not prefs.email_enabled:
+            return False
+        prefs.email_enabled = False
+        prefs.save(update_fields=["email_enabled", "updated_at"])
+    return True
+
+
 def subscribe_push(
     *, customer: Customer, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
 ) -> PushSubscription:

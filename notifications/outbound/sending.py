@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from messaging import live
 from messaging.queries import shared_attachment_url
+from notifications import queries
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
 from notifications.outbound import content, fallback, outbox, planning, transports
 from notifications.outbound.preferences import set_sms_opt_out
@@ -202,17 +203,23 @@ def _send_email(claim: Claim) -> str:
             business=business,
             to=delivery.recipient,
             delivery_id=delivery.pk,
+            earlier=_earlier_emails(delivery, [delivery.pk]),
         )
     else:
         reason = _customer_suppression(delivery, _claimed_preferences(customer))
         if reason:
             return _record_suppressed(claim, reason)
         batch = _claim_email_batch(claim)
+        pks = [d.pk for d in batch]
         message = content.customer_email(
             entries=[d.entry for d in batch],
             customer=customer,
             business=business,
-            delivery_id=delivery.pk,
+            # Named after its lowest delivery, so that the id can be named again later
+            # (reply_addresses.message_id): the rows of one email share a provider id, not
+            # who claimed them.
+            delivery_id=min(pks),
+            earlier=_earlier_emails(delivery, pks),
         )
     try:
         provider_id = transports.email_transport().send(message)
@@ -226,6 +233,12 @@ def _send_email(claim: Claim) -> str:
                 fallback.fall_back(failed=failed, reason=f"failed: {error.message}")
         return status
     return _record_sent(claim, provider_id)
+
+
+def _earlier_emails(delivery: Delivery, pks: list[int]) -> list[int]:
+    return queries.earlier_emails(
+        thread_id=delivery.entry.thread_id, audience=delivery.audience, exclude_pks=pks
+    )
 
 
 def _claim_email_batch(claim: Claim) -> list[Delivery]:

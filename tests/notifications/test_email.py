@@ -113,21 +113,23 @@ def test_messages_within_the_delay_go_as_one_email(fake_postmark, thread, staff,
     assert [e.text.count("Later thing") for e in fake_postmark.emails] == [0, 1]
 
 
-def test_emails_of_a_thread_carry_headers_that_thread_them(
+def test_each_email_of_a_thread_replies_to_emails_we_really_sent(
     fake_postmark, thread, staff, committed, clock
 ):
-    for body in ("One", "Two"):
+    # Issue 18 item 16: they used to reply to a made-up "<thread-N.customer@…>" that no
+    # email ever carried, so a mail client had nothing to thread them under.
+    for body in ("One", "Two", "Three"):
         with committed():
             actions.post_staff_message(thread=thread, author=staff, body=body)
         sweep_at(clock, committed, minutes=3)
-    first, second = fake_postmark.emails
-    root = f"<thread-{thread.pk}.customer@porchlight.localhost>"
-    for email in (first, second):
-        assert email.headers["In-Reply-To"] == root
-        assert email.headers["References"] == root
-        assert email.headers["Message-ID"].endswith("@porchlight.localhost>")
-    assert first.headers["Message-ID"] != second.headers["Message-ID"]
-    assert first.subject == second.subject
+    first, second, third = fake_postmark.emails
+    ids = [email.headers["Message-ID"] for email in (first, second, third)]
+    assert "In-Reply-To" not in first.headers and "References" not in first.headers
+    assert (second.headers["In-Reply-To"], second.headers["References"]) == (ids[0], ids[0])
+    assert third.headers["In-Reply-To"] == ids[1]
+    assert third.headers["References"] == f"{ids[0]} {ids[1]}"
+    assert all(i.endswith("@porchlight.localhost>") for i in ids) and len(set(ids)) == 3
+    assert first.subject == second.subject == third.subject
     assert first.reply_to == second.reply_to  # one reusable address per thread
 
 

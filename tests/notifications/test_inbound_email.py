@@ -50,6 +50,9 @@ def payload(*, to: str, sender: str = "sarah@example.com", text: str = "", **ext
     data = json.loads((FIXTURES / "postmark" / "inbound-parsed.json").read_text())
     data = copy.deepcopy(data)
     data["FromFull"] = {"Email": sender, "Name": "Sarah Mitchell", "MailboxHash": ""}
+    # Postmark's first header is the envelope sender: a real reply's is its From, which the
+    # fixture's SPF_PASS then vouches for (inbound_mail.authentication).
+    data["Headers"][0] = {"Name": "Return-Path", "Value": f"<{sender}>"}
     data["ToFull"] = [{"Email": to, "Name": "", "MailboxHash": ""}]
     data["CcFull"], data["BccFull"] = [], []
     data["OriginalRecipient"] = to
@@ -340,9 +343,13 @@ def test_a_bounce_fails_the_email_it_answers_and_the_next_notification_goes_by_s
         entry = actions.post_staff_message(thread=thread, author=staff, body="Invoice ready")
     (sent,) = fake_postmark.emails
     # A real Postfix bounce (mailgun/flanker's fixtures, Apache-2.0: see the corpus's
-    # SOURCES.md), now quoting the Message-ID of the email we sent.
+    # SOURCES.md), now quoting the Message-ID of the email we sent and naming her address
+    # (a bounce counts only for the address we sent that email to).
     raw = (FIXTURES / "email" / "kinds" / "bounce-postfix-user-unknown.eml").read_bytes()
     raw = raw.replace(b"<20090708054735.GC7578@zedshaw>", sent.headers["Message-ID"].encode())
+    raw = raw.replace(
+        b"asdfasdfasdfasdfasdfasdfewrqertrtyrthsfgdfgadfqeadvxzvz@gmail.com", b"sarah@example.com"
+    )
     with committed():
         assert post(client, raw_payload(raw, to="bounces@porchlight.localhost")).status_code == 200
     assert not Entry.objects.filter(kind="customer_reply").exists()

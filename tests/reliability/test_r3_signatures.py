@@ -20,8 +20,9 @@ from django.urls import URLResolver, get_resolver
 from twilio.request_validator import RequestValidator
 
 from messaging import actions
-from notifications.models import Delivery
+from notifications.models import Delivery, NotificationPreferences
 from notifications.reply_addresses import reply_address
+from notifications.unsubscribe import unsubscribe_path, unsubscribe_token
 from tests.crm_events.conftest import SECRET as CRM_SECRET
 from tests.crm_events.conftest import invoice_event, signed_headers
 from tests.notifications.test_inbound_email import payload as inbound_email
@@ -32,13 +33,15 @@ SITE = "http://127.0.0.1:8000"  # SITE_URL: the public URL Twilio signs
 SARAH = "+15555550123"
 
 # The views that accept a POST without a CSRF token: the open doors. Each is a webhook
-# checked below, except the CSP report endpoint, which browsers call without any credential
-# by design (it writes no rows: violations go to the log).
+# checked below (or the one-click unsubscribe link, signed per customer, which mail
+# providers POST without cookies: RFC 8058), except the CSP report endpoint, which browsers
+# call without any credential by design (it writes no rows: violations go to the log).
 WEBHOOK_ROUTES = {
     "webhooks/twilio/sms/",
     "webhooks/twilio/status/",
     "anymail/<slug:esp>/<str:kind>/",
     "api/crm/events/",
+    "email/unsubscribe/<str:token>/",
 }
 NOT_SIGNED_BY_DESIGN = {"csp-report/"}
 
@@ -187,6 +190,31 @@ def crm_attempts(client) -> list[Attempt]:
     return result
 
 
+def unsubscribe_attempts(client, customer, other_customer, thread) -> list[Attempt]:
+    """The one-click unsubscribe link: its signature is the credential (RFC 8058)."""
+    number, _, signature = unsubscribe_token(customer.pk).partition(".")
+    # A signature of ours for something else: Sarah's reply address's.
+    reply_signature = reply_address(thread.pk).partition(".")[2].partition("@")[0]
+    tokens = [
+        ("no signature", number),
+        ("empty signature", f"{number}."),
+        ("forged signature", f"{number}.{'0' * len(signature)}"),
+        ("another customer's signature", f"{number}.{unsubscribe_token(other_customer.pk)[-24:]}"),
+        ("her signature on another customer", f"{other_customer.pk}.{signature}"),
+        ("a reply address's signature", f"{number}.{reply_signature}"),
+        ("no such customer", f"999999.{signature}"),
+    ]
+
+    def post(token: str):
+        return lambda: client.post(
+            f"/email/unsubscribe/{token}/",
+            "List-Unsubscribe=One-Click",
+            content_type="application/x-www-form-urlencoded",
+        )
+
+    return [Attempt("email unsubscribe", case, post(token), 404) for case, token in tokens]
+
+
 # -- the test --------------------------------------------------------------------------------
 
 
@@ -195,6 +223,7 @@ def test_bad_or_missing_signatures_on_every_webhook_are_refused_and_write_nothin
     fake_twilio,
     fake_postmark,
     customer,
+    other_customer,
     project,
     thread,
     staff,
@@ -238,6 +267,7 @@ def test_bad_or_missing_signatures_on_every_webhook_are_refused_and_write_nothin
             *anymail_attempts(client, "email tracking", tracking, bounce, settings),
             *anymail_attempts(client, "email inbound", inbound, reply, settings),
             *crm_attempts(client),
+            *unsubscribe_attempts(client, customer, other_customer, thread),
         ]
 
         before = every_row()
@@ -275,6 +305,11 @@ def test_bad_or_missing_signatures_on_every_webhook_are_refused_and_write_nothin
                 content_type="application/json",
                 **signed_headers(json.dumps(invoice_event()).encode(), msg_id="msg_r3"),
             ),
+            client.post(
+                unsubscribe_path(customer.pk),
+                "List-Unsubscribe=One-Click",
+                content_type="application/x-www-form-urlencoded",
+            ),
         ]
         controlled = every_row()
 
@@ -282,18 +317,19 @@ def test_bad_or_missing_signatures_on_every_webhook_are_refused_and_write_nothin
     assert wrong == []
     changed = {label: n for label, n in rows_changed(before, after).items() if n}
     assert changed == {}
-    assert [r.status_code for r in accepted] == [200] * 5
+    assert [r.status_code for r in accepted] == [200] * 6
     written = {label: n for label, n in rows_changed(after, controlled).items() if n}
     for model in ("messaging.Entry", "notifications.InboundMessage", "crm_events.Invoice"):
         assert written.get(model), written
     sms.refresh_from_db()
     email.refresh_from_db()
     assert (sms.status, email.status) == ("failed", "failed")
+    assert NotificationPreferences.objects.get(customer=customer).email_enabled is False
 
-    refused = sum(code in (401, 403) for _, code in answers)
+    refused = sum(code in (401, 403, 404) for _, code in answers)
     webhooks = {a.webhook for a in attempts}
     figures(
         f"{len(answers)} forged/unsigned requests to {len(webhooks)} webhooks -> "
-        f"{100 * refused / len(answers):.0f}% refused (401/403), "
+        f"{100 * refused / len(answers):.0f}% refused (401/403/404), "
         f"{sum(changed.values())} writes across {len(before)} models"
     )
