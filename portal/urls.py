@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from messaging import views as messaging_views
@@ -14,8 +13,9 @@ urlpatterns = [
     path("csp-report/", security.csp_report, name="csp_report"),
     path("logo/<int:business_id>/", views.business_logo, name="business_logo"),
     path("login/", views.login_page, name="login"),
+    path("login/code/", views.login_code, name="login_code"),
     path("login/magic/", views.magic_link, name="magic_link"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.logout_view, name="logout"),
     path("staff/login/", views.StaffLoginView.as_view(), name="staff_login"),
     # Customer pages
     path("project/", views.project_page, name="project"),
