@@ -70,6 +70,9 @@ def sign_in(
 ) -> SignedInDevice:
     """Sign `customer` in on this request's browser (a new session key: login() cycles it)
     and list the device. Thread scope is never kept: it is what a forwarded link grants."""
+    if request.user.is_authenticated:
+        # A new session, not an upgraded one: nothing of a limited session carries over.
+        sign_out(request)
     login(request, customer.user, backend=BACKEND)
     keep = keep and scope == FULL
     if scope == THREAD:

@@ -16,6 +16,8 @@ urlpatterns = [
     path("login/code/", views.login_code, name="login_code"),
     path("login/magic/", views.magic_link, name="magic_link"),
     path("logout/", views.logout_view, name="logout"),
+    # The link in a customer's notification: signs them in once, opens the entry.
+    path("open/<str:token>/", views.notification_link, name="notification_link"),
     path("staff/login/", views.StaffLoginView.as_view(), name="staff_login"),
     # Customer pages
     path("project/", views.project_page, name="project"),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import login
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from sesame.utils import get_user
 
 from crm_events import queries as crm_queries
-from portal import actions, codes, devices, throttles
+from portal import actions, codes, devices, entry_links, throttles
 from portal.access import customer_required, staff_required
 from portal.forms import CodeForm, EmailLoginForm, MagicLinkForm
 from portal.models import Business, Customer
@@ -136,6 +137,38 @@ def magic_link(request: HttpRequest) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     devices.sign_out(request)
     return redirect("login")
+
+
+@require_http_methods(["GET", "POST"])
+def notification_link(request: HttpRequest, token: str) -> HttpResponse:
+    """A link from a customer's SMS, email or push (portal/entry_links.py). GET changes
+    nothing (mail scanners open links) and shows one button; its POST spends the link and
+    opens the entry. Already signed in as that customer (the installed app): straight there."""
+    try:
+        link, fresh = entry_links.read(token)
+    except entry_links.BadLink:
+        return render(request, "portal/magic_link_invalid.html", status=400)
+    user = request.user
+    if user.is_authenticated and Customer.objects.filter(user=user, pk=link.customer_id).exists():
+        return redirect(link.target)
+    if not fresh or entry_links.spent(link):
+        return _sign_in_for(link)
+    if request.method == "GET":
+        return render(request, "portal/notification_link.html", {"token": token})
+    if throttles.MAGIC_LINK_POSTS.exceeded(request):
+        return too_many(request, what="sign-in attempts")
+    customer = entry_links.spend(link)
+    if customer is None:
+        return _sign_in_for(link)
+    devices.sign_in(request, customer=customer, scope=devices.THREAD)
+    return redirect(link.target)
+
+
+def _sign_in_for(link: entry_links.Link) -> HttpResponse:
+    """A link used before, or too late: the sign-in page, its address filled in, and the
+    entry as where to go once signed in."""
+    query = urlencode({"address": entry_links.prefill(link), "next": link.target, "expired": 1})
+    return redirect(f"{resolve_url('login')}?{query}")
 
 
 def _staff_follows_card(request: HttpRequest, param: str, view_name: str) -> HttpResponse | None:
