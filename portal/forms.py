@@ -44,3 +44,35 @@ class CodeForm(forms.Form):
 class MagicLinkForm(forms.Form):
     sesame = forms.CharField(widget=forms.HiddenInput, max_length=400)
     keep = forms.BooleanField(label="Keep me signed in on this device", required=False)
+
+
+class NameForm(forms.Form):
+    name = forms.CharField(label="Your name", max_length=120)
+
+
+class ContactForm(forms.Form):
+    """A new mobile number or email address; prefixed "phone" or "email" on the page."""
+
+    value = forms.CharField(max_length=254)
+
+    def __init__(self, *args, kind: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = kind or self.prefix
+        field = self.fields["value"]
+        if self.kind == "phone":
+            field.label = "New mobile number"
+            field.widget = forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"})
+        else:
+            field.label = "New email address"
+            field.widget = forms.EmailInput(attrs={"autocomplete": "email"})
+
+    def clean_value(self) -> str:
+        kind, address = codes.parse_address(self.cleaned_data["value"])
+        if kind != self.kind:
+            wanted = "a mobile number" if self.kind == "phone" else "an email address"
+            raise forms.ValidationError(f"Enter {wanted} here.")
+        return address
+
+
+class DeviceForm(forms.Form):
+    device = forms.IntegerField(min_value=1)

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from messaging import views as messaging_views
-from portal import health, security, views
+from portal import account_views, health, security, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,6 +20,16 @@ urlpatterns = [
     path("open/<str:token>/", views.notification_link, name="notification_link"),
     path("staff/login/", views.StaffLoginView.as_view(), name="staff_login"),
     # Customer pages
+    path("account/", account_views.account_page, name="account"),
+    path("account/name/", account_views.change_name, name="account_name"),
+    path("account/contact/", account_views.change_contact, name="account_contact"),
+    path("account/confirm/", account_views.confirm_change, name="account_confirm"),
+    path("account/devices/sign-out/", account_views.sign_out_device, name="account_device_out"),
+    path(
+        "account/sign-out-everywhere/",
+        account_views.sign_out_everywhere,
+        name="account_sign_out_everywhere",
+    ),
     path("project/", views.project_page, name="project"),
     path("invoices/", views.invoices_page, name="invoices"),
     path("schedule/", views.schedule_page, name="schedule"),
