@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from urllib.parse import urlencode
 
+import phonenumbers
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -36,9 +37,22 @@ def _safe_next(request: HttpRequest, url: str) -> str:
     return resolve_url("messages")
 
 
+def _shown(address: str) -> str:
+    """A filled-in address as people write it: (555) 555-0123 rather than +15555550123."""
+    if address.startswith("+"):
+        try:
+            return format_phone(address)
+        except phonenumbers.NumberParseException:
+            return address
+    return address
+
+
 @require_http_methods(["GET", "POST"])
 def login_page(request: HttpRequest) -> HttpResponse:
-    initial = {"address": request.GET.get("address", ""), "next": request.GET.get("next", "")}
+    initial = {
+        "address": _shown(request.GET.get("address", "")),
+        "next": request.GET.get("next", ""),
+    }
     form = EmailLoginForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if not form.is_valid():

@@ -257,3 +257,18 @@ def test_an_inactive_customer_gets_no_code(client, business, fake_twilio, commit
     CustomerFactory(business=business, phone=LUIS, user=UserFactory(is_active=False))
     _ask(client, committed, LUIS)
     assert fake_twilio.messages == []
+
+
+def test_without_twilio_the_console_provider_prints_the_code_as_under_make_run(
+    client, luis, committed, settings, caplog
+):
+    settings.TWILIO_ACCOUNT_SID = settings.TWILIO_AUTH_TOKEN = settings.TWILIO_FROM_NUMBER = ""
+    with caplog.at_level("INFO"):
+        _ask(client, committed, "555-555-0177")
+    code = re.search(r"SMS \(console\) to \+15555550177 .*#(\d{6})", caplog.text, re.S)[1]
+    assert client.post("/login/code/", {"code": code}).url == "/messages/"
+
+
+def test_a_filled_in_phone_reads_as_people_write_it(client, db):
+    page = client.get("/login/", {"address": "+15555550123"}).content.decode()
+    assert 'value="(555) 555-0123"' in page
