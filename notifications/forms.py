@@ -235,6 +235,20 @@ def _e164_or_raw(number: str) -> str:
         return number.strip()
 
 
+class NewCustomerForm(forms.Form):
+    """Staff making a new customer of an unmatched message's sender."""
+
+    name = forms.CharField(
+        label="Name", max_length=120, error_messages={"required": "Enter the customer's name."}
+    )
+    project = forms.CharField(
+        label="Project (optional)",
+        max_length=160,
+        required=False,
+        help_text="Such as Fence Repair; it gets the next PRJ- code.",
+    )
+
+
 class AssignForm(forms.Form):
     """Staff naming the customer an unmatched message belongs to."""
 
