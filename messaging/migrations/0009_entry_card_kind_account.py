@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0008_entry_search_document'),
+        ("messaging", "0008_entry_search_document"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='entry',
-            name='card_kind',
-            field=models.CharField(blank=True, choices=[('invoice', 'Invoice'), ('estimate', 'Estimate'), ('contract', 'Contract'), ('appointment', 'Appointment'), ('opt_out', 'SMS preference'), ('account', 'Contact details')], max_length=20),
+            model_name="entry",
+            name="card_kind",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("invoice", "Invoice"),
+                    ("estimate", "Estimate"),
+                    ("contract", "Contract"),
+                    ("appointment", "Appointment"),
+                    ("opt_out", "SMS preference"),
+                    ("account", "Contact details"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
