@@ -233,3 +233,13 @@ def test_the_account_page_needs_a_full_session(client, customer, thread, staff):
     assert client.get("/account/").url.startswith("/login/?address=%2B15555550123")
     assert client.post("/account/sign-out-everywhere/").url.startswith("/login/?")
     assert SignedInDevice.objects.filter(customer=customer).exists()
+
+
+@pytest.mark.parametrize("devices", [1, 8])
+def test_the_account_page_query_count_is_constant(
+    customer, fake_twilio, committed, devices, django_assert_num_queries
+):
+    clients = [_sign_in(committed, fake_twilio, keep=n % 2 == 0) for n in range(devices)]
+    # user, customer+business, devices
+    with django_assert_num_queries(3):
+        assert clients[0].get("/account/").status_code == 200
