@@ -270,7 +270,10 @@ def test_another_customer_and_strangers_reach_nothing_of_sarahs_from_any_url_or_
         for way, client, method, extra in requests:
             ways += 1
             response = getattr(client, method)(path, {"key": f"r8-{ways}"}, **extra)
-            if "_auth_user_id" not in daniel.session:  # POST /logout/ signs him out
+            if "_auth_user_id" not in daniel.session:
+                # POST /logout/ signs him out; /account/sign-out-everywhere/ also changes his
+                # session hash, so he signs in again as he now is.
+                other_customer.user.refresh_from_db()
                 daniel.force_login(other_customer.user)
             status = response.status_code
             body = b"".join(response) if response.streaming else response.content
