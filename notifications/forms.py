@@ -213,7 +213,10 @@ class TwilioInboundForm(WebhookForm):
         for n in range(data["NumMedia"] or 0):
             url = post.get(f"MediaUrl{n}", "")
             content_type = post.get(f"MediaContentType{n}", "")[:100]
-            if allowed_url(url, hosts):
+            if "\x00" in url + content_type:
+                # PostgreSQL refuses NUL in JSON text; Twilio never sends one (found by R4).
+                refused.append(f"photo {n + 1} is not a Twilio media link")
+            elif allowed_url(url, hosts):
                 media.append({"url": url[:1000], "content_type": content_type})
             else:
                 refused.append(f"photo {n + 1} is not on a Twilio host")
