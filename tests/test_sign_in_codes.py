@@ -235,12 +235,14 @@ def test_guesses_are_throttled_per_client_even_across_numbers(
 
 def test_keep_me_signed_in_lasts_90_days_and_lists_the_device(client, luis, fake_twilio, committed):
     _ask(client, committed, LUIS)
-    client.post(
+    response = client.post(
         "/login/code/",
         {"code": _code(fake_twilio), "keep": "on"},
         HTTP_USER_AGENT="Mozilla/5.0 (Linux; Android 14) Chrome/120.0 Mobile Safari/537.36",
     )
     assert client.session.get_expiry_age() == 90 * 24 * 3600
+    # A persistent cookie, not a browser-session one: the installed app keeps it too.
+    assert response.cookies["sessionid"]["max-age"] == 90 * 24 * 3600
     device = SignedInDevice.objects.get(customer=luis)
     assert device.kept and device.label == "Chrome on Android"
     assert device.session_key == client.session.session_key
