@@ -22,7 +22,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from portal.models import Customer, SignedInDevice
+from portal.models import Customer, SignedInDevice, SignInCode, SpentNotificationLink
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 SCOPE_KEY = "porchlight_scope"  # "thread" for notification-link sessions; absent: full
@@ -184,3 +184,19 @@ class KeptSessionMiddleware:
             last_seen_at=now,
             expires_at=now + dt.timedelta(seconds=settings.KEEP_SIGNED_IN_MAX_AGE),
         )
+
+
+FORGET_TASK = "portal.forget_spent_sign_ins"
+
+
+def forget_spent_sign_ins(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete what no longer guards anything (run hourly by Celery beat): codes past their
+    life, spent notification links whose signature has expired anyway, devices whose session
+    has expired. A day's margin keeps recent rows for anyone looking into an incident."""
+    now = now or timezone.now()
+    margin = dt.timedelta(days=1)
+    link_age = dt.timedelta(seconds=settings.NOTIFICATION_LINK_MAX_AGE)
+    codes, _ = SignInCode.objects.filter(expires_at__lt=now - margin).delete()
+    links, _ = SpentNotificationLink.objects.filter(spent_at__lt=now - link_age - margin).delete()
+    devices, _ = SignedInDevice.objects.filter(expires_at__lt=now - margin).delete()
+    return {"codes": codes, "links": links, "devices": devices}

@@ -477,3 +477,9 @@ CELERY_BEAT_SCHEDULE["crm-automations"] = {
     "schedule": float(CRM_AUTOMATIONS_SECONDS),
     "options": {"expires": float(CRM_AUTOMATIONS_SECONDS)},
 }
+# Sign-in rows that guard nothing any more: expired codes, old spent links, expired devices.
+CELERY_BEAT_SCHEDULE["portal-forget-sign-ins"] = {
+    "task": "portal.forget_spent_sign_ins",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
+}

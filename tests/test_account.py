@@ -243,3 +243,24 @@ def test_the_account_page_query_count_is_constant(
     # user, customer+business, devices
     with django_assert_num_queries(3):
         assert clients[0].get("/account/").status_code == 200
+
+
+def test_the_hourly_task_forgets_what_guards_nothing_any_more(
+    customer, thread, staff, fake_twilio, committed
+):
+    from portal import devices, entry_links
+    from portal.models import SignInCode, SpentNotificationLink
+    from portal.tasks import forget_spent_sign_ins
+
+    _sign_in(committed, fake_twilio, keep=False)  # a used code and a device
+    entry = actions.post_staff_message(thread=thread, author=staff, body="Hi")
+    path = entry_links.link_path(
+        customer_id=customer.pk, entry_id=entry.pk, seq=entry.seq, via="sms"
+    )
+    entry_links.spend(entry_links.read(path.split("/")[2])[0])
+    assert forget_spent_sign_ins.delay().get() == {"codes": 0, "links": 0, "devices": 0}
+    # Past two weeks and a day: the session, the code and the link are all long dead.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=15, minutes=1)
+    with time_machine.travel(later, tick=False):
+        assert devices.forget_spent_sign_ins() == {"codes": 1, "links": 1, "devices": 1}
+    assert not SignInCode.objects.exists() and not SpentNotificationLink.objects.exists()
