@@ -158,14 +158,19 @@ def notification_link(request: HttpRequest, token: str) -> HttpResponse:
     """A link from a customer's SMS, email or push (portal/entry_links.py). GET changes
     nothing (mail scanners open links) and shows one button; its POST spends the link and
     opens the entry. Already signed in as that customer (the installed app): straight there."""
+    # Every link that fails counts against the client's sign-in attempts, as each POST does.
     try:
         link, fresh = entry_links.read(token)
     except entry_links.BadLink:
+        if throttles.MAGIC_LINK_POSTS.exceeded(request):
+            return too_many(request, what="sign-in attempts")
         return render(request, "portal/magic_link_invalid.html", status=400)
     user = request.user
     if user.is_authenticated and Customer.objects.filter(user=user, pk=link.customer_id).exists():
         return redirect(link.target)
     if not fresh or entry_links.spent(link):
+        if throttles.MAGIC_LINK_POSTS.exceeded(request):
+            return too_many(request, what="sign-in attempts")
         return _sign_in_for(link)
     if request.method == "GET":
         return render(request, "portal/notification_link.html", {"token": token})

@@ -171,3 +171,16 @@ def test_an_sms_links_fallback_offers_the_phone(client, business, staff):
     client.post(path)
     client.logout()
     assert _fallback(client.post(path))["address"] == "+15555550177"
+
+
+def test_failed_links_count_against_the_clients_sign_in_attempts(
+    client, customer, emailed, settings
+):
+    settings.RATE_LOGIN_LINKS_PER_CLIENT = "4/h"
+    _, path = emailed
+    client.post(path)  # the sign-in itself is the first of the four
+    client.logout()
+    answers = [client.get(path).status_code for _ in range(2)]  # spent
+    answers += [client.get("/open/forged/").status_code for _ in range(3)]
+    assert answers == [302, 302, 400, 429, 429]
+    assert _user_of(client) is None
