@@ -28,6 +28,8 @@ run: install
 	@echo
 	@echo "Porchlight is at $$(cat $(VENV)/site-url)"
 	@echo "  Sarah (customer):  $$($(BIN)/python manage.py login_link sarah@example.com)"
+	@echo "  Luis (phone only): sign in at $$(cat $(VENV)/site-url)/login/ with (555) 555-0188;"
+	@echo "                     the console SMS provider prints his 6-digit code in this log"
 	@echo "  Mike (staff):      $$($(BIN)/python manage.py login_link mike)"
 	@echo "                     or sign in at $$(cat $(VENV)/site-url)/staff/login/ as mike / porchlight-demo"
 	@echo "  Links work once, for 10 minutes; more from another shell:"

@@ -20,7 +20,7 @@ from crm_events.forms import CrewOnTheWayForm, KeyedForm, LogCallForm, Reschedul
 from crm_events.models import Appointment, Contract
 from crm_events.pdf import document_pdf
 from messaging.models import Thread
-from portal.access import current_customer, staff_required
+from portal.access import current_customer, scope_refusal, staff_required
 from portal.models import Project
 
 
@@ -41,6 +41,9 @@ def customer_document(staff_view: str | None = None):
             if user.is_active and user.is_staff and staff_view is not None:
                 return redirect(staff_view, *args, **kwargs)
             request.customer = current_customer(request)
+            refusal = scope_refusal(request)
+            if refusal is not None:
+                return refusal
             with timezone.override(zoneinfo.ZoneInfo(request.customer.time_zone)):
                 return view(request, *args, **kwargs)
 

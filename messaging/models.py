@@ -126,6 +126,7 @@ class Entry(models.Model):
         CONTRACT = "contract", "Contract"
         APPOINTMENT = "appointment", "Appointment"
         OPT_OUT = "opt_out", "SMS preference"
+        ACCOUNT = "account", "Contact details"
 
     # Event cards: what the card is about, and the document it links to.
     card_kind = models.CharField(max_length=20, choices=CardKind.choices, blank=True)

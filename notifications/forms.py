@@ -213,7 +213,10 @@ class TwilioInboundForm(WebhookForm):
         for n in range(data["NumMedia"] or 0):
             url = post.get(f"MediaUrl{n}", "")
             content_type = post.get(f"MediaContentType{n}", "")[:100]
-            if allowed_url(url, hosts):
+            if "\x00" in url + content_type:
+                # PostgreSQL refuses NUL in JSON text; Twilio never sends one (found by R4).
+                refused.append(f"photo {n + 1} is not a Twilio media link")
+            elif allowed_url(url, hosts):
                 media.append({"url": url[:1000], "content_type": content_type})
             else:
                 refused.append(f"photo {n + 1} is not on a Twilio host")
@@ -233,6 +236,20 @@ def _e164_or_raw(number: str) -> str:
         return normalize_phone(number) or number.strip()
     except ValidationError:
         return number.strip()
+
+
+class NewCustomerForm(forms.Form):
+    """Staff making a new customer of an unmatched message's sender."""
+
+    name = forms.CharField(
+        label="Name", max_length=120, error_messages={"required": "Enter the customer's name."}
+    )
+    project = forms.CharField(
+        label="Project (optional)",
+        max_length=160,
+        required=False,
+        help_text="Such as Fence Repair; it gets the next PRJ- code.",
+    )
 
 
 class AssignForm(forms.Form):

@@ -25,6 +25,11 @@ urlpatterns = [
         name="unmatched_assign",
     ),
     path(
+        "staff/unmatched/<int:inbound_id>/new-customer/",
+        inbound_views.unmatched_new_customer,
+        name="unmatched_new_customer",
+    ),
+    path(
         "staff/unmatched/<int:inbound_id>/dismiss/",
         inbound_views.unmatched_dismiss,
         name="unmatched_dismiss",

@@ -8,13 +8,16 @@ from __future__ import annotations
 import time
 import zoneinfo
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
 from django.db.models.signals import post_save
 from django.dispatch import receiver
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, resolve_url
 from django.utils import timezone
 
+from portal import devices
 from portal.models import Business, Customer
 
 
@@ -27,10 +30,51 @@ def customer_required(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         request.customer = current_customer(request)
+        refusal = scope_refusal(request)
+        if refusal is not None:
+            return refusal
         with timezone.override(zoneinfo.ZoneInfo(request.customer.time_zone)):
             return view(request, *args, **kwargs)
 
     return wrapper
+
+
+# What a session opened by a notification link reaches (portal/entry_links.py): the thread,
+# its fragments, search and files, and replying. Any other customer page asks for a code.
+THREAD_SCOPE_VIEWS = frozenset(
+    {
+        "messages",
+        "customer_entries",
+        "customer_send",
+        "customer_search",
+        "attachment",
+        "attachment_thumbnail",
+    }
+)
+
+
+def scope_refusal(request: HttpRequest) -> HttpResponse | None:
+    """For a session limited to the thread, on any other page: the way to a code."""
+    if devices.thread_scope(request) and _view_name(request) not in THREAD_SCOPE_VIEWS:
+        return redirect(_verify_url(request))
+    return None
+
+
+def _view_name(request: HttpRequest) -> str:
+    match = request.resolver_match
+    return match.url_name if match else ""
+
+
+def _verify_url(request: HttpRequest) -> str:
+    customer = request.customer
+    query = urlencode(
+        {
+            "address": customer.phone or customer.email,
+            "next": request.get_full_path(),
+            "verify": 1,
+        }
+    )
+    return f"{resolve_url('login')}?{query}"
 
 
 def staff_required(view):

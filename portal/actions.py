@@ -1,19 +1,24 @@
-"""Writes for the portal app: sign-in links, and the customer's own settings."""
+"""Writes for the portal app: sign-in links, the customer's own settings, new customers.
+(Sign-in codes: portal/codes.py; sessions and devices: portal/devices.py; the customer's own
+details: portal/account.py.)"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from sesame.utils import get_token
 
 from portal.celery import run_task
-from portal.models import Customer
+from portal.models import Business, Customer, Project
 from portal.queries import customer_for_login
 
 SEND_LOGIN_LINK_TASK = "portal.send_login_link"
@@ -69,3 +74,53 @@ def set_time_zone(*, customer: Customer, time_zone: str) -> None:
     if customer.time_zone != time_zone:
         Customer.objects.filter(pk=customer.pk).update(time_zone=time_zone)
         customer.time_zone = time_zone
+
+
+# -- new customers (staff, from a stranger's text or email) ------------------------------------
+
+
+def _next_project_code() -> str:
+    """PRJ-<one more than the highest PRJ- number>; callers hold the transaction."""
+    numbers = [
+        int(code[4:])
+        for code in Project.objects.filter(code__startswith="PRJ-").values_list("code", flat=True)
+        if code[4:].isdigit()
+    ]
+    return f"PRJ-{max(numbers, default=1000) + 1}"
+
+
+def create_customer(
+    *, name: str, phone: str = "", email: str = "", project_title: str = ""
+) -> Customer:
+    """A customer of the business (one per deployment) with their own sign-in account (no
+    password: they sign in with a code or a link), and a project if one is named. Refuses a
+    phone or email another customer has: matching and sign-in need each to be one person's."""
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError("Enter the customer's name.", code="required")
+    if not (phone or email):
+        raise ValidationError("A customer needs a phone number or an email address.")
+    if phone and Customer.objects.filter(phone=phone).exists():
+        raise ValidationError("A customer already has that number.", code="taken")
+    if email and Customer.objects.filter(email__iexact=email).exists():
+        raise ValidationError("A customer already has that email address.", code="taken")
+    business = Business.objects.order_by("pk").first()
+    if business is None:
+        raise ValidationError("Set up the business in the admin first.")
+    with transaction.atomic():
+        user = get_user_model()(username=f"customer-{uuid.uuid4().hex[:12]}", email=email)
+        user.first_name = name.split()[0][:150]
+        user.set_unusable_password()
+        user.save()
+        customer = Customer.objects.create(
+            business=business,
+            user=user,
+            name=name,
+            phone=phone,
+            email=email,
+            time_zone=business.time_zone,
+        )
+        title = " ".join(project_title.split())
+        if title:
+            Project.objects.create(customer=customer, code=_next_project_code(), title=title)
+    return customer

@@ -113,3 +113,66 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} · {self.title}"
+
+
+class SignInCode(models.Model):
+    """A six-digit code sent to a phone (SMS) or an email address: to sign in, or to prove
+    that a new phone or email is the customer's before it replaces the old one.
+
+    Only an HMAC of the code is kept (portal/codes.py). Each row's life: issued, then spent
+    by the first right guess (`used_at`), or dead at `expires_at` or at the fifth wrong try.
+    A new code for the same address and purpose ends the previous one."""
+
+    class Purpose(models.TextChoices):
+        SIGN_IN = "sign_in", "Sign in"
+        VERIFY = "verify", "Confirm a new phone or email"
+
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    # E.164 for a phone, lower-cased for an email: the form the code was sent to.
+    address = models.CharField(max_length=254)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    failures = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["address", "purpose", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} code for {self.address}"
+
+
+class SignedInDevice(models.Model):
+    """A browser a customer signed in on: listed at /account/, where it can be signed out.
+    `session_key` follows the session as its key rotates (portal/devices.py)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="devices")
+    session_key = models.CharField(max_length=40, unique=True)
+    label = models.CharField(max_length=120)
+    kept = models.BooleanField(default=False, help_text="Keep me signed in on this device.")
+    # "thread": opened by a notification link, limited to the thread until re-verified.
+    scope = models.CharField(max_length=10, default="full")
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.customer})"
+
+
+class SpentNotificationLink(models.Model):
+    """The nonce of each notification link used to sign in: the unique constraint is what
+    makes a link single-use, even when two taps race. Rows older than
+    NOTIFICATION_LINK_MAX_AGE guard nothing (the signature has expired) and may be deleted."""
+
+    nonce = models.CharField(max_length=32, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    spent_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.nonce

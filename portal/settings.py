@@ -97,6 +97,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Kept devices: rotate the session key and slide its 90 days (portal/devices.py).
+    "portal.devices.KeptSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -228,6 +230,20 @@ SESAME_MAX_AGE = 10 * 60
 SESAME_ONE_TIME = True
 SESAME_TOKEN_NAME = "sesame"
 
+# Sign-in codes (portal/codes.py): six digits by SMS or email, ten minutes, one use, dead
+# after five wrong tries.
+SIGN_IN_CODE_MAX_AGE = 10 * 60
+SIGN_IN_CODE_MAX_FAILURES = 5
+# Notification links (portal/entry_links.py): one use, a day. A day covers "read it tonight or
+# at breakfast"; past it the link lands on the sign-in page with the address filled in.
+NOTIFICATION_LINK_MAX_AGE = 24 * 3600
+# A session opened by a notification link reaches the thread only, for at most this long.
+THREAD_SESSION_MAX_AGE = 12 * 3600
+# "Keep me signed in on this device": 90 days from the last visit; the session's key is
+# replaced at most once a day while it is used (portal/devices.py).
+KEEP_SIGNED_IN_MAX_AGE = 90 * 24 * 3600
+KEEP_SIGNED_IN_ROTATE_SECONDS = 24 * 3600
+
 LOGIN_URL = "login"
 # "home" sends each person to their own start page: staff to the project list, customers to
 # their messages.
@@ -244,6 +260,17 @@ RATE_STAFF_LOGIN_FAILURES_PER_CLIENT = env.str(
 RATE_SENDS_PER_USER = env.str("RATE_SENDS_PER_USER", default="30/m")
 # None are expected (a browser test fails on any); a page that breaks sends a few at most.
 RATE_CSP_REPORTS_PER_CLIENT = env.str("RATE_CSP_REPORTS_PER_CLIENT", default="20/m")
+
+# Sign-in codes (issue 20). Sends cost an SMS each, so they are capped per number, per
+# client and for the whole site (SMS pumping: a bot asking codes for premium numbers).
+# Guesses: 5 wrong tries kill one code; these cap the tries across codes, numbers and clients,
+# so that brute force over many numbers from many clients still gets ~1 in 10^6 per try.
+RATE_SIGN_IN_CODES_PER_ADDRESS = env.str("RATE_SIGN_IN_CODES_PER_ADDRESS", default="5/h")
+RATE_SIGN_IN_CODES_PER_CLIENT = env.str("RATE_SIGN_IN_CODES_PER_CLIENT", default="10/h")
+RATE_SIGN_IN_CODES_GLOBAL = env.str("RATE_SIGN_IN_CODES_GLOBAL", default="300/h")
+RATE_CODE_GUESSES_PER_ADDRESS = env.str("RATE_CODE_GUESSES_PER_ADDRESS", default="10/h")
+RATE_CODE_GUESSES_PER_CLIENT = env.str("RATE_CODE_GUESSES_PER_CLIENT", default="30/h")
+RATE_CODE_GUESSES_GLOBAL = env.str("RATE_CODE_GUESSES_GLOBAL", default="1000/h")
 RATELIMIT_USE_CACHE = "default"
 SILENCED_SYSTEM_CHECKS = [
     # django-ratelimit lists only django-redis's Redis cache; Django's own RedisCache also
@@ -458,4 +485,10 @@ CELERY_BEAT_SCHEDULE["crm-automations"] = {
     "task": "crm_events.run_automations",
     "schedule": float(CRM_AUTOMATIONS_SECONDS),
     "options": {"expires": float(CRM_AUTOMATIONS_SECONDS)},
+}
+# Sign-in rows that guard nothing any more: expired codes, old spent links, expired devices.
+CELERY_BEAT_SCHEDULE["portal-forget-sign-ins"] = {
+    "task": "portal.forget_spent_sign_ins",
+    "schedule": 3600.0,
+    "options": {"expires": 3600.0},
 }

@@ -77,3 +77,37 @@ def staff_locked_out(request: HttpRequest, *, username: str) -> bool:
 def record_staff_failure(request: HttpRequest, *, username: str) -> None:
     STAFF_FAILURES_PER_USERNAME.exceeded(request, value=staff_username_key(username))
     STAFF_FAILURES_PER_CLIENT.exceeded(request)
+
+
+# -- Sign-in codes (issue 20) -------------------------------------------------------------------
+# Each code request may send an SMS or an email: per address, per client and for the whole
+# site (one constant key), so that neither one number nor many numbers can be flooded.
+CODES_PER_ADDRESS = Limit("sign-in-code-address", "value", "RATE_SIGN_IN_CODES_PER_ADDRESS")
+CODES_PER_CLIENT = Limit("sign-in-code-client", "ip", "RATE_SIGN_IN_CODES_PER_CLIENT")
+CODES_GLOBAL = Limit("sign-in-code-all", "value", "RATE_SIGN_IN_CODES_GLOBAL")
+# Every guess counts, right or wrong, for known and unknown addresses alike.
+GUESSES_PER_ADDRESS = Limit("code-guess-address", "value", "RATE_CODE_GUESSES_PER_ADDRESS")
+GUESSES_PER_CLIENT = Limit("code-guess-client", "ip", "RATE_CODE_GUESSES_PER_CLIENT")
+GUESSES_GLOBAL = Limit("code-guess-all", "value", "RATE_CODE_GUESSES_GLOBAL")
+_EVERYONE = "*"
+
+
+def code_request_refused(request: HttpRequest, *, address: str) -> bool:
+    """Count one code request; True when any of its limits is already spent. All three are
+    counted (no short-circuit), so a flood from one client still fills the global count."""
+    over = [
+        CODES_PER_CLIENT.exceeded(request),
+        CODES_PER_ADDRESS.exceeded(request, value=address),
+        CODES_GLOBAL.exceeded(request, value=_EVERYONE),
+    ]
+    return any(over)
+
+
+def code_guess_refused(request: HttpRequest, *, address: str) -> bool:
+    """Count one guess at a code; True when any of its limits is already spent."""
+    over = [
+        GUESSES_PER_CLIENT.exceeded(request),
+        GUESSES_PER_ADDRESS.exceeded(request, value=address),
+        GUESSES_GLOBAL.exceeded(request, value=_EVERYONE),
+    ]
+    return any(over)

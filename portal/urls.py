@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from messaging import views as messaging_views
-from portal import health, security, views
+from portal import account_views, health, security, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,10 +14,23 @@ urlpatterns = [
     path("csp-report/", security.csp_report, name="csp_report"),
     path("logo/<int:business_id>/", views.business_logo, name="business_logo"),
     path("login/", views.login_page, name="login"),
+    path("login/code/", views.login_code, name="login_code"),
     path("login/magic/", views.magic_link, name="magic_link"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.logout_view, name="logout"),
+    # The link in a customer's notification: signs them in once, opens the entry.
+    path("open/<str:token>/", views.notification_link, name="notification_link"),
     path("staff/login/", views.StaffLoginView.as_view(), name="staff_login"),
     # Customer pages
+    path("account/", account_views.account_page, name="account"),
+    path("account/name/", account_views.change_name, name="account_name"),
+    path("account/contact/", account_views.change_contact, name="account_contact"),
+    path("account/confirm/", account_views.confirm_change, name="account_confirm"),
+    path("account/devices/sign-out/", account_views.sign_out_device, name="account_device_out"),
+    path(
+        "account/sign-out-everywhere/",
+        account_views.sign_out_everywhere,
+        name="account_sign_out_everywhere",
+    ),
     path("project/", views.project_page, name="project"),
     path("invoices/", views.invoices_page, name="invoices"),
     path("schedule/", views.schedule_page, name="schedule"),

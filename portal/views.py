@@ -1,20 +1,24 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from urllib.parse import urlencode
 
+import phonenumbers
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
-from django.views.decorators.http import require_GET, require_http_methods
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from sesame.utils import get_user
 
 from crm_events import queries as crm_queries
-from portal import actions, throttles
+from portal import actions, codes, devices, entry_links, throttles
 from portal.access import customer_required, staff_required
-from portal.forms import EmailLoginForm, MagicLinkForm
-from portal.models import Business
+from portal.forms import CodeForm, EmailLoginForm, MagicLinkForm
+from portal.models import Business, Customer
+from portal.phones import format_phone
 from portal.queries import RowCursor, login_address, staff_project_page
 
 
@@ -23,27 +27,99 @@ def too_many(request: HttpRequest, *, what: str) -> HttpResponse:
     return render(request, "portal/throttled.html", {"what": what}, status=429)
 
 
+PENDING_CODE = "porchlight_code_for"  # session: {"address": ..., "next": ...}
+
+
+def _safe_next(request: HttpRequest, url: str) -> str:
+    """Where to go after signing in: a path of ours, or the thread."""
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
+        return url
+    return resolve_url("messages")
+
+
+def _shown(address: str) -> str:
+    """A filled-in address as people write it: (555) 555-0123 rather than +15555550123."""
+    if address.startswith("+"):
+        try:
+            return format_phone(address)
+        except phonenumbers.NumberParseException:
+            return address
+    return address
+
+
 @require_http_methods(["GET", "POST"])
 def login_page(request: HttpRequest) -> HttpResponse:
-    form = EmailLoginForm(request.POST or None)
+    initial = {
+        "address": _shown(request.GET.get("address", "")),
+        "next": request.GET.get("next", ""),
+    }
+    form = EmailLoginForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if not form.is_valid():
             return render(request, "portal/login.html", {"form": form}, status=400)
-        email = form.cleaned_data["email"].strip()
-        # Known and unknown addresses count alike, so the limit reveals nothing either; an
-        # address counts as the sign-in compares it (one spelling, one counter).
-        if throttles.LOGIN_LINKS_PER_CLIENT.exceeded(
-            request
-        ) or throttles.LOGIN_LINKS_PER_ADDRESS.exceeded(request, value=login_address(email)):
-            return too_many(request, what="sign-in links")
-        actions.request_login_link(email=email)
-        # The same answer for known and unknown addresses.
-        return render(
-            request,
-            "portal/login_sent.html",
-            {"email": email, "minutes": settings.SESAME_MAX_AGE // 60},
-        )
+        kind, address = form.cleaned_data["address"]
+        if kind == codes.EMAIL and form.cleaned_data["method"] == "link":
+            return _send_login_link(request, email=address)
+        # Known and unknown addresses count alike, so the limits reveal nothing either.
+        if throttles.code_request_refused(request, address=address):
+            return too_many(request, what="codes")
+        codes.request_code(address=address)
+        request.session[PENDING_CODE] = {"address": address, "next": form.cleaned_data["next"]}
+        return redirect("login_code")
     return render(request, "portal/login.html", {"form": form})
+
+
+def _send_login_link(request: HttpRequest, *, email: str) -> HttpResponse:
+    if throttles.LOGIN_LINKS_PER_CLIENT.exceeded(
+        request
+    ) or throttles.LOGIN_LINKS_PER_ADDRESS.exceeded(request, value=login_address(email)):
+        # An address counts as the sign-in compares it (one spelling, one counter).
+        return too_many(request, what="sign-in links")
+    actions.request_login_link(email=email)
+    # The same answer for known and unknown addresses.
+    return render(
+        request,
+        "portal/login_sent.html",
+        {"email": email, "minutes": settings.SESAME_MAX_AGE // 60},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def login_code(request: HttpRequest) -> HttpResponse:
+    """The code sent by /login/ (to a phone by SMS, or by email). Every try counts against
+    the throttles; every failure gets the same words, whatever the reason."""
+    pending = request.session.get(PENDING_CODE)
+    if not pending:
+        return redirect("login")
+    address = pending["address"]
+    form = CodeForm(request.POST or None)
+    context = {
+        "form": form,
+        "address": address,
+        "shown": format_phone(address) if codes.kind_of(address) == codes.PHONE else address,
+        "by_sms": codes.kind_of(address) == codes.PHONE,
+        "minutes": settings.SIGN_IN_CODE_MAX_AGE // 60,
+    }
+    if request.method == "GET":
+        return render(request, "portal/login_code.html", context)
+    if throttles.code_guess_refused(request, address=address):
+        return too_many(request, what="tries at a code")
+    customer = None
+    if form.is_valid():
+        customer = codes.check_code(address=address, code=form.cleaned_data["code"])
+    if customer is None:
+        form.add_error(None, WRONG_CODE)
+        return render(request, "portal/login_code.html", context, status=400)
+    next_url = _safe_next(request, pending.get("next", ""))
+    devices.sign_in(request, customer=customer, keep=form.cleaned_data["keep"])
+    request.session.pop(PENDING_CODE, None)
+    return redirect(next_url)
+
+
+WRONG_CODE = (
+    "That code doesn't work. It may be mistyped, expired (codes last 10 minutes), already "
+    "used, or replaced by a newer one. Check the latest message, or ask for a new code."
+)
 
 
 @require_http_methods(["GET", "POST"])
@@ -64,8 +140,55 @@ def magic_link(request: HttpRequest) -> HttpResponse:
     user = get_user(form.data.get("sesame", "")) if form.is_valid() else None
     if user is None:
         return render(request, "portal/magic_link_invalid.html", status=400)
-    login(request, user, backend="sesame.backends.ModelBackend")
+    customer = Customer.objects.filter(user=user).select_related("user").first()
+    if customer is None or user.is_staff:
+        login(request, user, backend="sesame.backends.ModelBackend")
+    else:
+        devices.sign_in(request, customer=customer, keep=form.cleaned_data["keep"])
     return redirect("staff_projects" if user.is_staff else "messages")
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    devices.sign_out(request)
+    return redirect("login")
+
+
+@require_http_methods(["GET", "POST"])
+def notification_link(request: HttpRequest, token: str) -> HttpResponse:
+    """A link from a customer's SMS, email or push (portal/entry_links.py). GET changes
+    nothing (mail scanners open links) and shows one button; its POST spends the link and
+    opens the entry. Already signed in as that customer (the installed app): straight there."""
+    # Every link that fails counts against the client's sign-in attempts, as each POST does.
+    try:
+        link, fresh = entry_links.read(token)
+    except entry_links.BadLink:
+        if throttles.MAGIC_LINK_POSTS.exceeded(request):
+            return too_many(request, what="sign-in attempts")
+        return render(request, "portal/magic_link_invalid.html", status=400)
+    user = request.user
+    if user.is_authenticated and Customer.objects.filter(user=user, pk=link.customer_id).exists():
+        return redirect(link.target)
+    if not fresh or entry_links.spent(link):
+        if throttles.MAGIC_LINK_POSTS.exceeded(request):
+            return too_many(request, what="sign-in attempts")
+        return _sign_in_for(link)
+    if request.method == "GET":
+        return render(request, "portal/notification_link.html", {"token": token})
+    if throttles.MAGIC_LINK_POSTS.exceeded(request):
+        return too_many(request, what="sign-in attempts")
+    customer = entry_links.spend(link)
+    if customer is None:
+        return _sign_in_for(link)
+    devices.sign_in(request, customer=customer, scope=devices.THREAD)
+    return redirect(link.target)
+
+
+def _sign_in_for(link: entry_links.Link) -> HttpResponse:
+    """A link used before, or too late: the sign-in page, its address filled in, and the
+    entry as where to go once signed in."""
+    query = urlencode({"address": entry_links.prefill(link), "next": link.target, "expired": 1})
+    return redirect(f"{resolve_url('login')}?{query}")
 
 
 def _staff_follows_card(request: HttpRequest, param: str, view_name: str) -> HttpResponse | None:

@@ -16,7 +16,7 @@ def test_demo_is_idempotent(db):
     counts = (Customer.objects.count(), Entry.objects.count(), Thread.objects.count())
     call_command("demo")
     assert (Customer.objects.count(), Entry.objects.count(), Thread.objects.count()) == counts
-    assert counts[0] == 2
+    assert counts[0] == 3
     # And one text from a stranger, waiting for staff.
     (waiting,) = InboundMessage.objects.filter(status=InboundMessage.Status.UNMATCHED)
     assert "fence" in waiting.body
@@ -90,3 +90,24 @@ def test_the_demos_crm_records_are_real_and_confirmed_by_sarahs_confirm(client, 
     schedule = client.get("/schedule/").content.decode()
     assert "Kitchen measure and cabinet samples" in schedule
     assert "Deck install" not in schedule
+
+
+def test_luis_is_phone_only_with_his_roof_and_a_short_thread(client, db):
+    call_command("demo")
+    luis = Customer.objects.get(name="Luis Ramirez")
+    assert (luis.phone, luis.email) == ("+15555550188", "")
+    assert [p.title for p in luis.projects.all()] == ["Roof Repair"]
+    # Daniel keeps his own number: no two customers share one.
+    assert Customer.objects.get(name="Daniel Ortiz").phone != luis.phone
+    client.force_login(luis.user)
+    page = client.get("/messages/").content.decode()
+    assert "come look at the roof leak" in page
+    assert "over the back bedroom" in page
+
+
+def test_an_older_demo_database_moves_daniel_off_luiss_number(db):
+    call_command("demo")
+    Customer.objects.filter(name="Luis Ramirez").update(phone="")
+    Customer.objects.filter(name="Daniel Ortiz").update(phone="+15555550188")
+    call_command("demo")
+    assert Customer.objects.get(name="Daniel Ortiz").phone == "+15555550145"

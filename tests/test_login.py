@@ -25,8 +25,8 @@ def test_a_known_email_gets_a_link_and_an_unknown_one_the_same_answer(
     client, customer, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        known = client.post("/login/", {"email": "sarah@example.com"})
-        unknown = client.post("/login/", {"email": "nobody@example.com"})
+        known = client.post("/login/", {"address": "sarah@example.com", "method": "link"})
+        unknown = client.post("/login/", {"address": "nobody@example.com", "method": "link"})
     assert known.status_code == unknown.status_code == 200
 
     def page(response, email):
@@ -42,7 +42,7 @@ def test_a_known_email_gets_a_link_and_an_unknown_one_the_same_answer(
 
 
 def test_a_malformed_email_is_a_form_error(client, db):
-    response = client.post("/login/", {"email": "not an email"})
+    response = client.post("/login/", {"address": "sarah@not an email", "method": "link"})
     assert response.status_code == 400
     assert "valid email" in response.content.decode()
     assert mail.outbox == []
@@ -140,8 +140,14 @@ def test_sign_in_links_for_one_address_are_throttled_alike_for_known_and_unknown
 ):
     settings.RATE_LOGIN_LINKS_PER_ADDRESS = "3/h"
     with django_capture_on_commit_callbacks(execute=True):
-        answers = [client.post("/login/", {"email": "sarah@example.com"}) for _ in range(5)]
-        strangers = [client.post("/login/", {"email": "NOBODY@example.com"}) for _ in range(5)]
+        answers = [
+            client.post("/login/", {"address": "sarah@example.com", "method": "link"})
+            for _ in range(5)
+        ]
+        strangers = [
+            client.post("/login/", {"address": "NOBODY@example.com", "method": "link"})
+            for _ in range(5)
+        ]
     assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
     assert [r.status_code for r in strangers] == [200, 200, 200, 429, 429]
     assert "try again in a few minutes" in answers[-1].content.decode()
@@ -150,10 +156,15 @@ def test_sign_in_links_for_one_address_are_throttled_alike_for_known_and_unknown
 
 def test_sign_in_links_from_one_client_are_throttled(client, db, settings):
     settings.RATE_LOGIN_LINKS_PER_CLIENT = "4/h"
-    codes = [client.post("/login/", {"email": f"p{i}@example.com"}).status_code for i in range(6)]
+    codes = [
+        client.post("/login/", {"address": f"p{i}@example.com", "method": "link"}).status_code
+        for i in range(6)
+    ]
     assert codes == [200, 200, 200, 200, 429, 429]
     # Another client is not affected.
-    other = client.post("/login/", {"email": "x@example.com"}, REMOTE_ADDR="203.0.113.9")
+    other = client.post(
+        "/login/", {"address": "x@example.com", "method": "link"}, REMOTE_ADDR="203.0.113.9"
+    )
     assert other.status_code == 200
 
 
@@ -162,7 +173,7 @@ def test_a_mail_provider_outage_is_not_a_500_and_says_the_same(
 ):
     fake_postmark.fail_next(500, 500, 500)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/login/", {"email": "sarah@example.com"})
+        response = client.post("/login/", {"address": "sarah@example.com", "method": "link"})
     assert response.status_code == 200
     assert "If sarah@example.com is on file" in response.content.decode()
     assert "could not send a sign-in link" in caplog.text
@@ -235,11 +246,11 @@ def test_the_address_limit_counts_every_spelling_that_reaches_one_inbox(
     settings.RATE_LOGIN_LINKS_PER_ADDRESS = "3/h"
     with django_capture_on_commit_callbacks(execute=True):
         lookalikes = [
-            client.post("/login/", {"email": e}).status_code
+            client.post("/login/", {"address": e, "method": "link"}).status_code
             for e in ("danıel@example.com", "DANıEL@example.com", "daniel@exampʟe.com")
         ]
         variants = [
-            client.post("/login/", {"email": e}).status_code
+            client.post("/login/", {"address": e, "method": "link"}).status_code
             for e in (
                 "daniel@example.com",
                 "Daniel@Example.com",

@@ -44,6 +44,7 @@ from notifications.models import Delivery, InboundMessage
 from notifications.outbound import provider_status, transports
 from notifications.outbound.preferences import set_sms_opt_out
 from notifications.outbound.transports import TransportError
+from portal import actions as portal_actions
 from portal.celery import run_task
 from portal.models import Customer
 from portal.phones import normalize_phone
@@ -394,6 +395,27 @@ def assign_inbound(*, inbound: InboundMessage, customer: Customer, by) -> Entry:
         )
         _mark(locked, status=Status.ASSIGNED, customer=customer, entry=entry, handled_by=by)
     return entry
+
+
+def new_customer_from_inbound(
+    *, inbound: InboundMessage, name: str, project_title: str, by
+) -> Entry:
+    """Staff make a new customer of a stranger who texted or emailed (their number or
+    address is the sender's), with a project if named, and the message opens their thread.
+    All or nothing: a refusal (the name missing, the sender already a customer, the message
+    already handled) leaves no customer behind."""
+    with transaction.atomic():
+        locked = InboundMessage.objects.select_for_update().get(pk=inbound.pk)
+        if locked.status not in (Status.UNMATCHED, Status.REJECTED):
+            raise ValidationError("That message was already handled.", code="handled")
+        is_sms = locked.channel == InboundMessage.Channel.SMS
+        customer = portal_actions.create_customer(
+            name=name,
+            phone=locked.sender if is_sms else "",
+            email="" if is_sms else locked.sender.lower(),
+            project_title=project_title,
+        )
+        return assign_inbound(inbound=locked, customer=customer, by=by)
 
 
 def dismiss_inbound(*, inbound: InboundMessage, by) -> None:

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from notifications import queries
-from notifications.forms import AssignForm, TwilioInboundForm
+from notifications.forms import AssignForm, NewCustomerForm, TwilioInboundForm
 from notifications.inbound import actions as inbound
 from notifications.inbound.models import InboundMessage
 from notifications.inbound.webhooks import twilio_signed
@@ -46,11 +46,21 @@ def twilio_sms(request: HttpRequest) -> HttpResponse:
 # -- staff: what came in and matched no one ----------------------------------------------------
 
 
-def _unmatched_page(request: HttpRequest, *, form=None, failed_id=None, status=200):
+def _unmatched_page(
+    request: HttpRequest,
+    *,
+    form=None,
+    new_form=None,
+    failed_id=None,
+    new_failed_id=None,
+    status=200,
+):
     context = {
         "inbound_messages": queries.unmatched_messages(),
         "form": form or AssignForm(),
+        "new_form": new_form or NewCustomerForm(),
         "failed_id": failed_id,
+        "new_failed_id": new_failed_id,
     }
     return render(request, "notifications/unmatched.html", context, status=status)
 
@@ -83,6 +93,27 @@ def unmatched_assign(request: HttpRequest, inbound_id: int) -> HttpResponse:
     customer = form.cleaned_data["customer"]
     messages.success(request, f"Added to {customer.name}'s conversation.")
     return redirect(f"{reverse('staff_chat', args=[entry.thread_id])}?at={entry.seq}")
+
+
+@require_POST
+@staff_required
+def unmatched_new_customer(request: HttpRequest, inbound_id: int) -> HttpResponse:
+    found = _waiting(inbound_id)
+    form = NewCustomerForm(request.POST)
+    if form.is_valid():
+        try:
+            entry = inbound.new_customer_from_inbound(
+                inbound=found,
+                name=form.cleaned_data["name"],
+                project_title=form.cleaned_data["project"],
+                by=request.user,
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"{form.cleaned_data['name']} is a new customer.")
+            return redirect(f"{reverse('staff_chat', args=[entry.thread_id])}?at={entry.seq}")
+    return _unmatched_page(request, new_form=form, new_failed_id=found.pk, status=400)
 
 
 @require_POST

@@ -22,6 +22,7 @@ from messaging.models import Entry
 from notifications import reply_addresses, unsubscribe
 from notifications.outbound.transports import SMS_MAX_LENGTH
 from notifications.reply_addresses import STAFF_SIDE, reply_address
+from portal import entry_links
 from portal.models import Business, Customer
 
 PUSH_PREVIEW_LENGTH = 140
@@ -46,9 +47,16 @@ def preview(text: str, length: int) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
-def customer_entry_url(entry: Entry) -> str:
-    """The customer's Messages page opened at this entry."""
-    return absolute(f"{reverse('messages')}?at={entry.seq}")
+def customer_entry_url(entry: Entry, *, via: str = "sms") -> str:
+    """A notification link (portal/entry_links.py): it signs the customer in once and opens
+    their thread at this entry. Each call makes a new one."""
+    return absolute(_entry_link(entry, via=via))
+
+
+def _entry_link(entry: Entry, *, via: str) -> str:
+    return entry_links.link_path(
+        customer_id=entry.thread.customer_id, entry_id=entry.pk, seq=entry.seq, via=via
+    )
 
 
 def staff_chat_url(entry: Entry) -> str:
@@ -126,7 +134,12 @@ def _sms_text(entry: Entry) -> str:
 
 
 def sms_for_customer(entry: Entry) -> str:
-    return fit_sms(_sms_text(entry), customer_entry_url(entry))
+    link = customer_entry_url(entry)
+    if entry.kind == Entry.Kind.EVENT_CARD:
+        # The card's own link would meet a sign-in page once the session is gone; this one
+        # signs in and opens the card, one tap from its document.
+        return fit_sms(f"{entry.body}\n{link}", link)
+    return fit_sms(_sms_text(entry), link)
 
 
 def sms_for_business(entry: Entry, customer: Customer) -> str:
@@ -142,7 +155,8 @@ def push_payload(entry: Entry, business: Business) -> dict:
     return {
         "title": business.name,
         "body": preview(entry_text(entry), PUSH_PREVIEW_LENGTH),
-        "url": f"{reverse('messages')}?at={entry.seq}",
+        # A path, not a URL: the service worker opens only its own origin's.
+        "url": _entry_link(entry, via="push"),
         "tag": f"thread-{entry.thread_id}",
     }
 
@@ -205,7 +219,7 @@ def customer_email(
             "items": [
                 {"entry": e, "text": preview(entry_text(e), EMAIL_PREVIEW_LENGTH)} for e in entries
             ],
-            "portal_url": absolute(reverse("messages")),
+            "portal_url": customer_entry_url(entries[-1], via="email"),
             "settings_url": absolute(reverse("notification_settings")),
             "preheader": preview(entries[-1].body, 90),
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 
 import pytest
 import time_machine
@@ -15,6 +16,7 @@ from notifications.models import Delivery
 from notifications.outbound import outbox
 from notifications.reply_addresses import STAFF_SIDE, parse_reply_address, reply_address
 from tests.factories import CustomerFactory
+from tests.notification_links import lands_on
 
 UTC = dt.UTC
 DAYTIME = dt.datetime(2025, 5, 15, 14, 15, tzinfo=UTC)  # 10:15am in New York
@@ -54,10 +56,11 @@ def test_sarahs_email_arrives_after_the_delay(fake_postmark, thread, staff, comm
     assert email.subject == "Your conversation with Mike's Contracting"
     assert email.reply_to == reply_address(thread.pk)
     assert "Hi Sarah, how did the deck come out?" in email.text
-    assert "View in Portal: http://127.0.0.1:8000/messages/" in email.text
+    link = re.search(r"View in Portal: http://127\.0\.0\.1:8000(/open/\S+/)", email.text)[1]
+    assert lands_on(link) == (thread.customer_id, entry.pk, entry.seq, "email")
     assert "May 15, 10:15am" in email.text  # her time zone
     assert "how did the deck come out?" in email.html
-    assert 'href="http://127.0.0.1:8000/messages/"' in email.html
+    assert 'href="http://127.0.0.1:8000/open/' in email.html
     assert ">View in Portal</a>" in email.html
 
     delivery = email_of(entry)

@@ -209,6 +209,20 @@ def test_a_plus_and_digits_that_are_no_number_wait_for_staff_not_a_500(
     assert not Entry.objects.exists()
 
 
+def test_nul_in_a_media_field_is_a_refused_photo_not_a_500(client, fake_twilio, customer, thread):
+    # Found by R4's fuzzing once its sequence moved: PostgreSQL refuses NUL in JSON text.
+    response, _ = text(
+        client,
+        fake_twilio,
+        body="see photo",
+        media=[("https://api.twilio.com/2010-04-01/Media/ME1", "image/\x00jpeg")],
+    )
+    assert response.status_code == 200
+    inbound = InboundMessage.objects.get()
+    assert inbound.media == []
+    assert Entry.objects.filter(body="see photo", thread=thread).exists()
+
+
 def test_customers_never_see_the_unmatched_list(customer_client, fake_twilio, client):
     text(client, fake_twilio, sender="+15555559999", body="Hello?")
     inbound = InboundMessage.objects.get()

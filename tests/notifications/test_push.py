@@ -16,6 +16,7 @@ from notifications.models import Delivery, NotificationPreferences, PushSubscrip
 from notifications.outbound import outbox, preferences
 from tests.fakes.base import Reply
 from tests.fakes.push import FakePushService
+from tests.notification_links import lands_on
 
 UTC = dt.UTC
 DAYTIME = dt.datetime(2025, 5, 15, 14, 0, tzinfo=UTC)
@@ -57,9 +58,11 @@ def test_the_push_decrypts_to_a_short_preview_that_opens_the_thread(
     assert push.payload == {
         "title": "Mike's Contracting",
         "body": "Hi Sarah, how did the deck come out?",
-        "url": f"/messages/?at={entry.seq}",
+        "url": push.payload["url"],
         "tag": f"thread-{thread.pk}",
     }
+    # A path of the site that signs her in once and opens the entry.
+    assert lands_on(push.payload["url"]) == (customer.pk, entry.pk, entry.seq, "push")
     assert push.ttl == "86400"
     assert push.urgency == "normal"
     assert push.vapid_subject == "mailto:portal@porchlight.localhost"

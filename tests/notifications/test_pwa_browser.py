@@ -16,6 +16,7 @@ from django.test import Client
 from messaging import actions
 from notifications.models import Delivery, NotificationPreferences, PushSubscription
 from tests.browser import CHROMIUM_ARGS, chromium_or_skip
+from tests.notification_links import lands_on
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -99,7 +100,7 @@ def test_the_app_installs_and_a_push_reaches_the_subscribed_device(
     assert fake_push.rejections == []
     (push,) = fake_push.pushes
     assert push.payload["body"] == "Hi Sarah, how did the deck come out?"
-    assert push.payload["url"] == f"/messages/?at={entry.seq}"
+    assert lands_on(push.payload["url"]) == (customer.pk, entry.pk, entry.seq, "push")
     assert Delivery.objects.get(entry=entry, channel="push").status == Delivery.Status.SENT
 
 

@@ -13,6 +13,7 @@ from notifications.models import Delivery, NotificationPreferences
 from notifications.outbound import outbox, sending
 from notifications.outbound.transports import SMS_MAX_LENGTH, ConsoleSms, TransportError, TwilioSms
 from tests.fakes.base import Reply
+from tests.notification_links import lands_on
 
 UTC = dt.UTC
 DAYTIME = dt.datetime(2025, 5, 15, 14, 0, tzinfo=UTC)
@@ -66,7 +67,8 @@ def test_a_body_over_twilios_limit_ends_with_a_portal_link_instead_of_failing(
         entry = actions.post_staff_message(thread=thread, author=staff, body="word " * 900)
     (message,) = fake_twilio.messages
     assert len(message.body) <= SMS_MAX_LENGTH
-    assert message.body.endswith(f"… Read the rest: http://127.0.0.1:8000/messages/?at={entry.seq}")
+    body, link = message.body.rsplit("… Read the rest: http://127.0.0.1:8000", 1)
+    assert lands_on(link) == (thread.customer_id, entry.pk, entry.seq, "sms")
     assert sms(entry).status == S.SENT
 
 
@@ -78,12 +80,16 @@ def test_the_limit_counts_emoji_as_twilio_does(fake_twilio, thread, staff, commi
     assert "Read the rest" in body
 
 
-def test_an_event_card_is_texted_with_its_link(fake_twilio, thread, committed):
+def test_an_event_card_is_texted_with_a_link_that_signs_in_and_opens_it(
+    fake_twilio, thread, committed
+):
     with committed():
-        actions.post_event_card(
+        card = actions.post_event_card(
             thread=thread, card_kind="invoice", title="Invoice #2041 sent — $4,200", link_url="/i/"
         )
-    assert fake_twilio.messages[0].body == "Invoice #2041 sent — $4,200\nhttp://127.0.0.1:8000/i/"
+    title, link = fake_twilio.messages[0].body.split("\nhttp://127.0.0.1:8000")
+    assert title == "Invoice #2041 sent — $4,200"
+    assert lands_on(link) == (thread.customer_id, card.pk, card.seq, "sms")
 
 
 def test_a_bad_number_is_a_recorded_permanent_failure(fake_twilio, thread, staff, committed):

@@ -337,7 +337,8 @@ class Surfaces:
         return self.customer_client.post("/settings/notifications/", form), None
 
     def login(self, rng, i):
-        form = mutate_form(rng, {"email": rng.choice(["sarah@example.com", f"p{i}@example.com"])})
+        address = rng.choice(["sarah@example.com", f"p{i}@example.com", "+15555550123"])
+        form = mutate_form(rng, {"address": address, "method": rng.choice(["link", "code"])})
         return self.anonymous.post("/login/", form), None
 
 

@@ -28,6 +28,7 @@ from messaging.models import Attachment, Entry
 from messaging.queries import shared_attachment_url
 from messaging.routing import websocket_urlpatterns
 from notifications.models import InboundMessage
+from portal import entry_links
 from portal.asgi import application
 from tests.crm_events.conftest import lines
 from tests.factories import ProjectFactory
@@ -42,6 +43,7 @@ PUBLIC_NAMES = {
     "health",
     "csp_report",
     "login",
+    "login_code",
     "magic_link",
     "logout",
     "staff_login",
@@ -162,11 +164,18 @@ def fill(route: str, name: str, param: str, things: dict):
         "business_id": things["thread"].customer.business_id,
         # The signed link for Twilio is a capability: whoever holds it may fetch the file.
         # Another customer does not hold it; the same link with its signature forged is his.
-        "token": token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+        "token": forged(token),
         "decision": "approve",
         "esp": "postmark",
         "kind": "inbound",
     }
+    if name == "notification_link":
+        # Sarah's notification link is hers alone; Daniel holds at most a forged copy.
+        entry = Entry.objects.filter(thread=things["thread"]).last()
+        path = entry_links.link_path(
+            customer_id=things["thread"].customer_id, entry_id=entry.pk, seq=entry.seq, via="sms"
+        )
+        return forged(path.split("/")[2])
     if param == "number":
         if "invoice" in name:
             return things["invoice"].number
@@ -176,6 +185,10 @@ def fill(route: str, name: str, param: str, things: dict):
             return 0
         return None
     return by_param.get(param)
+
+
+def forged(token: str) -> str:
+    return token[:-2] + ("AA" if not token.endswith("AA") else "BB")
 
 
 def state(things: dict) -> tuple:
@@ -257,7 +270,10 @@ def test_another_customer_and_strangers_reach_nothing_of_sarahs_from_any_url_or_
         for way, client, method, extra in requests:
             ways += 1
             response = getattr(client, method)(path, {"key": f"r8-{ways}"}, **extra)
-            if "_auth_user_id" not in daniel.session:  # POST /logout/ signs him out
+            if "_auth_user_id" not in daniel.session:
+                # POST /logout/ signs him out; /account/sign-out-everywhere/ also changes his
+                # session hash, so he signs in again as he now is.
+                other_customer.user.refresh_from_db()
                 daniel.force_login(other_customer.user)
             status = response.status_code
             body = b"".join(response) if response.streaming else response.content
@@ -270,6 +286,8 @@ def test_another_customer_and_strangers_reach_nothing_of_sarahs_from_any_url_or_
                 continue  # no object of Sarah's in the URL: only leaks count
             elif status in REFUSED:
                 continue
+            elif name == "notification_link" and status == 400:
+                continue  # a forged link: the page that says the link doesn't work
             elif way.startswith("anon") and status == 302:
                 target = response["Location"]
                 if not target.startswith(("/login/", "/staff/login/")):

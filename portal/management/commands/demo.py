@@ -1,4 +1,5 @@
-"""Load the demo: Mike's Contracting, Sarah and her deck thread, Daniel and his kitchen.
+"""Load the demo: Mike's Contracting, Sarah and her deck thread, Daniel and his kitchen, Luis
+(phone only, no email) and his roof.
 
 Idempotent: records are looked up by natural keys and every entry carries a `demo:` key, so
 running it again changes nothing. The thread ends today (or yesterday, before 10:30am), so
@@ -31,10 +32,13 @@ from notifications.inbound import actions as inbound
 from portal.models import Business, Customer, Project
 
 DEMO_STAFF_PASSWORD = "porchlight-demo"  # noqa: S105 - demo data, printed by `make run`
+# Luis, the phone-only customer, has the number Daniel had before issue 20.
+LUIS_PHONE = "+15555550188"
+DANIEL_PHONE = "+15555550145"
 
 
 class Command(BaseCommand):
-    help = "Load idempotent demo data (Mike's Contracting, Sarah, Daniel, staff user mike)."
+    help = "Load idempotent demo data (Mike's Contracting, Sarah, Daniel, Luis, staff user mike)."
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
@@ -67,7 +71,7 @@ class Command(BaseCommand):
             business, "Sarah Mitchell", "sarah@example.com", "+15555550123", "sarah"
         )
         daniel = self._customer(
-            business, "Daniel Ortiz", "daniel@example.com", "+15555550188", "daniel"
+            business, "Daniel Ortiz", "daniel@example.com", DANIEL_PHONE, "daniel"
         )
         deck, _ = Project.objects.get_or_create(
             code="PRJ-1042",
@@ -91,6 +95,7 @@ class Command(BaseCommand):
         self._sarah_thread(sarah, deck, mike, business)
         self._daniel_thread(daniel, kitchen, mike)
         self._unmatched_text(business)
+        self._luis(business, mike)
 
     def _unmatched_text(self, business) -> None:
         # A text from a number no customer has: it waits at /staff/unmatched/ for staff to
@@ -285,5 +290,56 @@ class Command(BaseCommand):
             ends_at=starts + dt.timedelta(hours=1),
             external_id="APT-81",
             at=now - dt.timedelta(days=3, hours=22),
+            notify=False,
+        )
+
+    # -- Luis Ramirez: phone only (no email), Roof Repair ----------------------------------------
+
+    def _luis(self, business, mike) -> None:
+        """A customer with no email, who signs in with a code texted to his phone."""
+        # A demo database from before Luis gave his number to Daniel: move Daniel off it.
+        Customer.objects.filter(user__username="daniel", phone=LUIS_PHONE).update(
+            phone=DANIEL_PHONE
+        )
+        luis = self._customer(business, "Luis Ramirez", "", LUIS_PHONE, "luis")
+        roof, _ = Project.objects.get_or_create(
+            code="PRJ-1044",
+            defaults={
+                "customer": luis,
+                "title": "Roof Repair",
+                "status": Project.Status.ACTIVE,
+                "plan_type": "Standard Plan",
+            },
+        )
+        thread = actions.ensure_thread(customer=luis)
+        if Entry.objects.filter(thread=thread, idempotency_key="demo:luis:1").exists():
+            return
+        now = timezone.now()
+        actions.post_staff_message(
+            thread=thread,
+            author=mike,
+            body="Hi Luis, it's Mike. We can come look at the roof leak the day after tomorrow "
+            "at 9am. Does that work?",
+            channel=Entry.Channel.SMS,
+            project=roof,
+            idempotency_key="demo:luis:1",
+            at=now - dt.timedelta(days=2, hours=5),
+            notify=False,
+        )
+        actions.post_customer_reply(
+            customer=luis,
+            body="9 works. The leak is over the back bedroom, by the chimney.",
+            channel=Entry.Channel.SMS,
+            project=roof,
+            idempotency_key="demo:luis:2",
+            at=now - dt.timedelta(days=2, hours=4),
+            notify=False,
+        )
+        actions.post_automated_message(
+            thread=thread,
+            body="Reminder: your roof inspection is tomorrow at 9am.",
+            project=roof,
+            idempotency_key="demo:luis:3",
+            at=now - dt.timedelta(days=1, hours=6),
             notify=False,
         )
