@@ -353,7 +353,9 @@
       scrollToNewest(timeline);
       follow(timeline);
     }
-    var box = dialog.querySelector("textarea");
+    // The reply box, not the first textarea (a closed tool's) nor showModal's pick, the
+    // first focusable control (the email link, 23 Tabs away from it).
+    var box = dialog.querySelector("[data-reply-form] textarea");
     if (box) box.focus();
   }
 
