@@ -43,7 +43,7 @@ def test_sarah_reads_the_example_thread_in_order(client, db):
         "6 min",
         "Our crew is on their way",
         "how did the deck come out?",
-        "Invoice #2041 sent — $4,200",
+        "Invoice #2041 sent",
         "Sounds good! What time works for you?",
     ]
     positions = [page.index(text) for text in expected_in_order]

@@ -70,3 +70,45 @@ def test_desktop_keeps_its_chrome_while_typing(open_as, demo):
     page.get_by_placeholder("Type a reply…").focus()
     expect(page.locator(".topbar")).to_be_visible()
     expect(page.locator(".thread-search")).to_be_visible()
+
+
+# -- reading the thread (item 21) ---------------------------------------------------------------
+
+
+def test_consecutive_messages_from_one_sender_read_as_one_group(open_as, demo):
+    sarah, mike = demo
+    from messaging import actions
+    from messaging.models import Thread
+
+    thread = Thread.objects.get(customer=sarah)
+    for n, body in enumerate(("First of three", "Second of three", "Third of three")):
+        actions.post_staff_message(
+            thread=thread, author=mike, body=body, idempotency_key=f"group:{n}", notify=False
+        )
+    page = open_as(sarah.user, width=390, height=844)
+    entries = page.locator("#timeline-entries .entry-message")
+    first = entries.filter(has_text="First of three")
+    expect(first.locator(".sender")).to_be_visible()
+    for body in ("Second of three", "Third of three"):
+        expect(entries.filter(has_text=body).locator(".sender")).to_be_hidden()
+    # Her reply, sent live, starts a group of its own; a second one joins it.
+    box = page.get_by_placeholder("Type a reply…")
+    for body in ("Mine, one", "Mine, two"):
+        box.fill(body)
+        box.press("Enter")
+        expect(entries.filter(has_text=body)).to_be_visible()
+    expect(entries.filter(has_text="Mine, one").locator(".sender")).to_be_visible()
+    expect(entries.filter(has_text="Mine, two").locator(".sender")).to_be_hidden()
+
+
+def test_a_card_at_390_shows_title_amount_and_action_on_one_card(open_as, demo):
+    sarah, _ = demo
+    page = open_as(sarah.user, width=390, height=844)
+    card = page.get_by_role("link", name=re.compile(r"^Invoice #2041 sent"))
+    expect(card).to_contain_text("$4,200")
+    expect(card.locator(".card-action")).to_have_text("View invoice")
+    box, title = card.bounding_box(), card.locator(".card-title").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert title["height"] < 30  # the title on one line
+    card.click()
+    expect(page.get_by_role("heading", name="Invoice #2041")).to_be_visible()
