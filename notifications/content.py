@@ -224,6 +224,18 @@ def _headers(*, thread_id: int, audience: str, delivery_id: int) -> dict:
     return {"Message-ID": new_message_id(delivery_id), "In-Reply-To": root, "References": root}
 
 
+def _email_item(entry: Entry) -> dict:
+    """A card's title with its document as a link of its own (the HTML part makes it a
+    button, not a raw URL under the title); a message's text with a note of its files."""
+    if entry.kind == Entry.Kind.EVENT_CARD and entry.link_url:
+        return {
+            "entry": entry,
+            "text": preview(entry.body, EMAIL_PREVIEW_LENGTH),
+            "link": absolute(entry.link_url),
+        }
+    return {"entry": entry, "text": preview(entry_text(entry), EMAIL_PREVIEW_LENGTH), "link": ""}
+
+
 def customer_email(
     *, entries: list[Entry], customer: Customer, business: Business, delivery_id: int
 ) -> EmailMultiAlternatives:
@@ -234,9 +246,7 @@ def customer_email(
         context = {
             "customer": customer,
             "business": business,
-            "items": [
-                {"entry": e, "text": preview(entry_text(e), EMAIL_PREVIEW_LENGTH)} for e in entries
-            ],
+            "items": [_email_item(e) for e in entries],
             "portal_url": absolute(reverse("messages")),
             "settings_url": absolute(reverse("notification_settings")),
             "preheader": preview(entries[-1].body, 90),
