@@ -50,6 +50,7 @@ class Command(BaseCommand):
                 "phone": "+15555550100",
                 "sms_number": "+15555550100",
                 "email": "office@mikescontracting.example",
+                "address": "118 Harbor Road\nMystic, CT 06355",
                 "time_zone": "America/New_York",
             },
         )
