@@ -20,11 +20,10 @@ from crm_events.pdf import document_pdf
 
 pytestmark = pytest.mark.django_db
 
-SCOPE = (
-    "Remove the old pressure-treated deck boards and joists down to the footings, haul "
-    "everything away, inspect and replace any rotten ledger board, then install new composite "
-    "decking with hidden fasteners, a picture-frame border and two steps to the lawn; includes "
-    "permit drawings and the county inspection visit."
+SCOPE = (  # within the 300 characters a line may have, and far past one printed line
+    "Remove the old deck boards and joists down to the footings, haul everything away, "
+    "replace any rotten ledger board, then install composite decking with hidden fasteners, "
+    "a picture-frame border and two steps to the lawn; permit drawings included."
 )
 
 
