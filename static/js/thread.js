@@ -394,8 +394,10 @@
 
   function onDialogClosed() {
     document.getElementById("chat-dialog-body").innerHTML = "";
+    // Replace the chat's history entry rather than add one after it: otherwise Back lands on
+    // the chat's URL with the chat closed, and a reload there reopens it.
     if (location.pathname.indexOf("/staff/chat/") === 0) {
-      history.pushState({}, "", "/staff/projects/");
+      history.replaceState({}, "", "/staff/projects/");
     }
     // Back to the chat button that opened it; the row may have been re-rendered live since,
     // so find the button again by where it leads.

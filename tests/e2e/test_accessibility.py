@@ -356,6 +356,23 @@ def test_closing_the_chat_restores_the_list_url_so_a_reload_stays_closed(
         expect(dialog).to_be_hidden()
 
 
+def test_back_after_closing_the_chat_never_lands_on_the_closed_chats_url(open_as, demo, server):
+    _, mike = demo
+    page = open_as(mike, width=390, height=844)
+    page.get_by_role("link", name=re.compile("Open chat with Sarah Mitchell")).click()
+    dialog = page.locator("dialog#chat-dialog")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page).to_have_url(f"{server.url}/staff/projects/")
+    page.go_back()
+    page.wait_for_timeout(500)  # htmx restores the list from its history cache
+    assert "/staff/chat/" not in page.url
+    page.reload()
+    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+    expect(dialog).to_be_hidden()
+
+
 def test_logging_a_call_keeps_focus_on_the_tool_and_says_it_was_logged(open_as, demo, server):
     sarah, mike = demo
     page = open_as(mike)
