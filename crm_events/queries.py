@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import F, Window
+from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
@@ -178,20 +178,24 @@ def project_summaries(
         if (s := summary(contract.project_id)) is not None:
             s.contracts.append(contract)
     latest = _latest_entries(customer=customer, project_ids=list(by_project))
+    # An entry tagged with no project (a reply typed with "All" shown, a text) is part of the
+    # conversation about each of them: it counts among every project's latest.
     for entry in latest:
-        s = by_project[entry.project_id]
-        if len(s.latest) < LATEST_EVENTS:
-            s.latest.append(entry)
+        for s in [by_project[entry.project_id]] if entry.project_id else by_project.values():
+            if len(s.latest) < LATEST_EVENTS:
+                s.latest.append(entry)
     return list(by_project.values())
 
 
 def _latest_entries(*, customer: Customer, project_ids: list[int]) -> list[Entry]:
-    """The newest entries about each project the customer may see, newest first: one query
-    with a window function, so the cost does not grow with the number of projects."""
+    """The newest entries about each project the customer may see, and the newest about none
+    in particular, newest first: one query with a window function (the untagged ones are a
+    partition of their own), so the cost does not grow with the number of projects."""
     if not project_ids:
         return []
     ranked = (
-        Entry.objects.filter(thread__customer=customer, project_id__in=project_ids)
+        Entry.objects.filter(thread__customer=customer)
+        .filter(Q(project_id__in=project_ids) | Q(project__isnull=True))
         .for_customer()
         .annotate(
             rank=Window(RowNumber(), partition_by=[F("project_id")], order_by=F("seq").desc())

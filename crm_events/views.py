@@ -100,6 +100,8 @@ def estimate_page(request: HttpRequest, number: str) -> HttpResponse:
         "money_locale": _money_locale(request.customer),
         "form": KeyedForm(initial={"key": new_key()}),
         "error": request.GET.get("error", "")[:200],
+        # Just decided (the redirect below): the page opens on the result, focused.
+        "just_decided": "decided" in request.GET,
     }
     return render(request, "crm_events/estimate.html", context)
 
@@ -129,7 +131,7 @@ def estimate_decide(request: HttpRequest, number: str, decision: str) -> HttpRes
             "error": " ".join(error.messages),
         }
         return render(request, "crm_events/estimate.html", context, status=409)
-    return redirect("crm_estimate", number=estimate.number)
+    return redirect(f"{reverse('crm_estimate', kwargs={'number': estimate.number})}?decided=1")
 
 
 @require_POST
@@ -142,9 +144,9 @@ def appointment_confirm(request: HttpRequest, appointment_id: int) -> HttpRespon
         actions.confirm_appointment(appointment=appointment)
     except ValidationError as error:
         return HttpResponseBadRequest(" ".join(error.messages))
-    return redirect(
-        f"{reverse('schedule')}?confirmed={appointment.pk}#appointment-{appointment.pk}"
-    )
+    # No #fragment: browsers skip autofocus on a page opened at one, and the page focuses
+    # (so scrolls to) the confirmation itself.
+    return redirect(f"{reverse('schedule')}?confirmed={appointment.pk}")
 
 
 @require_POST
@@ -247,8 +249,9 @@ def tools_context(thread: Thread, *, form=None, tool: str = "") -> dict:
     return context
 
 
-def _tool_response(request, thread: Thread, entry) -> HttpResponse:
-    """The new entry for the timeline, and fresh tools (new keys) out of band."""
+def _tool_response(request, thread: Thread, entry, *, tool: str, done: str) -> HttpResponse:
+    """The new entry for the timeline, and fresh tools (new keys) out of band, with focus
+    back on the tool's own toggle and `done` said in the chat's live region."""
     if not request.htmx:
         return redirect("staff_chat", thread_id=thread.pk)
     html = render_to_string(
@@ -262,7 +265,9 @@ def _tool_response(request, thread: Thread, entry) -> HttpResponse:
         request=request,
     )
     tools_html = render_to_string(
-        "crm_events/_staff_tools.html", {**tools_context(thread), "oob": True}, request
+        "crm_events/_staff_tools.html",
+        {**tools_context(thread), "oob": True, "focus_tool": tool, "done": done},
+        request,
     )
     return HttpResponse(html + tools_html)
 
@@ -270,7 +275,7 @@ def _tool_response(request, thread: Thread, entry) -> HttpResponse:
 def _tool_error(request, thread: Thread, form, tool: str) -> HttpResponse:
     html = render_to_string(
         "crm_events/_staff_tools.html",
-        {**tools_context(thread, form=form, tool=tool), "oob": True},
+        {**tools_context(thread, form=form, tool=tool), "oob": True, "focus_tool": tool},
         request,
     )
     response = HttpResponse(html, status=400)
@@ -300,7 +305,7 @@ def staff_log_call(request: HttpRequest, thread_id: int) -> HttpResponse:
     except ValidationError as error:
         form.add_error(None, error)
         return _tool_error(request, thread, form, "call")
-    return _tool_response(request, thread, call.entry)
+    return _tool_response(request, thread, call.entry, tool="call", done="Call logged.")
 
 
 @require_POST
@@ -321,4 +326,4 @@ def staff_crew_on_the_way(request: HttpRequest, thread_id: int) -> HttpResponse:
     except ValidationError as error:
         form.add_error(None, error)
         return _tool_error(request, thread, form, "crew")
-    return _tool_response(request, thread, entry)
+    return _tool_response(request, thread, entry, tool="crew", done="“Crew on the way” sent.")

@@ -129,7 +129,8 @@ def messages_page(request: HttpRequest) -> HttpResponse:
         "page": page,
         "form": ReplyForm.blank(),
         "search_form": search if search.is_valid() else SearchForm(),
-        "project": chosen or (projects[0] if projects else None),
+        # The header names a project only when the thread shows one ("All" shows them all).
+        "project": chosen or (projects[0] if len(projects) == 1 else None),
         "projects": projects,
         "chosen_project": chosen,
         "focus_seq": request.GET.get("at"),

@@ -5,6 +5,7 @@ import binascii
 import datetime as dt
 import zoneinfo
 from functools import cache
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from django import forms
@@ -27,11 +28,29 @@ def _zone_label(zone: str) -> str:
     return zone.partition("/")[2].replace("_", " ").replace("/", " – ") or zone
 
 
+def current_zone_names() -> set[str]:
+    """The zones tzdata lists by country (zone.tab): today's names only. The rest of
+    available_timezones() are backward-compatible aliases (Asmera, Atka, Godthab,
+    America/Buenos_Aires beside America/Argentina/Buenos_Aires), which would list places
+    twice or under names they no longer use. Without zone.tab, every zone."""
+    available = zoneinfo.available_timezones()
+    for root in zoneinfo.TZPATH:
+        table = Path(root) / "zone.tab"
+        if table.is_file():
+            names = {
+                fields[2]
+                for line in table.read_text(encoding="utf-8").splitlines()
+                if not line.startswith("#") and len(fields := line.split("\t")) >= 3
+            }
+            return names & available
+    return available
+
+
 @cache
 def zones_by_region() -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
-    """Every zone, grouped by its region ("America", "Europe"…), cities A to Z."""
+    """Every current zone, grouped by its region ("America", "Europe"…), cities A to Z."""
     regions: dict[str, list[tuple[str, str]]] = {}
-    for zone in sorted(zoneinfo.available_timezones()):
+    for zone in sorted(current_zone_names()):
         region = zone.partition("/")[0]
         if "/" in zone and region not in ("Etc", "SystemV", "US", "Canada", "Brazil", "Mexico"):
             regions.setdefault(region, []).append((zone, _zone_label(zone)))
@@ -42,8 +61,9 @@ def zones_by_region() -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
 def time_zone_choices(suggested: list[str] = ()) -> list:
     """Grouped choices, with the zones this person most likely lives in first (their own,
     their contractor's; the page adds the device's)."""
-    known = {z for _, zones in zones_by_region() for z, _ in zones}
-    first = [z for z in dict.fromkeys(suggested) if z in known]
+    # A zone saved under an old alias stays choosable (among the suggestions), so saving the
+    # page never moves someone to another zone unasked.
+    first = [z for z in dict.fromkeys(suggested) if z in zoneinfo.available_timezones()]
     groups = [(region, list(zones)) for region, zones in zones_by_region()]
     if first:
         groups.insert(0, ("Suggested", [(z, z.replace("_", " ")) for z in first]))

@@ -24,6 +24,9 @@ class Business(models.Model):
     logo = models.FileField(upload_to="logos/", blank=True)
     phone = PhoneNumberField(blank=True, help_text="Shown to customers in the portal.")
     email = models.EmailField()
+    address = models.TextField(
+        blank=True, help_text="Printed on invoices and estimates (their pages and PDFs)."
+    )
     sms_number = PhoneNumberField(
         blank=True, help_text="The number that can receive SMS for the business."
     )

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "django.forms",  # the widgets' own templates, for FORM_RENDERER below
     "channels",
     "csp",
     "django_htmx",
@@ -105,6 +106,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "portal.urls"
+# Widgets render through TEMPLATES, so templates/ can override one (the admin's split
+# date/time widget, which left its inputs without labels).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 ASGI_APPLICATION = "portal.asgi.application"
 WSGI_APPLICATION = None
 

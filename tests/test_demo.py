@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+
+import pytest
+import time_machine
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.utils import timezone
 
+from crm_events.models import Appointment
 from messaging.models import Entry, Thread
 from notifications.models import InboundMessage
 from portal.models import Customer
@@ -51,7 +57,7 @@ def test_sarah_reads_the_example_thread_in_order(client, db):
         "6 min",
         "Our crew is on their way",
         "how did the deck come out?",
-        "Invoice #2041 sent — $4,200",
+        "Invoice #2041 sent",
         "Sounds good! What time works for you?",
     ]
     positions = [page.index(text) for text in expected_in_order]
@@ -77,9 +83,10 @@ def test_the_demos_crm_records_are_real_and_confirmed_by_sarahs_confirm(client, 
     call_command("demo")
     sarah = Customer.objects.get(email="sarah@example.com")
     daniel = Customer.objects.get(email="daniel@example.com")
-    # Sarah's "CONFIRM" in the thread confirmed her appointment.
+    # Sarah's "CONFIRM" in the thread went through the keyword hook to her appointment, which
+    # has happened since.
     install = Appointment.objects.get(customer=sarah, external_id="APT-77")
-    assert install.status == Appointment.Status.CONFIRMED and install.confirmed_at is not None
+    assert install.status == Appointment.Status.COMPLETED and install.confirmed_at is not None
     assert Invoice.objects.get(customer=sarah, number="2041").lines.count() > 0
     assert Estimate.objects.get(customer=sarah, number="311").status == Estimate.Status.SENT
     # Daniel's kitchen visit is next week, on his Schedule and not on Sarah's.
@@ -111,3 +118,45 @@ def test_an_older_demo_database_moves_daniel_off_luiss_number(db):
     Customer.objects.filter(name="Daniel Ortiz").update(phone="+15555550188")
     call_command("demo")
     assert Customer.objects.get(name="Daniel Ortiz").phone == "+15555550145"
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        dt.datetime(2026, 5, 15, 15, 0, tzinfo=dt.UTC),  # Fri 11am in New York
+        dt.datetime(2026, 5, 18, 13, 0, tzinfo=dt.UTC),  # Mon 9am: the thread ends yesterday
+    ],
+)
+def test_the_demos_dates_agree_with_each_other(client, db, now):
+    with time_machine.travel(now, tick=False):
+        call_command("demo")
+        sarah = Customer.objects.get(email="sarah@example.com")
+        tz = zoneinfo.ZoneInfo(sarah.time_zone)
+        visit = Appointment.objects.get(customer=sarah, external_id="APT-77")
+        starts = visit.starts_at.astimezone(tz)
+        entries = Entry.objects.filter(thread__customer=sarah)
+        reminder = entries.get(body__startswith="Hi Sarah! Your deck project")
+        crew = entries.get(body__contains="crew is on their way")
+        follow_up = entries.get(body__contains="how did the deck come out")
+
+        # The reminder names the visit's weekday and hour, the day before it.
+        assert f"scheduled for {starts:%A} 8–9am" in reminder.body
+        assert (starts.date() - reminder.created_at.astimezone(tz).date()).days == 1
+        # The crew is on its way that morning, 20 minutes out from the 8am start.
+        crew_at = crew.created_at.astimezone(tz)
+        assert crew_at.date() == starts.date() and starts - crew_at == dt.timedelta(minutes=12)
+        # The visit is over and says so; the follow-up comes after it.
+        assert visit.status == Appointment.Status.COMPLETED
+        assert follow_up.created_at > visit.ends_at
+        assert all(e.created_at <= now for e in entries)
+
+        client.force_login(sarah.user)
+        schedule = client.get("/schedule/").content.decode()
+        past = schedule.split('id="past-title"')[1]
+        assert "Deck install" in past and "Completed" in past
+        assert "Deck install" not in schedule.split('id="past-title"')[0]
+        thread_page = client.get("/messages/").content.decode()
+        assert (
+            '<span class="card-title">Appointment completed</span>'
+            '<span class="visually-hidden"> — </span><span class="card-detail">Deck install</span>'
+        ) in thread_page

@@ -99,6 +99,32 @@ def staff_badge_templates() -> list[str]:
     return [badge.template for badge in extensions.staff_badges()]
 
 
+# What a card's link does, by what the card is about.
+CARD_ACTIONS = {
+    "invoice": "View invoice",
+    "estimate": "View estimate",
+    "contract": "View contract",
+    "appointment": "See schedule",
+}
+
+
+@register.filter
+def card_headline(body: str) -> str:
+    """ "Invoice #2041 sent" of "Invoice #2041 sent — $4,200" (cards write "what — detail")."""
+    return (body or "").partition(" — ")[0]
+
+
+@register.filter
+def card_detail(body: str) -> str:
+    """ "$4,200" of "Invoice #2041 sent — $4,200"; "" when the card has no detail."""
+    return (body or "").partition(" — ")[2]
+
+
+@register.filter
+def card_action(card_kind: str) -> str:
+    return CARD_ACTIONS.get(card_kind, "Open")
+
+
 @register.filter
 def phone(value: str) -> str:
     """+15555550123 as people read it, (555) 555-0123; anything else as it is."""

@@ -200,6 +200,18 @@ def _headers(*, delivery_id: int, earlier: Sequence[int], unsubscribe_url: str =
     return headers
 
 
+def _email_item(entry: Entry) -> dict:
+    """A card's title with its document as a link of its own (the HTML part makes it a
+    button, not a raw URL under the title); a message's text with a note of its files."""
+    if entry.kind == Entry.Kind.EVENT_CARD and entry.link_url:
+        return {
+            "entry": entry,
+            "text": preview(entry.body, EMAIL_PREVIEW_LENGTH),
+            "link": absolute(entry.link_url),
+        }
+    return {"entry": entry, "text": preview(entry_text(entry), EMAIL_PREVIEW_LENGTH), "link": ""}
+
+
 def customer_email(
     *,
     entries: list[Entry],
@@ -216,9 +228,7 @@ def customer_email(
         context = {
             "customer": customer,
             "business": business,
-            "items": [
-                {"entry": e, "text": preview(entry_text(e), EMAIL_PREVIEW_LENGTH)} for e in entries
-            ],
+            "items": [_email_item(e) for e in entries],
             "portal_url": customer_entry_url(entries[-1], via="email"),
             "settings_url": absolute(reverse("notification_settings")),
             "preheader": preview(entries[-1].body, 90),

@@ -1,4 +1,4 @@
-// Django admin: select2, behind autocomplete fields, draws a combobox whose aria-labelledby
+// Django admin. select2, behind autocomplete fields, draws a combobox whose aria-labelledby
 // points at its own (empty) text, so it has no accessible name. Point it at the field's
 // <label> instead, whenever select2 draws one (on load, and for inline rows added later).
 (function () {
@@ -17,8 +17,18 @@
       });
   }
 
+  // The two-box filter (filter_horizontal, the user's groups and permissions) puts its hint
+  // in aria-label on a bare <span>, where ARIA does not allow a name (axe:
+  // aria-prohibited-attr): as an image, the icon may carry it.
+  function iconRoles() {
+    document.querySelectorAll(".help-tooltip[aria-label]:not([role])").forEach(function (icon) {
+      icon.setAttribute("role", "img");
+    });
+  }
+
   function nameAll() {
     document.querySelectorAll("select.admin-autocomplete").forEach(name);
+    iconRoles();
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -63,6 +63,27 @@
         entries = Array.prototype.slice.call(container.querySelectorAll(":scope > [data-seq]"));
       }
     }
+    group(container);
+  }
+
+  // Consecutive messages from one sender within a while read as one group (the sender named
+  // once). Worked out on the page, whichever way the entries arrived (a page, a live frame, a
+  // send, a receipt's redraw), since each entry is rendered on its own.
+  var GROUP_GAP_MS = 30 * 60 * 1000;
+  function group(container) {
+    var previous = null;
+    Array.prototype.forEach.call(container.children, function (el) {
+      var message = el.classList.contains("entry-message") ? el : null;
+      var continues = false;
+      if (message && previous && previous.dataset.sender === message.dataset.sender) {
+        var then = previous.querySelector(".meta time"), now = message.querySelector(".meta time");
+        continues = !!(then && now) &&
+          Date.parse(now.getAttribute("datetime")) - Date.parse(then.getAttribute("datetime")) < GROUP_GAP_MS;
+      }
+      if (message) message.classList.toggle("continues", continues);
+      // A day header, card, call or note between two messages ends a group.
+      previous = message;
+    });
   }
 
   function announce(scope, text) {
@@ -265,7 +286,7 @@
     });
     if (!fresh.length) return;
     var newest = fresh[fresh.length - 1];
-    var sender = newest.querySelector(".sender, .note-label, .call-marker, .chip");
+    var sender = newest.querySelector(".sender, .note-label, .call-marker, .card");
     var text = newest.querySelector(".bubble, .note-body");
     announce(scope, "New: " + (sender ? sender.textContent.trim() + " " : "") + (text ? text.textContent.trim() : ""));
     // Looking at it is reading it: tell the server, which turns the sender's receipt to "Seen".
@@ -350,10 +371,13 @@
     if (!dialog.open) dialog.showModal();
     var timeline = dialog.querySelector("#timeline");
     if (timeline) {
+      group(timeline.querySelector("#timeline-entries"));
       scrollToNewest(timeline);
       follow(timeline);
     }
-    var box = dialog.querySelector("textarea");
+    // The reply box, not the first textarea (a closed tool's) nor showModal's pick, the
+    // first focusable control (the email link, 23 Tabs away from it).
+    var box = dialog.querySelector("[data-reply-form] textarea");
     if (box) box.focus();
   }
 
@@ -370,8 +394,10 @@
 
   function onDialogClosed() {
     document.getElementById("chat-dialog-body").innerHTML = "";
+    // Replace the chat's history entry rather than add one after it: otherwise Back lands on
+    // the chat's URL with the chat closed, and a reload there reopens it.
     if (location.pathname.indexOf("/staff/chat/") === 0) {
-      history.pushState({}, "", "/staff/projects/");
+      history.replaceState({}, "", "/staff/projects/");
     }
     // Back to the chat button that opened it; the row may have been re-rendered live since,
     // so find the button again by where it leads.
@@ -396,6 +422,7 @@
     }
     var timeline = document.querySelector("main #timeline");
     if (timeline) {
+      group(timeline.querySelector("#timeline-entries"));
       var focus = timeline.dataset.focusSeq;
       var target = focus && document.getElementById("entry-" + focus);
       if (target) {

@@ -107,13 +107,13 @@ def test_closing_the_chat_gives_focus_back_to_its_button(open_as, demo, server):
     expect(page.locator("dialog#chat-dialog")).to_be_hidden()
     # The dialog's close event, which gives focus back, is a task queued after the close
     # itself: wait for it rather than read the focus at once.
-    expect(page.locator(":focus")).to_have_attribute("aria-label", sarahs_chat)
+    expect(page.locator(":focus")).to_have_accessible_name(sarahs_chat)
     # Opened straight from its URL, closing lands on the same button.
     thread = Thread.objects.get(customer=sarah)
     page.goto(f"{server.url}/staff/chat/{thread.pk}/")
     expect(page.locator("dialog[open]")).to_be_visible()
     page.keyboard.press("Escape")
-    expect(page.locator(":focus")).to_have_attribute("aria-label", sarahs_chat)
+    expect(page.locator(":focus")).to_have_accessible_name(sarahs_chat)
 
 
 def test_sign_in_cards_keep_a_margin_and_carry_the_business_at_390_px(browser, server, demo):

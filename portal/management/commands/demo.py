@@ -3,15 +3,18 @@
 
 Idempotent: records are looked up by natural keys and every entry carries a `demo:` key, so
 running it again changes nothing. The thread ends today (or yesterday, before 10:30am), so
-day headers read as in the design ("Today — ...").
+day headers read as in the design ("Today — ..."), and every date in it is relative to that
+day and agrees with the others: the reminder two days back names the weekday of the visit,
+the crew is on its way that morning, the visit is completed, and today Mike asks how the
+deck came out.
 Entries and CRM records are loaded with `notify=False`: loading the demo texts, emails and
 pushes nobody.
 
-The CRM records are real and made by the same actions the API and the admin use: Thursday's
-"Deck install" is booked and then confirmed when Sarah replies CONFIRM (history recorded
-with `notify=False` runs no keyword, so the demo confirms it as the keyword would), estimate
-#311 waits for her approval, invoice #2041 has its lines, and Daniel's kitchen has a visit
-next week.
+The CRM records are real and made by the same actions the API and the admin use: yesterday's
+"Deck install" is booked, confirmed when Sarah replies CONFIRM (history recorded with
+`notify=False` runs no keyword, so the demo confirms it as the keyword would) and completed,
+estimate #311 waits for her approval, invoice #2041 has its lines, and Daniel's kitchen has a
+visit next week.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm_events import actions as crm
+from crm_events.models import Appointment
 from messaging import actions
 from messaging.models import Entry, Side
 from notifications.inbound import actions as inbound
@@ -54,6 +58,7 @@ class Command(BaseCommand):
                 "phone": "+15555550100",
                 "sms_number": "+15555550100",
                 "email": "office@mikescontracting.example",
+                "address": "118 Harbor Road\nMystic, CT 06355",
                 "time_zone": "America/New_York",
             },
         )
@@ -142,21 +147,22 @@ class Command(BaseCommand):
         thread = actions.ensure_thread(customer=sarah)
         if Entry.objects.filter(thread=thread, idempotency_key="demo:sarah:1").exists():
             return
-        # Thursday's visit, booked in the CRM the morning the reminder went.
+        # Yesterday's visit, booked in the CRM the morning the reminder went (the day before).
         install = crm.schedule_appointment(
             customer=sarah,
             project=deck,
             title="Deck install",
-            starts_at=at(0, 8, 0),
-            ends_at=at(0, 9, 0),
+            starts_at=at(1, 8, 0),
+            ends_at=at(1, 9, 0),
             crew_note="Two-person crew. Please keep the gate unlocked.",
             external_id="APT-77",
             at=at(2, 8, 0),
             notify=False,
         )
+        visit_day = at(1, 8, 0).strftime("%A")
         actions.post_automated_message(
             thread=thread,
-            body="Hi Sarah! Your deck project is scheduled for Thursday 8–9am. "
+            body=f"Hi Sarah! Your deck project is scheduled for {visit_day} 8–9am. "
             "Reply CONFIRM to confirm.",
             channel=Entry.Channel.SMS,
             project=deck,
@@ -204,6 +210,12 @@ class Command(BaseCommand):
             notify=False,
         )
         actions.mark_read(thread=thread, side=Side.CUSTOMER, at=at(1, 7, 50))
+        crm.transition_appointment(
+            appointment=install.record,
+            to=Appointment.Status.COMPLETED,
+            at=at(1, 9, 20),
+            notify=False,
+        )
         crm.send_estimate(
             customer=sarah,
             project=deck,
