@@ -7,11 +7,14 @@ them; the process's own memory under `make run`, which is one process.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpRequest
 from django_ratelimit.core import is_ratelimited
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -19,17 +22,25 @@ class Limit:
     group: str
     key: str  # "ip", "user", or "value": counted per the value passed in
     setting: str  # the setting holding the rate, e.g. "3/10m"
+    # With the counters' cache unreachable (Redis down): allow (True) or let the error out.
+    fail_open: bool = False
 
     def exceeded(self, request: HttpRequest, *, value: str = "", count: bool = True) -> bool:
         """Whether this request is over the limit; `count` False only looks."""
         key = (lambda group, request: value.casefold()) if self.key == "value" else self.key
-        return is_ratelimited(
-            request,
-            group=self.group,
-            key=key,
-            rate=getattr(settings, self.setting),
-            increment=count,
-        )
+        try:
+            return is_ratelimited(
+                request,
+                group=self.group,
+                key=key,
+                rate=getattr(settings, self.setting),
+                increment=count,
+            )
+        except Exception as error:  # the cache backend's own errors (redis-py's)
+            if not self.fail_open:
+                raise
+            logger.warning("rate limit %s not counted: cache %s", self.group, type(error).__name__)
+            return False
 
 
 # Sign-in links: each request may send an email.
@@ -42,7 +53,10 @@ STAFF_FAILURES_PER_CLIENT = Limit(
     "staff-login-client", "ip", "RATE_STAFF_LOGIN_FAILURES_PER_CLIENT"
 )
 # Messages sent from the portal, per person (a runaway script, a stuck key).
-SENDS_PER_USER = Limit("sends", "user", "RATE_SENDS_PER_USER")
+# Open when Redis is down: a message must still be sent then (DESIGN, "Nothing lost"); the
+# limit only guards against a runaway client. The sign-in limits stay closed: an error, never
+# unlimited guesses.
+SENDS_PER_USER = Limit("sends", "user", "RATE_SENDS_PER_USER", fail_open=True)
 
 
 def staff_locked_out(request: HttpRequest, *, username: str) -> bool:
