@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A view that finds the database unreachable answers 503 with the reason, not 500.
+    "portal.outages.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
