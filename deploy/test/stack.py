@@ -526,6 +526,8 @@ def rehearse(name: str, fault, *, staff: Person, thread: int, page: Page) -> dic
         problems.append("an SMS missing or sent twice")
     if half_rows:
         problems.append("a refused send left rows")
+    if any(r["status"] >= 500 and r["status"] != 503 for r in refused):
+        problems.append("a send answered a bare 5xx, not 503 with the reason")
     if not page_complete or page.loads:
         problems.append("the open page did not resume by itself")
     figures["ok"] = not problems
