@@ -62,7 +62,7 @@ test: install
 # The container deployment for real (deploy/test/run.sh): docker-compose.yml built and run as
 # docs/operations.md says, proved through the proxy over HTTPS, backup, upgrade and faults
 # rehearsed; leaves nothing running. As root: it may apt-get install docker.io, docker-compose,
-# mmdebstrap and chromium, and start dockerd. About 12 minutes warm, 20 cold (README.md).
+# mmdebstrap and chromium, and start dockerd. 16 minutes warm, 26 from nothing (README.md).
 deploy-test: install
 	deploy/test/run.sh
 
