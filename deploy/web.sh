@@ -7,7 +7,8 @@
 # from nobody. WEB_CONCURRENCY (uvicorn's own variable) runs that many processes in one
 # container; scaling out is more containers (`docker compose up --scale web=N`). Arguments
 # are passed on to uvicorn (a later --port or --host wins). PYTHON names the interpreter
-# whose uvicorn runs (default: `python` on PATH, the image's).
+# whose uvicorn runs (default: `python` on PATH, the image's). WebSockets: websockets' sans-I/O
+# implementation, which uvicorn 0.35+ names as the successor of its deprecated `websockets`.
 set -eu
 if [ -n "${FORWARDED_ALLOW_IPS:-}" ]; then
   set -- --proxy-headers --forwarded-allow-ips "$FORWARDED_ALLOW_IPS" "$@"
@@ -16,5 +17,5 @@ else
 fi
 exec "${PYTHON:-python}" -m uvicorn portal.asgi:application \
   --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
-  --loop uvloop --http httptools --ws websockets \
+  --loop uvloop --http httptools --ws websockets-sansio \
   --no-access-log --timeout-graceful-shutdown 20 "$@"

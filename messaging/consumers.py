@@ -112,6 +112,9 @@ class ThreadConsumer(GroupConsumer):
 
     audience: Side
     project: Project | None = None
+    # The last sequence number this socket's page holds, once it has resumed: a frame further
+    # ahead means frames were lost in between.
+    sent_seq: int | None = None
 
     async def connect(self) -> None:
         user = self.scope["user"]
@@ -142,8 +145,19 @@ class ThreadConsumer(GroupConsumer):
     # -- group events ----------------------------------------------------------------------
 
     async def entry_appended(self, event: dict) -> None:
-        key = ("entry", event["entry_id"], self.audience.value, self.zone.key, self.project_id)
-        html = await shared_render(key, lambda: self._render_new_entry(event["seq"]))
+        seq = event["seq"]
+        if self.sent_seq is not None and seq <= self.sent_seq:
+            return  # already sent, by a resume
+        if self.sent_seq is not None and seq > self.sent_seq + 1:
+            # Frames before this one never came (the channel layer delivers at most once, and
+            # while Redis is down no broadcast leaves at all), and the socket stayed open, so
+            # the page will not resume by itself: send what it lacks, as its resume would.
+            html = await self._resume(self.sent_seq)
+        else:
+            key = ("entry", event["entry_id"], self.audience.value, self.zone.key, self.project_id)
+            html = await shared_render(key, lambda: self._render_new_entry(seq))
+        if self.sent_seq is not None:
+            self.sent_seq = max(self.sent_seq, seq)
         if html:
             await self.send(text_data=html)
 
@@ -225,6 +239,7 @@ class ThreadConsumer(GroupConsumer):
         thread = Thread.objects.only("last_seq").get(pk=self.thread.pk)
         if last_seq > thread.last_seq:
             return None
+        self.sent_seq = thread.last_seq
         if last_seq == thread.last_seq:
             return ""
         page = timeline_page(

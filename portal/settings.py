@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A view that finds the database unreachable answers 503 with the reason, not 500.
+    "portal.outages.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -382,9 +384,10 @@ NOTIFICATIONS_MAX_ATTEMPTS = 8
 NOTIFICATIONS_RETRY_BASE_SECONDS = 20
 NOTIFICATIONS_RETRY_MAX_SECONDS = 30 * 60
 # A delivery in "sending" longer than this lost its worker; the sweeper sends it again.
-NOTIFICATIONS_SENDING_LEASE_SECONDS = 5 * 60
+# (From the environment so the deploy rehearsal, deploy/test/run.sh, can wait seconds.)
+NOTIFICATIONS_SENDING_LEASE_SECONDS = env.int("NOTIFICATIONS_SENDING_LEASE_SECONDS", default=5 * 60)
 # A due delivery whose task has not run this long after it should have is queued again.
-NOTIFICATIONS_QUEUED_GRACE_SECONDS = 2 * 60
+NOTIFICATIONS_QUEUED_GRACE_SECONDS = env.int("NOTIFICATIONS_QUEUED_GRACE_SECONDS", default=2 * 60)
 NOTIFICATIONS_SWEEP_SECONDS = env.int("NOTIFICATIONS_SWEEP_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {
@@ -411,7 +414,8 @@ INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=50 * 1024 *
 
 # Sessions are read from the cache (Redis when there is one) and written through to the
 # database: a request costs a cache GET rather than a query, and nothing is lost with Redis.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# portal/sessions.py: Django's cached_db, where an unreachable cache is a miss, not a 500.
+SESSION_ENGINE = "portal.sessions"
 
 # -- Production: HTTPS, the reverse proxy, security headers ------------------------------------
 # Deployed behind a TLS-terminating proxy (deploy/Caddyfile), SITE_URL is https and every

@@ -7,6 +7,7 @@ them; the process's own memory under `make run`, which is one process.
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from dataclasses import dataclass
 
@@ -14,25 +15,35 @@ from django.conf import settings
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Limit:
     group: str
     key: str  # "ip", "user", or "value": counted per the value passed in
     setting: str  # the setting holding the rate, e.g. "3/10m"
+    # With the counters' cache unreachable (Redis down): allow (True) or let the error out.
+    fail_open: bool = False
 
     def exceeded(self, request: HttpRequest, *, value: str = "", count: bool = True) -> bool:
         """Whether this request is over the limit; `count` False only looks. `value` must
         already be in the form the thing it limits is looked up by (staff_username_key,
         portal.queries.login_address): a variant spelling is otherwise a fresh counter."""
         key = (lambda group, request: value) if self.key == "value" else self.key
-        usage = get_usage(
-            request,
-            group=self.group,
-            key=key,
-            rate=getattr(settings, self.setting),
-            increment=count,
-        )
+        try:
+            usage = get_usage(
+                request,
+                group=self.group,
+                key=key,
+                rate=getattr(settings, self.setting),
+                increment=count,
+            )
+        except Exception as error:  # the cache backend's own errors (redis-py's)
+            if not self.fail_open:
+                raise
+            logger.warning("rate limit %s not counted: cache %s", self.group, type(error).__name__)
+            return False
         if usage is None:
             return False
         if count:
@@ -52,7 +63,10 @@ STAFF_FAILURES_PER_CLIENT = Limit(
     "staff-login-client", "ip", "RATE_STAFF_LOGIN_FAILURES_PER_CLIENT"
 )
 # Messages sent from the portal, per person (a runaway script, a stuck key).
-SENDS_PER_USER = Limit("sends", "user", "RATE_SENDS_PER_USER")
+# Open when Redis is down: a message must still be sent then (DESIGN, "Nothing lost"); the
+# limit only guards against a runaway client. The sign-in limits stay closed: an error, never
+# unlimited guesses.
+SENDS_PER_USER = Limit("sends", "user", "RATE_SENDS_PER_USER", fail_open=True)
 # CSP reports: anyone may post them; each one is a log line.
 CSP_REPORTS_PER_CLIENT = Limit("csp-reports", "ip", "RATE_CSP_REPORTS_PER_CLIENT")
 

@@ -7,11 +7,12 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from messaging import actions
+from messaging import actions, live
 from messaging.routing import websocket_urlpatterns
 from portal.asgi import application as full_application
 
@@ -96,6 +97,28 @@ async def test_resume_sends_everything_after_the_pages_last_entry(customer, thre
     assert [f"missed {n}" in frame for n in range(1, 6)] == [False, False, True, True, True]
     # Already complete: nothing to send.
     await _resume(communicator, last_seq=5)
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_an_open_page_that_missed_frames_gets_them_with_the_next_one(customer, thread, staff):
+    # As while Redis is down: the socket stays open, the broadcasts of two messages are lost
+    # (the subscription with them); the first frame after brings all the page lacks, once.
+    await sync_to_async(_post_in_committed_transaction)(thread, staff, "before")
+    communicator, _ = await _connect("/ws/thread/", customer.user)
+    await _resume(communicator)
+    assert "before" in await communicator.receive_from(timeout=3)
+    layer = get_channel_layer()
+    group = live.thread_group(thread.pk, "customer")
+    (channel,) = layer.groups[group]
+    await layer.group_discard(group, channel)
+    for n in (1, 2):
+        await sync_to_async(_post_in_committed_transaction)(thread, staff, f"lost {n}")
+    assert await communicator.receive_nothing(timeout=0.3)
+    await layer.group_add(group, channel)
+    await sync_to_async(_post_in_committed_transaction)(thread, staff, "after the outage")
+    frame = await communicator.receive_from(timeout=3)
+    assert [frame.count(text) for text in ("lost 1", "lost 2", "after the outage")] == [1, 1, 1]
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
 

@@ -6,7 +6,10 @@ docker-compose.yml; tests/deploy/test_shape.py shows the proxy replaces a client
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -14,6 +17,7 @@ from django.db import connection
 
 from tests.servers import AsgiServer, database_url
 
+ROOT = Path(__file__).resolve().parents[2]
 FORGED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
 
 
@@ -37,3 +41,18 @@ def test_forwarded_headers_are_believed_only_with_a_configured_proxy(transaction
         assert scheme_seen(server.url) == seen
         health = urllib.request.urlopen(f"{server.url}/health/", timeout=10)  # noqa: S310
         assert health.status == 200
+
+
+def test_the_web_script_uses_a_websocket_implementation_uvicorn_does_not_deprecate():
+    from uvicorn.config import WS_PROTOCOLS
+
+    name = re.search(r"--ws (\S+)", (ROOT / "deploy" / "web.sh").read_text()).group(1)
+    module = WS_PROTOCOLS[name].split(":")[0]
+    # Imported fresh, every warning an error: uvicorn warns when the module is imported.
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
