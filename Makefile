@@ -48,6 +48,10 @@ worker: install
 		$(BIN)/python manage.py periodic; \
 	fi
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own test database,
+# Redis databases and ports (tests/conftest.py); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+
 test: export SECRET_KEY ?= test-only-not-secret
 # Tests never read a developer's .env (make run writes one): they set what they need.
 test: export PORCHLIGHT_ENV_FILE :=
@@ -55,7 +59,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@# pytest exits 5 when it collected no tests: that is a broken suite, not a pass.
-	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	@$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$status
 
