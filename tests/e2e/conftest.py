@@ -42,7 +42,10 @@ def wait_until_live(page) -> None:
 # fires within the frame after.
 QUIET = """async () => {
   const busy = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added";
-  for (let quiet = 0; quiet < 3; ) {
+  for (let quiet = 0, frames = 0; quiet < 3; frames++) {
+    if (frames > 1000) {
+      throw new Error(`htmx never went quiet: ${document.querySelector(busy)?.outerHTML}`);
+    }
     await new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));
     quiet = document.querySelector(busy) ? 0 : quiet + 1;
   }
