@@ -47,10 +47,13 @@ def _broadcast_loop() -> asyncio.AbstractEventLoop:
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
     """The ASGI server's loop when this thread serves it (a request or a consumer's database
-    call, through sync_to_async): asgiref remembers it for async_to_sync."""
+    call, through sync_to_async): asgiref remembers it for async_to_sync. It never forgets
+    it, so a thread that once served a loop since closed (an async view run by async_to_sync
+    in plain synchronous code) still names that one: only a running loop counts."""
     if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
         return None
-    return getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() else None
 
 
 def _send(groups: list[str], message: dict) -> None:
