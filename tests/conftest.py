@@ -123,13 +123,17 @@ def _fast_password_hashes() -> None:
 # long one while the other waits.
 SLOW_FIRST = (
     "tests/reliability/test_r4_fuzzed_bodies.py",
-    "tests/deploy/test_shape.py",
-    "tests/e2e/test_accessibility.py",
+    "tests/reliability/test_r5_many_senders.py",
     "tests/notifications/test_inbound_sms.py::test_random_signed_bodies",
-    "tests/reliability/test_r2_status_orders.py",
-    "tests/crm_events/test_browser.py",
     "tests/notifications/test_inbound_email.py::test_two_thousand_mangled",
+    "tests/test_browser_skips.py",
+    "tests/deploy/test_shape.py",
+    "tests/reliability/test_r2_status_orders.py",
+    "tests/e2e/test_accessibility.py",
+    "tests/reliability/test_r7_cut_off_clients.py",
     "tests/crm_events/test_schemathesis.py",
+    "tests/reliability/test_r6_killed_and_rolled_back.py",
+    "tests/crm_events/test_browser.py",
 )
 
 
