@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import uuid
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -24,6 +25,35 @@ STAFF_INBOX_GROUP = "staff-inbox"
 def thread_group(thread_id: int, audience: str) -> str:
     """Group name for one thread and one audience ("customer" or "staff")."""
     return f"thread-{thread_id}-{audience}"
+
+
+# Broadcasts from plain synchronous code (Celery tasks, management commands, the test client)
+# run on this one loop of the process. async_to_sync would make a new event loop for each,
+# and the Redis layers keep their connections per loop: every broadcast then opened a new
+# connection to Redis (and said SELECT on a non-zero database) and dropped it again.
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+_loop_lock = threading.Lock()
+
+
+def _broadcast_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():  # a forked worker starts its own
+            _loop, _loop_pid = asyncio.new_event_loop(), os.getpid()
+            threading.Thread(target=_loop.run_forever, name="live-broadcast", daemon=True).start()
+        return _loop
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The ASGI server's loop when this thread serves it (a request or a consumer's database
+    call, through sync_to_async): asgiref remembers it for async_to_sync. It never forgets
+    it, so a thread that once served a loop since closed (an async view run by async_to_sync
+    in plain synchronous code) still names that one: only a running loop counts."""
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() else None
 
 
 def _send(groups: list[str], message: dict) -> None:
@@ -42,13 +72,14 @@ def _send(groups: list[str], message: dict) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        async_to_sync(send_all)()
-        return
-    # Called from a thread that runs an event loop (async code calling sync code directly):
-    # async_to_sync cannot nest there, so send from a short-lived thread of its own.
-    sender = threading.Thread(target=async_to_sync(send_all), name="live-broadcast")
-    sender.start()
-    sender.join()
+        if _server_loop() is not None:
+            # On the server's loop, with the layer connection it already holds (and the
+            # in-memory layer's queues, which belong to that loop).
+            async_to_sync(send_all)()
+            return
+    # Plain synchronous code, or a thread that runs an event loop of its own (where
+    # async_to_sync cannot nest): the process's broadcast loop.
+    asyncio.run_coroutine_threadsafe(send_all(), _broadcast_loop()).result()
 
 
 def broadcast_entry_on_commit(entry) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -30,6 +31,144 @@ from tests.fakes.twilio import FakeTwilio
 UNDER_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+# -- the whole run: settings, parallel workers, order, figures --------------------------------
+
+
+def pytest_configure(config):
+    _fast_password_hashes()
+    _own_redis_per_worker(config)
+
+
+def _own_redis_per_worker(config) -> None:
+    """Each xdist worker (`make test` runs pytest -n) gets Redis databases of its own.
+    pytest-django already gives each a test database of its own (test_<name>_gw0, …; for
+    SQLite the file name), and ids start at 1 in every one of them: on one Redis, two workers'
+    "thread-1-staff" groups, Celery queues and caches would be the same. Worker n takes
+    REDIS_URL's database + 2n, and the one after it for the tests that need a database to
+    themselves (a real Celery worker, the production shape: "REDIS_URL's database plus one").
+    Ports: tests/servers.py's free_port."""
+    worker = getattr(config, "workerinput", None)
+    url = os.environ.get("REDIS_URL", "")
+    if worker is None or not url:
+        return
+    index, count = int(worker["workerid"].removeprefix("gw")), int(worker["workercount"])
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    if base + 2 * count > 16:  # Redis has databases 0-15
+        raise pytest.UsageError(
+            f"REDIS_URL's database {base} leaves room for {(16 - base) // 2} xdist workers "
+            f"(each takes two databases), not {count}: lower the database or -n"
+        )
+    if index:  # the first worker keeps REDIS_URL as it is
+        _use_redis(url, urlunsplit(parts._replace(path=f"/{base + 2 * index}")))
+
+
+def _use_redis(old: str, new: str) -> None:
+    """Point this test process, and the servers and workers it starts (they inherit the
+    environment), at another Redis database. Settings were read before conftest runs, so
+    each setting made from REDIS_URL is changed here, and a check fails the run if one was
+    missed (a setting added to portal/settings.py later)."""
+    from django.conf import settings
+
+    from portal.celery import app
+
+    os.environ["REDIS_URL"] = new
+    settings.REDIS_URL = new
+    settings.CELERY_BROKER_URL = new
+    app.conf.broker_url = new
+    if settings.CACHES["default"].get("LOCATION") == old:
+        settings.CACHES["default"]["LOCATION"] = new
+    for layer in settings.CHANNEL_LAYERS.values():
+        hosts = layer.get("CONFIG", {}).get("hosts")
+        if hosts:
+            layer["CONFIG"]["hosts"] = [new if host == old else host for host in hosts]
+
+    def mentions_old(value) -> bool:
+        if isinstance(value, str):
+            return value == old
+        if isinstance(value, dict):
+            return any(mentions_old(v) for v in value.values())
+        if isinstance(value, list | tuple | set):
+            return any(mentions_old(v) for v in value)
+        return False
+
+    missed = [
+        name for name in dir(settings) if name.isupper() and mentions_old(getattr(settings, name))
+    ]
+    if mentions_old(dict(app.conf)):
+        missed.append("the Celery app's configuration")
+    if missed:
+        raise pytest.UsageError(f"still on {old} after moving this xdist worker's Redis: {missed}")
+
+
+def _fast_password_hashes() -> None:
+    """Passwords the tests set (staff fixtures, the demo's mike and kim) are hashed with MD5:
+    the production hasher (PBKDF2, a million iterations) costs about half a second of CPU per
+    password, hundreds of times per run. Hashes made by it are still checked (it stays in the
+    list), and sign-in by password is still tested end to end; only the work factor differs.
+    (Servers started by tests never check these passwords: they sign in by magic link.)"""
+    from django.conf import settings
+    from django.contrib.auth import hashers
+
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
+    hashers.get_hashers.cache_clear()
+    hashers.get_hashers_by_algorithm.cache_clear()
+
+
+# The longest tests and modules (pytest --durations), longest first. Under xdist they start
+# first, so that the end of the run is short tests shared out, not one worker finishing a
+# long one while the other waits.
+SLOW_FIRST = (
+    "tests/reliability/test_r4_fuzzed_bodies.py",
+    "tests/reliability/test_r5_many_senders.py",
+    "tests/notifications/test_inbound_sms.py::test_random_signed_bodies",
+    "tests/notifications/test_inbound_email.py::test_two_thousand_mangled",
+    "tests/test_browser_skips.py",
+    "tests/deploy/test_shape.py",
+    "tests/reliability/test_r2_status_orders.py",
+    "tests/e2e/test_accessibility.py",
+    "tests/reliability/test_r7_cut_off_clients.py",
+    "tests/crm_events/test_schemathesis.py",
+    "tests/reliability/test_r6_killed_and_rolled_back.py",
+    "tests/crm_events/test_browser.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not hasattr(config, "workerinput"):
+        return
+
+    def rank(item) -> int:
+        for index, prefix in enumerate(SLOW_FIRST):
+            if item.nodeid.startswith(prefix):
+                return index
+        return len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: every other test keeps its place
+
+
+# What the reliability tests measured (their `figures` fixture) travels with their reports;
+# the main process prints it at the end, whichever process ran the test.
+_FIGURES: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _FIGURES.extend(
+            value for key, value in report.user_properties if key == "reliability figure"
+        )
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _FIGURES:
+        terminalreporter.section("reliability figures")
+        for line in sorted(_FIGURES, key=lambda line: int(line.split(":")[0].strip("R") or 0)):
+            terminalreporter.write_line(line)
+
+
 def _require(reason: str) -> None:
     if UNDER_CI:
         pytest.fail(f"CI requires this service: {reason}")
@@ -42,6 +181,19 @@ def _service_markers(request):
         _require("needs PostgreSQL (set DATABASE_URL)")
     if request.node.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
         _require("needs Redis (set REDIS_URL)")
+
+
+@pytest.fixture(autouse=True)
+def _close_connections_of_sync_to_async_thread():
+    """Async tests and consumers reach the ORM through sync_to_async, which (outside a
+    server) runs in asgiref's one shared thread: its connection would stay open after the
+    test, and at the end of the run PostgreSQL refuses to drop a test database that a session
+    still holds."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -51,10 +52,30 @@ class ProcessFailed(RuntimeError):
     """A server or worker that did not start; the message ends with its last output."""
 
 
+# Under pytest-xdist each worker takes ports from a block of its own, below the kernel's
+# ephemeral range (32768 and up): a port is free when checked and bound by the server a moment
+# later, and in between the kernel could hand the same free port to another worker.
+XDIST_PORTS_FROM, XDIST_PORTS_PER_WORKER = 20000, 500
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on now."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    first = XDIST_PORTS_FROM + XDIST_PORTS_PER_WORKER * int(worker.removeprefix("gw"))
+    start = random.randrange(XDIST_PORTS_PER_WORKER)  # another run's same worker: elsewhere
+    for offset in range(XDIST_PORTS_PER_WORKER):
+        port = first + (start + offset) % XDIST_PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ProcessFailed(f"no free port in {first}-{first + XDIST_PORTS_PER_WORKER - 1}")
 
 
 def database_url(settings_dict: dict) -> str:

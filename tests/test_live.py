@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -76,3 +77,23 @@ def test_posting_succeeds_when_redis_is_down(thread, staff, caplog):
     entry = actions.post_staff_message(thread=thread, author=staff, body="Still stored")
     assert Entry.objects.get(pk=entry.pk).body == "Still stored"
     assert "live broadcast" in caplog.text and "failed" in caplog.text
+
+
+@pytest.mark.redis
+def test_broadcasts_from_synchronous_code_keep_one_redis_connection(thread, staff, settings):
+    # A Celery task or the test client posts from plain synchronous code: its broadcasts must
+    # not open (and drop) a connection to Redis each, which on a non-zero database also costs
+    # a SELECT per send (tests/test_send_cost.py). The connection stays, the same one.
+    db = str(int(settings.REDIS_URL.rsplit("/", 1)[-1] or 0))
+    server = redis.Redis.from_url(settings.REDIS_URL)
+
+    def publishers() -> set[str]:
+        clients = server.client_list()
+        return {c["id"] for c in clients if c["cmd"] == "publish" and c["db"] == db}
+
+    actions.post_staff_message(thread=thread, author=staff, body="First")
+    first = publishers()
+    actions.post_staff_message(thread=thread, author=staff, body="Second")
+    assert len(first) == 1
+    assert publishers() == first
+    server.close()

@@ -52,6 +52,9 @@ class RedisCommands:
         self._end = f"end-{uuid.uuid4().hex}"
 
     def __enter__(self) -> RedisCommands:
+        # The end marker's client connects now, so its own SELECT is not counted.
+        self._marker = redis.Redis.from_url(self.url)
+        self._marker.ping()
         self._monitor = redis.Redis.from_url(self.url).monitor()
         self._monitor.__enter__()
         self._thread = threading.Thread(target=self._listen, daemon=True)
@@ -67,9 +70,10 @@ class RedisCommands:
 
     def __exit__(self, *exc) -> None:
         # A marker through the same server: once MONITOR shows it, it has shown all before it.
-        redis.Redis.from_url(self.url).echo(self._end)
+        self._marker.echo(self._end)
         self._thread.join(timeout=10)
         self._monitor.__exit__(*exc)
+        self._marker.close()
 
 
 @pytest.fixture

@@ -229,7 +229,7 @@ def test_a_message_sent_through_either_web_process_reaches_sarah_live_and_texts_
     try:
         sarah_page = _sign_in(sarah_context, proxy.url, sarah.user)
         expect(sarah_page.get_by_placeholder("Type a reply…")).to_be_visible()
-        sarah_page.wait_for_timeout(500)  # her socket, through the proxy, is open
+        e2e.wait_until_live(sarah_page)  # her socket, through the proxy
 
         mike_page = _sign_in(mike_context, webs[0].url, staff)
         for n, web in enumerate(webs, start=1):

@@ -31,6 +31,32 @@ def start_server(*, port: int | None = None, **env: str) -> AsgiServer:
     ).start()
 
 
+def wait_until_live(page) -> None:
+    """Until the page's live socket has opened: thread.js keeps it on the thread's element
+    then, after the consumer joined the thread's groups (it joins before it accepts)."""
+    page.wait_for_function("() => Boolean(document.querySelector('[data-thread]')?._socket)")
+
+
+# Resolves after three frames in a row with no htmx request in flight and no swap settling:
+# new content is processed when it settles, and a trigger it brings ("intersect once")
+# fires within the frame after.
+QUIET = """async () => {
+  const busy = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added";
+  for (let quiet = 0, frames = 0; quiet < 3; frames++) {
+    if (frames > 1000) {
+      throw new Error(`htmx never went quiet: ${document.querySelector(busy)?.outerHTML}`);
+    }
+    await new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));
+    quiet = document.querySelector(busy) ? 0 : quiet + 1;
+  }
+}"""
+
+
+def wait_until_quiet(page) -> None:
+    """Until htmx has nothing in flight and nothing about to start."""
+    page.evaluate(QUIET)
+
+
 @pytest.fixture
 def server(transactional_db, request):
     """The server; a test marked `@pytest.mark.server_env(DEBUG="1")` gets those settings."""

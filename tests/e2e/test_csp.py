@@ -90,9 +90,11 @@ def test_sarahs_flows_run_under_the_policy(open_as, demo, server, violations):
     assert "CSP violation" not in server.output()
 
     # And the watch works: an inline script, which the policy refuses, is seen.
-    with pytest.raises(Exception):  # noqa: B017 - Playwright reports the refusal as an error
+    with (
+        page.expect_console_message(lambda message: "script-src" in message.text),
+        pytest.raises(Exception),  # noqa: B017 - Playwright reports the refusal as an error
+    ):
         page.add_script_tag(content="window.ran = true")
-    page.wait_for_timeout(200)
     assert page.evaluate("window.ran") is None
     assert any("script-src" in v for v in violations), violations
 

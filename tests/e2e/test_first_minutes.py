@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from messaging import actions
 from messaging.models import Thread
+from tests.e2e.conftest import wait_until_quiet
 from tests.factories import CustomerFactory
 
 pytestmark = [pytest.mark.browser]
@@ -68,7 +69,7 @@ def _scroll_up_and_keep_place(page, timeline_selector: str) -> None:
     seq = oldest.get_attribute("data-seq")
     timeline.evaluate("t => { t.scrollTop = 0; }")
     expect(page.locator(f"{timeline_selector} [data-seq]")).to_have_count(100)
-    page.wait_for_timeout(300)  # let anything else that would load, load
+    wait_until_quiet(page)  # anything else that would load has loaded
     # One page came, not all of history; the entry that was on top is still in view, where
     # the reader left it.
     assert page.locator(f"{timeline_selector} [data-seq]").count() == 100

@@ -1,6 +1,6 @@
 """The reliability suite (docs/reliability.md): R1-R10, one test each, at the sizes the
 issue names. Each test states its figures through the `figures` fixture; they are printed
-together at the end of the run ("reliability figures"), so that the numbers in
+together at the end of the run ("reliability figures", tests/conftest.py), so that the numbers in
 docs/reliability.md come from a run anyone can repeat:
 
     CI=true DATABASE_URL=postgres://postgres@127.0.0.1:5432/porchlight \
@@ -14,28 +14,24 @@ import time
 
 import pytest
 
-_FIGURES: list[str] = []
-
 
 class Figures:
-    """What one R-test measured, as "R1: 20 replays -> 1 entry, ..." lines."""
+    """What one R-test measured, as "R1: 20 replays -> 1 entry, ..." lines. They travel with
+    the test's report, so that under xdist (`make test`) they reach the main process too."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, item):
         self.name = name
+        self.item = item
         self.started = time.perf_counter()
 
     def __call__(self, text: str) -> None:
         seconds = time.perf_counter() - self.started
-        _FIGURES.append(f"{self.name}: {text} ({seconds:.1f} s)")
+        self.item.user_properties.append(
+            ("reliability figure", f"{self.name}: {text} ({seconds:.1f} s)")
+        )
 
 
 @pytest.fixture
 def figures(request) -> Figures:
-    return Figures(request.node.module.__name__.rsplit(".", 1)[-1].split("_")[1].upper())
-
-
-def pytest_terminal_summary(terminalreporter):
-    if _FIGURES:
-        terminalreporter.section("reliability figures")
-        for line in _FIGURES:
-            terminalreporter.write_line(line)
+    name = request.node.module.__name__.rsplit(".", 1)[-1].split("_")[1].upper()
+    return Figures(name, request.node)
