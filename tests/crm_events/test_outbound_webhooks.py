@@ -23,25 +23,9 @@ from crm_events.models import OutboundEvent, WebhookAttempt, WebhookDelivery, We
 from crm_events.outbound import endpoints, events, outbox, sending
 from messaging import actions as thread_actions
 from messaging.models import Side
+from tests.crm_events.conftest import NEW_SECRET, OUT_SECRET
 from tests.fakes.base import Reply
 from tests.fakes.crm_receiver import FakeCrmReceiver
-
-OUT_SECRET = "whsec_" + base64.b64encode(b"outbound-test-key-of-32-bytes-xx").decode()
-NEW_SECRET = "whsec_" + base64.b64encode(b"the-rotated-outbound-key-32-byte").decode()
-
-
-@pytest.fixture
-def receiver():
-    with FakeCrmReceiver(secrets=[OUT_SECRET]) as fake:
-        yield fake
-
-
-@pytest.fixture
-def crm_endpoint(settings, receiver):
-    """CRM_OUTBOUND_URL pointing at the receiver (the operator's choice: http on loopback)."""
-    settings.CRM_OUTBOUND_URL = f"{receiver.url}/porchlight/events"
-    settings.CRM_OUTBOUND_SECRET = [OUT_SECRET]
-    return receiver
 
 
 @pytest.fixture
