@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from crm_events.outbound import endpoints, outbox
 from crm_events.outbound.models import EventType, OutboundEvent, WebhookDelivery
+from messaging import actions as thread_actions
 from messaging.models import Entry, Side, Thread
 from portal.models import Customer, Project
 
@@ -62,8 +63,8 @@ def record_event(
         return None
     # The thread row is the customer's lock: sequence numbers are gap-free and in commit
     # order, and the key check below cannot race with its own insert.
-    thread, _ = Thread.objects.get_or_create(customer=customer)
-    Thread.objects.select_for_update().filter(pk=thread.pk).exists()
+    thread = thread_actions.ensure_thread(customer=customer)
+    Thread.objects.select_for_update().only("pk").get(pk=thread.pk)
     existing = OutboundEvent.objects.filter(key=key).first()
     if existing is not None:
         return existing

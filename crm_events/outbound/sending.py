@@ -147,7 +147,8 @@ def send_delivery(*, delivery_id: int) -> str:
             ),
         }
         started = time.monotonic()
-        outcome = _post(target, event.body, headers)
+        with target.session:
+            outcome = _post(target, event.body, headers)
         duration_ms = int((time.monotonic() - started) * 1000)
     WebhookAttempt.objects.create(
         delivery=delivery,
@@ -169,7 +170,9 @@ def _record(
     now = timezone.now()
     if outcome.delivered:
         rows.record_delivered(status_code=outcome.status_code, now=now)
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=False).update(
+            failing_since=None
+        )
         return "delivered"
     note = outcome.describe()
     if outcome.status_code == 410:

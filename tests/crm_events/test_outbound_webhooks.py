@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import email.utils
 import json
+import threading
 
 import pytest
 import time_machine
@@ -514,3 +515,42 @@ def test_an_endpoint_subscribed_to_some_types_hears_only_those(
     )
     assert endpoints.endpoints_hearing("estimate.approved") == [endpoint.pk]
     assert endpoints.endpoints_hearing("message.received") == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_changes_for_one_customer_get_gap_free_sequence_numbers_and_arrive_once(
+    customer, staff, crm_endpoint
+):
+    from django.db import connection
+
+    thread = thread_actions.ensure_thread(customer=customer)
+    writers, per_writer = 6, 5
+    barrier = threading.Barrier(writers)
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_writer):
+                thread_actions.post_customer_reply(customer=customer, body=f"w{n} m{i}")
+                if n == 0:  # a read mark too: its lock path is the thread's as well
+                    thread_actions.mark_read(thread=thread, side=Side.STAFF)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    pool = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert errors == []
+    total = writers * per_writer
+    rows = list(OutboundEvent.objects.order_by("pk").values_list("sequence", flat=True))
+    # Gap-free, and in commit order (ids were taken in the same order).
+    assert rows == list(range(1, total + 1))
+    crm_endpoint.wait_for(total)
+    assert len(crm_endpoint.events) == total
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
