@@ -12,10 +12,13 @@ import datetime as dt
 import email.utils
 import json
 import threading
+import uuid
+from io import StringIO
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import transaction
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -554,3 +557,41 @@ def test_concurrent_changes_for_one_customer_get_gap_free_sequence_numbers_and_a
     crm_endpoint.wait_for(total)
     assert len(crm_endpoint.events) == total
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+# -- the sweep -----------------------------------------------------------------------------------
+
+
+def test_a_delivery_whose_worker_died_is_sent_again_by_the_sweep(
+    customer, thread, crm_endpoint, on_commit
+):
+    events.record_event(type="customer.updated", customer=customer, key="k", data={})
+    delivery = _delivery()
+    # A worker claimed it and died before recording anything.
+    now = dt.datetime.now(dt.UTC)
+    assert WebhookDelivery.objects.filter(pk=delivery.pk).claim(token=uuid.uuid4(), now=now)
+    assert outbox.sweep()["redriven"] == 0  # within the lease: it may still be working
+    result = _sweep_at(now + dt.timedelta(minutes=6))
+    assert result == {"redriven": 1, "queued": 1}
+    assert _delivery().status == "delivered" and _delivery().attempts == 2
+
+
+def test_the_periodic_command_runs_the_webhook_sweep(customer, thread, crm_endpoint, settings):
+    # `make worker` without Redis: every beat task, inline, in one process.
+    assert settings.CELERY_BEAT_SCHEDULE["crm-webhooks"]["task"] == "crm_events.sweep_webhooks"
+    events.record_event(type="customer.updated", customer=customer, key="k", data={})
+    out = StringIO()
+    call_command("periodic", "--once", stdout=out)
+    assert "crm-webhooks: queued 1" in out.getvalue()
+    assert _delivery().status == "delivered"
+
+
+def test_a_crm_outbound_url_that_is_neither_https_nor_loopback_sends_nothing(
+    customer, thread, crm_endpoint, settings, on_commit
+):
+    settings.CRM_OUTBOUND_URL = "http://crm.example.com/hook"
+    _reply(on_commit, customer)
+    delivery = _delivery()
+    assert delivery.status == "pending"
+    assert delivery.last_error == "Not sent: CRM_OUTBOUND_URL must be https (or http on loopback)."
+    assert crm_endpoint.requests == []
