@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks
 
 
 class CrmEventsConfig(AppConfig):
@@ -12,6 +13,7 @@ class CrmEventsConfig(AppConfig):
         # Its tasks too, registered in every process (the periodic command runs them by name).
         from crm_events import automations, tasks  # noqa: F401
         from crm_events.outbound import events
+        from crm_events.outbound.checks import check_outbound_settings
         from messaging import extensions, keywords
 
         # CONFIRM, by SMS or a portal reply, confirms the next appointment.
@@ -20,3 +22,4 @@ class CrmEventsConfig(AppConfig):
         # the transaction of the append or the read mark (crm_events/outbound/events.py).
         extensions.subscribe_to_appends(events.message_received)
         extensions.subscribe_to_reads(events.conversation_read)
+        checks.register(check_outbound_settings)

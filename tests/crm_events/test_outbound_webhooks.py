@@ -595,3 +595,25 @@ def test_a_crm_outbound_url_that_is_neither_https_nor_loopback_sends_nothing(
     assert delivery.status == "pending"
     assert delivery.last_error == "Not sent: CRM_OUTBOUND_URL must be https (or http on loopback)."
     assert crm_endpoint.requests == []
+
+
+# -- settings --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "secrets", "ids"),
+    [
+        ("", [], []),
+        ("https://crm.example.com/hook", [OUT_SECRET], []),
+        ("http://127.0.0.1:9000/hook", [OUT_SECRET, NEW_SECRET], []),
+        ("http://crm.example.com/hook", [OUT_SECRET], ["crm_events.E001"]),
+        ("https://crm.example.com/hook", [], ["crm_events.W001"]),
+        ("https://crm.example.com/hook", ["not-a-secret"], ["crm_events.E002"]),
+        ("https://crm.example.com/hook", [OUT_SECRET] * 3, ["crm_events.E003"]),
+    ],
+)
+def test_wrong_outbound_settings_fail_loudly_at_start(settings, url, secrets, ids):
+    from crm_events.outbound.checks import check_outbound_settings
+
+    settings.CRM_OUTBOUND_URL, settings.CRM_OUTBOUND_SECRET = url, secrets
+    assert [m.id for m in check_outbound_settings()] == ids
