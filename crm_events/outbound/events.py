@@ -43,7 +43,6 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-@transaction.atomic
 def record_event(
     *,
     type: str,  # noqa: A002 - the event's field is named "type"
@@ -58,9 +57,33 @@ def record_event(
     it tells of. The same `key` again returns the event recorded first."""
     if type not in EventType.values:
         raise ValueError(f"unknown outbound event type {type!r}")
+    # Before any transaction: with no endpoint (the common case) and the table cached, this
+    # costs no query at all, not even a savepoint.
     endpoint_ids = endpoints.endpoints_hearing(type)
     if not endpoint_ids:
         return None
+    return _record(
+        type=type,
+        customer=customer,
+        key=key,
+        data=data,
+        project=project,
+        occurred_at=occurred_at,
+        endpoint_ids=endpoint_ids,
+    )
+
+
+@transaction.atomic
+def _record(
+    *,
+    type: str,  # noqa: A002
+    customer: Customer,
+    key: str,
+    data: dict[str, Any],
+    project: Project | None,
+    occurred_at: dt.datetime | None,
+    endpoint_ids: list[int],
+) -> OutboundEvent:
     # The thread row is the customer's lock: sequence numbers are gap-free and in commit
     # order, and the key check below cannot race with its own insert.
     thread = thread_actions.ensure_thread(customer=customer)

@@ -617,3 +617,11 @@ def test_wrong_outbound_settings_fail_loudly_at_start(settings, url, secrets, id
 
     settings.CRM_OUTBOUND_URL, settings.CRM_OUTBOUND_SECRET = url, secrets
     assert [m.id for m in check_outbound_settings()] == ids
+
+
+def test_with_no_endpoint_an_event_costs_no_query(customer, settings, django_assert_num_queries):
+    settings.CRM_OUTBOUND_URL = ""
+    endpoints.endpoints_hearing("message.received")  # the endpoint table, cached
+    with django_assert_num_queries(0):
+        event = events.record_event(type="message.received", customer=customer, key="k", data={})
+    assert event is None
