@@ -478,6 +478,8 @@ CRM_OUTBOUND_DISABLE_AFTER_HOURS = 24
 # A Retry-After longer than this is read as this (a CRM cannot park events for a week).
 CRM_OUTBOUND_RETRY_AFTER_MAX_SECONDS = 24 * 3600
 CRM_OUTBOUND_SENDING_LEASE_SECONDS = 5 * 60
+# How long each attempt stays in the admin's delivery log.
+CRM_OUTBOUND_LOG_DAYS = 30
 CRM_OUTBOUND_SWEEP_SECONDS = env.int("CRM_OUTBOUND_SWEEP_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE["crm-webhooks"] = {
     "task": "crm_events.sweep_webhooks",

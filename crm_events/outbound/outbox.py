@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from crm_events.outbound.models import DeliveryStatus, WebhookDelivery
+from crm_events.outbound.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from portal.celery import run_task
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,8 @@ def publish(delivery_ids: list[int]) -> None:
 
 def sweep(*, now: dt.datetime | None = None, limit: int = 500) -> dict[str, int]:
     """Periodic: rows stuck in sending past the lease (their worker died) go back to the
-    queue, and every due pending row of an enabled endpoint gets a task."""
+    queue, every due pending row of an enabled endpoint gets a task, and attempts older than
+    CRM_OUTBOUND_LOG_DAYS leave the log."""
     now = now or timezone.now()
     lease = dt.timedelta(seconds=settings.CRM_OUTBOUND_SENDING_LEASE_SECONDS)
     redriven = WebhookDelivery.objects.filter(
@@ -58,7 +59,14 @@ def sweep(*, now: dt.datetime | None = None, limit: int = 500) -> dict[str, int]
         .values_list("pk", flat=True)[:limit]
     )
     publish(due)
-    return {"redriven": redriven, "queued": len(due)}
+    # The delivery log is for looking into recent trouble; it is kept for LOG_DAYS.
+    old_log = WebhookAttempt.objects.filter(
+        started_at__lt=now - dt.timedelta(days=settings.CRM_OUTBOUND_LOG_DAYS)
+    )
+    pruned = WebhookAttempt.objects.filter(
+        pk__in=list(old_log.values_list("pk", flat=True)[:limit])
+    ).delete()[0]
+    return {"redriven": redriven, "queued": len(due), "log_pruned": pruned}
 
 
 def resend(*, deliveries) -> int:

@@ -572,7 +572,7 @@ def test_a_delivery_whose_worker_died_is_sent_again_by_the_sweep(
     assert WebhookDelivery.objects.filter(pk=delivery.pk).claim(token=uuid.uuid4(), now=now)
     assert outbox.sweep()["redriven"] == 0  # within the lease: it may still be working
     result = _sweep_at(now + dt.timedelta(minutes=6))
-    assert result == {"redriven": 1, "queued": 1}
+    assert result == {"redriven": 1, "queued": 1, "log_pruned": 0}
     assert _delivery().status == "delivered" and _delivery().attempts == 2
 
 
@@ -625,3 +625,13 @@ def test_with_no_endpoint_an_event_costs_no_query(customer, settings, django_ass
     with django_assert_num_queries(0):
         event = events.record_event(type="message.received", customer=customer, key="k", data={})
     assert event is None
+
+
+def test_the_delivery_log_is_kept_thirty_days(customer, thread, crm_endpoint, on_commit):
+    start = dt.datetime.now(dt.UTC)
+    with time_machine.travel(start, tick=False):
+        _reply(on_commit, customer)
+    assert _sweep_at(start + dt.timedelta(days=29))["log_pruned"] == 0
+    assert _sweep_at(start + dt.timedelta(days=31))["log_pruned"] == 1
+    assert WebhookAttempt.objects.count() == 0
+    assert _delivery().status == "delivered"  # the outbox row itself stays
