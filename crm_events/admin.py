@@ -27,6 +27,7 @@ from crm_events.models import (
     InvoiceLine,
     ProjectFollowUp,
 )
+from crm_events.outbound import admin as outbound_admin
 
 
 @admin.register(CrmSettings)
@@ -374,3 +375,7 @@ class ApiEventAdmin(admin.ModelAdmin):
 class ProjectFollowUpAdmin(admin.ModelAdmin):
     list_display = ["project", "completed_seen_at", "sent_at"]
     list_select_related = ["project"]
+
+
+# The outbound webhooks: endpoints, deliveries (with "Resend") and each endpoint's log.
+outbound_admin.register(admin.site)

@@ -22,6 +22,7 @@ from ninja.security import APIKeyHeader
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from crm_events import ingest
+from crm_events.outbound import openapi as outbound_openapi
 from crm_events.schemas import (
     EVENT_TYPES,
     PATTERN_MESSAGES,
@@ -109,7 +110,8 @@ class CrmApi(NinjaAPI):
                 ref_template="#/components/schemas/{model}"
             )
             schemas[model.__name__].pop("$defs", None)
-        return schema
+        # What the portal sends the CRM (crm_events/outbound/), under `webhooks`.
+        return outbound_openapi.add_webhooks(schema)
 
 
 api = CrmApi(

@@ -226,7 +226,8 @@ def _invoice(to: str):
 def _estimate(to: str):
     def arguments(s: Source) -> dict:
         estimate = actions.find_estimate(customer=s.customer, number=s.data.number)
-        return {"estimate": estimate, "to": to, "at": s.at}
+        # The CRM decided it: it is not told back (crm_events/outbound/events.py).
+        return {"estimate": estimate, "to": to, "at": s.at, "decided_by": "crm"}
 
     return arguments
 

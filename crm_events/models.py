@@ -16,6 +16,13 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
+# The outbound webhooks' records live beside their code; imported so Django finds them.
+from crm_events.outbound.models import (  # noqa: F401
+    OutboundEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from portal.models import Business, Customer, Project
 
 CENTS = Decimal("0.01")

@@ -412,4 +412,6 @@ def mark_read(
         setattr(thread, f"{side}_read", getattr(locked, f"{side}_read") + newly_read)
         setattr(thread, f"{side}_read_at", now)
         live.broadcast_read_on_commit(thread=thread, side=side, from_seq=already, up_to_seq=target)
+        # What the apps above add (crm_events: conversation.read), in this transaction.
+        extensions.read(thread=thread, side=side, up_to_seq=target, at=now)
     return newly_read

@@ -6,6 +6,10 @@ that messaging imports none of them (tests/test_import_cycles.py keeps it so).
   append's transaction. What a subscriber writes commits or rolls back with the entry —
   notifications writes the entry's Delivery rows this way (invariant 7) — and any side effect
   it has it registers on commit itself. A subscriber that raises rolls the append back.
+- Read subscribers (`subscribe_to_reads`): `messaging.actions.mark_read` calls each
+  `subscriber(thread=..., side=..., up_to_seq=..., at=...)` when a side's read watermark
+  moves forward, inside mark_read's transaction, with the same rules as append subscribers
+  (crm_events: the `conversation.read` event to the CRM).
 - Staff badges (`add_staff_badge`): something shown under each entry in staff timelines
   (notifications: what became of the entry's deliveries), with the prefetch that loads it for
   a whole page in one query and the state the cached entry HTML is keyed on.
@@ -42,6 +46,25 @@ def appended(*, entry: Entry, customer) -> None:
     """For `messaging.actions` only: an entry was appended, and people are to be told."""
     for subscriber in _append_subscribers:
         subscriber(entry=entry, customer=customer)
+
+
+# subscriber(*, thread, side, up_to_seq, at); what it returns is ignored.
+ReadSubscriber = Callable[..., object]
+
+_read_subscribers: list[ReadSubscriber] = []
+
+
+def subscribe_to_reads(subscriber: ReadSubscriber) -> None:
+    """Call `subscriber(thread=..., side=..., up_to_seq=..., at=...)` inside every read mark
+    that moves a watermark forward."""
+    if subscriber not in _read_subscribers:
+        _read_subscribers.append(subscriber)
+
+
+def read(*, thread, side: str, up_to_seq: int, at) -> None:
+    """For `messaging.actions.mark_read` only: `side` has now read `thread` up to `up_to_seq`."""
+    for subscriber in _read_subscribers:
+        subscriber(thread=thread, side=side, up_to_seq=up_to_seq, at=at)
 
 
 @dataclass(frozen=True)

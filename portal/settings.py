@@ -500,3 +500,30 @@ CELERY_BEAT_SCHEDULE["portal-forget-sign-ins"] = {
     "schedule": 3600.0,
     "options": {"expires": 3600.0},
 }
+
+# Outbound events to the CRM (crm_events/outbound/, docs/crm-api.md): besides the endpoints
+# staff enter in the admin, one given here. The URL is the operator's choice (http is allowed
+# on loopback, for development and tests); the secret is "whsec_<base64 key>", or two of them
+# comma-separated while the CRM changes keys (every event is then signed with both). A URL
+# without a secret sends nothing: unsigned events are never sent.
+CRM_OUTBOUND_URL = env.str("CRM_OUTBOUND_URL", default="")
+CRM_OUTBOUND_SECRET = env.list("CRM_OUTBOUND_SECRET", default=[])
+CRM_OUTBOUND_TIMEOUT = env.float("CRM_OUTBOUND_TIMEOUT", default=10.0)
+# Retries: exponential from the base, doubled per attempt up to the cap, with full jitter, for
+# this many days after the event; an endpoint failing every attempt for the hours given is
+# disabled with a note to staff (its events wait for it).
+CRM_OUTBOUND_RETRY_BASE_SECONDS = 30
+CRM_OUTBOUND_RETRY_MAX_SECONDS = 4 * 3600
+CRM_OUTBOUND_RETRY_DAYS = 3
+CRM_OUTBOUND_DISABLE_AFTER_HOURS = 24
+# A Retry-After longer than this is read as this (a CRM cannot park events for a week).
+CRM_OUTBOUND_RETRY_AFTER_MAX_SECONDS = 24 * 3600
+CRM_OUTBOUND_SENDING_LEASE_SECONDS = 5 * 60
+# How long each attempt stays in the admin's delivery log.
+CRM_OUTBOUND_LOG_DAYS = 30
+CRM_OUTBOUND_SWEEP_SECONDS = env.int("CRM_OUTBOUND_SWEEP_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE["crm-webhooks"] = {
+    "task": "crm_events.sweep_webhooks",
+    "schedule": float(CRM_OUTBOUND_SWEEP_SECONDS),
+    "options": {"expires": float(CRM_OUTBOUND_SWEEP_SECONDS)},
+}

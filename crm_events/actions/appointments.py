@@ -23,6 +23,7 @@ from crm_events.actions.common import (
     post_card,
 )
 from crm_events.models import Appointment
+from crm_events.outbound import events as outbound
 from messaging import actions as thread_actions
 from messaging.models import Entry
 from portal.models import Customer, Project
@@ -181,6 +182,8 @@ def transition_appointment(
             locked.confirmed_at = at or timezone.now()
             fields.append("confirmed_at")
         locked.save(update_fields=fields)
+        if to == Status.CONFIRMED:
+            outbound.appointment_confirmed(appointment=locked)
     card = _card(locked, at, notify=notify)
     return Transition(record=locked, before=before, after=locked.status, card=card)
 
@@ -227,17 +230,21 @@ def _card(appointment: Appointment, at: dt.datetime | None, *, notify: bool) -> 
     return post_card(**common, title=title, key=key, notify=notify)
 
 
+@transaction.atomic
 def ask_to_reschedule(*, appointment: Appointment, note: str = "", idempotency_key: str) -> Entry:
-    """The customer asks for another time: a message to the business, about that visit."""
+    """The customer asks for another time: a message to the business, about that visit, and
+    `appointment.reschedule_requested` to the CRM with the note, in one transaction."""
     if not appointment.is_open:
         raise ValidationError("That appointment is not coming up.", code="bad_transition")
     body = f"Could we reschedule {appointment.title} ({appointment_when(appointment)})?"
     if note.strip():
         body = f"{body} {note.strip()}"
-    return thread_actions.post_customer_reply(
+    entry = thread_actions.post_customer_reply(
         customer=appointment.customer,
         body=body,
         channel=Entry.Channel.PORTAL,
         project=appointment.project,
         idempotency_key=idempotency_key,
     )
+    outbound.reschedule_requested(appointment=appointment, note=note.strip(), entry=entry)
+    return entry

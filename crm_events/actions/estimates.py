@@ -25,6 +25,7 @@ from crm_events.actions.common import (
     record_sent_document,
 )
 from crm_events.models import Estimate
+from crm_events.outbound import events as outbound
 from messaging import actions as thread_actions
 from messaging.models import Entry
 from portal.models import Customer, Project
@@ -103,7 +104,13 @@ def decide_estimate(
             code="expired",
             params={"n": locked.number, "d": f"{locked.valid_until:%b %-d, %Y}"},
         )
-    change = transition_estimate(estimate=locked, to=decision, at=at, notify=not by_customer)
+    change = transition_estimate(
+        estimate=locked,
+        to=decision,
+        at=at,
+        notify=not by_customer,
+        decided_by="customer" if by_customer else "staff",
+    )
     if by_customer and change.changed:
         decided = change.record
         verb = "approve" if approve else "decline"
@@ -120,10 +127,17 @@ def decide_estimate(
 
 @transaction.atomic
 def transition_estimate(
-    *, estimate: Estimate, to: str, at: dt.datetime | None = None, notify: bool = True
+    *,
+    estimate: Estimate,
+    to: str,
+    at: dt.datetime | None = None,
+    notify: bool = True,
+    decided_by: str = "staff",
 ) -> Transition:
     """Move an estimate to status `to` as TRANSITIONS allows, stamp when it was issued or
-    decided, and card it once. The only writer of an estimate's status."""
+    decided, and card it once. The only writer of an estimate's status. A decision is told
+    to the CRM (`estimate.approved`/`declined`) unless the CRM made it (`decided_by="crm"`);
+    else it is "customer" or "staff"."""
     locked = (
         Estimate.objects.select_for_update(of=("self",))
         .select_related("customer", "project")
@@ -145,6 +159,8 @@ def transition_estimate(
             locked.decided_at = now
             fields.append("decided_at")
         locked.save(update_fields=fields)
+        if to in (Status.APPROVED, Status.DECLINED):
+            outbound.estimate_decided(estimate=locked, decided_by=decided_by)
     card = _card(locked, at, notify=notify)
     return Transition(record=locked, before=before, after=locked.status, card=card)
 

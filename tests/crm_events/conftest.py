@@ -15,6 +15,7 @@ from standardwebhooks.webhooks import Webhook
 
 from crm_events import actions
 from tests.factories import ProjectFactory
+from tests.fakes.crm_receiver import FakeCrmReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"porchlight-test-key-32-bytes-long").decode()
 NY = zoneinfo.ZoneInfo("America/New_York")
@@ -123,3 +124,23 @@ def appointment(customer, project, thread):
         external_id="APT-77",
         at=local(2031, 5, 12, 9),
     ).record
+
+
+# -- outbound events to the CRM (crm_events/outbound/) ----------------------------------------
+
+OUT_SECRET = "whsec_" + base64.b64encode(b"outbound-test-key-of-32-bytes-xx").decode()
+NEW_SECRET = "whsec_" + base64.b64encode(b"the-rotated-outbound-key-32-byte").decode()
+
+
+@pytest.fixture
+def receiver():
+    with FakeCrmReceiver(secrets=[OUT_SECRET]) as fake:
+        yield fake
+
+
+@pytest.fixture
+def crm_endpoint(settings, receiver):
+    """CRM_OUTBOUND_URL pointing at the receiver (the operator's choice: http on loopback)."""
+    settings.CRM_OUTBOUND_URL = f"{receiver.url}/porchlight/events"
+    settings.CRM_OUTBOUND_SECRET = [OUT_SECRET]
+    return receiver
