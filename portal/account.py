@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from crm_events.outbound.events import record_event
 from messaging import actions as thread_actions
 from messaging.models import Entry
 from portal import codes
@@ -26,13 +27,22 @@ PHONE, EMAIL = codes.PHONE, codes.EMAIL
 LABELS = {"name": "name", PHONE: "mobile number", EMAIL: "email address"}
 
 
-def customer_updated(*, customer: Customer, changed: dict[str, tuple[str, str]]) -> None:
-    """The call point of the CRM's `customer.updated` outbound event: {field: (old, new)}.
-
-    Called inside the transaction that changed the customer, so an outbox row written here
-    commits or rolls back with the change. The CRM outbound (crm_events) is not built yet;
-    whoever builds it writes its outbox row here. Until then it only logs."""
+def customer_updated(
+    *, customer: Customer, changed: dict[str, tuple[str, str]], card: Entry
+) -> None:
+    """Tell the CRM (`customer.updated`, crm_events/outbound/) what changed: {field: (old,
+    new)}. Called inside the transaction that changed the customer, so the outbox row commits
+    or rolls back with the change; keyed by the change's card, so it is recorded once."""
     logger.info("customer %s updated: %s", customer.pk, ", ".join(sorted(changed)))
+    record_event(
+        type="customer.updated",
+        customer=customer,
+        key=f"customer.updated:{card.pk}",
+        data={
+            "changed": {field: {"from": old, "to": new} for field, (old, new) in changed.items()}
+        },
+        occurred_at=card.created_at,
+    )
 
 
 def _shown(field: str, value: str) -> str:
@@ -70,8 +80,8 @@ def change_name(*, customer: Customer, name: str) -> bool:
             return False
         locked.name = name
         locked.save(update_fields=["name"])
-        _record(customer=locked, field="name", old=old, new=name)
-        customer_updated(customer=locked, changed={"name": (old, name)})
+        card = _record(customer=locked, field="name", old=old, new=name)
+        customer_updated(customer=locked, changed={"name": (old, name)}, card=card)
     customer.name = name
     return True
 
@@ -112,7 +122,7 @@ def confirm_contact_change(*, customer: Customer, address: str, code: str) -> bo
                 locked.save(update_fields=[field])
         except IntegrityError:  # taken between the check and the write
             raise taken from None
-        _record(customer=locked, field=field, old=old, new=address)
-        customer_updated(customer=locked, changed={field: (old, address)})
+        card = _record(customer=locked, field=field, old=old, new=address)
+        customer_updated(customer=locked, changed={field: (old, address)}, card=card)
     setattr(customer, field, address)
     return True

@@ -635,3 +635,19 @@ def test_the_delivery_log_is_kept_thirty_days(customer, thread, crm_endpoint, on
     assert _sweep_at(start + dt.timedelta(days=31))["log_pruned"] == 1
     assert WebhookAttempt.objects.count() == 0
     assert _delivery().status == "delivered"  # the outbox row itself stays
+
+
+def test_a_change_on_her_account_page_reaches_the_crm_as_customer_updated(
+    customer, thread, crm_endpoint, on_commit
+):
+    from portal import account
+
+    assert on_commit(account.change_name, customer=customer, name="Sarah Mitchell-Ortiz")
+
+    (request,) = crm_endpoint.wait_for(1)
+    event = Webhook(OUT_SECRET).verify(request.body, dict(request.headers))
+    assert event["type"] == "customer.updated"
+    assert event["customer"] == {"id": customer.pk, "crm_id": None}
+    assert event["data"] == {
+        "changed": {"name": {"from": "Sarah Mitchell", "to": "Sarah Mitchell-Ortiz"}}
+    }
