@@ -132,7 +132,14 @@ _CONFLICT_CODES = {"conflict", "bad_transition"}
 def entry_time(customer: Customer, occurred_at: dt.datetime | None) -> dt.datetime | None:
     """The time to date the event's entry: when it happened in the CRM, unless that is in
     the future or before the thread's latest entry (the timeline must read in order)."""
-    if occurred_at is None or occurred_at > timezone.now():
+    if occurred_at is None:
+        return None
+    try:
+        # In UTC: RFC 3339 allows offsets to ±23:59, PostgreSQL reads at most ±15:59.
+        occurred_at = occurred_at.astimezone(dt.UTC)
+    except OverflowError:
+        return None  # before year 1 in UTC: no time to date an entry by
+    if occurred_at > timezone.now():
         return None
     last = Thread.objects.filter(customer=customer).values_list("last_entry_at", flat=True)
     latest = last.first()

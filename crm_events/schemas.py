@@ -66,6 +66,19 @@ Quantity = Annotated[
     Field(pattern=QUANTITY, description="A decimal string, more than 0, at most 3 places."),
     AfterValidator(Decimal),
 ]
+
+
+def _in_utc(value: dt.datetime) -> dt.datetime:
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        return value  # year 1 east of UTC has no UTC form; left as sent
+
+
+# RFC 3339 (the document's date-time) allows offsets to ±23:59; PostgreSQL reads at most
+# ±15:59, so a time is kept in UTC from the door on.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
 Currency = Annotated[
     Literal[CURRENCIES],  # type: ignore[valid-type]
     Field(description="ISO 4217, such as USD."),
@@ -157,15 +170,15 @@ class ContractData(Strict):
 class AppointmentData(Strict):
     id: Text(100) = Field(description="The CRM's id of the appointment.")
     title: Text(160)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     crew_note: Text(2000, min_length=0) = ""
 
 
 class RescheduleData(Strict):
     id: Text(100)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
 
 
 class AppointmentRef(Strict):
@@ -173,7 +186,7 @@ class AppointmentRef(Strict):
 
 
 class CallData(Strict):
-    started_at: AwareDatetime
+    started_at: Instant
     duration_seconds: Annotated[int, Field(ge=0, le=86400)]
     direction: Literal["inbound", "outbound"] = "outbound"
     transcript: Text(20000, min_length=0) = Field("", description="Staff only; never shown.")

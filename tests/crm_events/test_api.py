@@ -184,6 +184,43 @@ def test_occurred_at_dates_the_card_when_it_is_in_order(crm, sarah):
     assert Entry.objects.get(body__startswith="Invoice #2042").created_at.year < 2099
 
 
+def test_occurred_at_with_any_offset_rfc_3339_allows_is_taken(crm, sarah):
+    # RFC 3339 (and so the document) allows offsets to ±23:59; PostgreSQL reads at most
+    # ±15:59, and refused the card's time as a 500 (found by schemathesis).
+    at = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).replace(microsecond=0)
+    west = dt.timezone(-dt.timedelta(hours=23, minutes=7))
+    assert crm.post(invoice_event(occurred_at=at.astimezone(west).isoformat())).status_code == 200
+    assert Entry.objects.get().created_at == at
+    # Year 1 east of UTC is before year 1 in UTC: no time to date a card by, so it is now.
+    early = invoice_event(occurred_at="0001-01-01T00:00:00+05:00")
+    early["data"]["number"] = "2042"
+    assert crm.post(early).status_code == 200
+    assert Entry.objects.get(body__startswith="Invoice #2042").created_at > at
+
+
+def test_times_in_the_data_with_any_offset_are_taken(crm, sarah):
+    visit = {
+        "type": "appointment.scheduled",
+        "customer": {"email": "sarah@example.com"},
+        "project": "PRJ-1042",
+        "data": {
+            "id": "APT-77",
+            "title": "Deck install",
+            "starts_at": "2031-05-14T08:53:00-23:07",
+            "ends_at": "2031-05-14T09:53:00-23:07",
+        },
+    }
+    call = {
+        "type": "call.logged",
+        "customer": {"email": "sarah@example.com"},
+        "data": {"started_at": "2026-05-13T16:12:00-23:07", "duration_seconds": 360},
+    }
+    assert crm.post(visit).status_code == 200
+    assert crm.post(call).status_code == 200
+    assert Appointment.objects.get().starts_at == dt.datetime(2031, 5, 15, 8, tzinfo=dt.UTC)
+    assert Call.objects.get().started_at == dt.datetime(2026, 5, 14, 15, 19, tzinfo=dt.UTC)
+
+
 # -- the door: signatures --------------------------------------------------------------------
 
 
