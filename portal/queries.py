@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from django.db.models import (
     Count,
-    Exists,
     F,
     OuterRef,
     Q,
@@ -190,18 +189,25 @@ class StaffListQuery:
 
     def counts(self, *, viewer) -> dict[str, int]:
         """How many customers each filter (and each project status) keeps with this search,
-        whatever filter is chosen now: one query."""
-        customers = Customer.objects.filter(self._searched(prefix=""))
-        counts = {
-            show: Count("pk", filter=_show_condition(show, viewer=viewer) or None)
-            for show in Show.LABELS
-        }
+        whatever filter is chosen now: two queries, one per table. The statuses are grouped
+        over projects in one pass: as an EXISTS per status per customer they took 12 times
+        as long at 10,000 customers (docs/performance.md)."""
+        searched = self._searched(prefix="")
+        counts = Customer.objects.filter(searched).aggregate(
+            **{
+                show: Count("pk", filter=_show_condition(show, viewer=viewer) or None)
+                for show in Show.LABELS
+            }
+        )
+        by_status = dict(
+            Project.objects.filter(self._searched(prefix="customer__"))
+            .order_by()
+            .values_list("status")
+            .annotate(customers=Count("customer", distinct=True))
+        )
         for status in Project.Status.values:
-            counts[f"status:{status}"] = Count(
-                "pk",
-                filter=Q(Exists(Project.objects.filter(customer=OuterRef("pk"), status=status))),
-            )
-        return customers.aggregate(**counts)
+            counts[f"status:{status}"] = by_status.get(status, 0)
+        return counts
 
 
 STAFF_PAGE_SIZE = 50
