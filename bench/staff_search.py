@@ -111,12 +111,13 @@ def build(customers: int):
             thread.staff_inbound = replies
             thread.staff_read = replies - (1 if i % 3 == 0 else 0)
             thread.customer_inbound = thread.customer_read = 1
+            thread.last_message_kind = rows[-1][0]
             changed.append(thread)
         Entry.objects.bulk_create(entries)
         Thread.objects.bulk_update(
             changed,
             ["last_seq", "last_entry_at", "staff_inbound", "staff_read", "customer_inbound",
-             "customer_read"],
+             "customer_read", "last_message_kind"],
         )  # fmt: skip
     return staff
 

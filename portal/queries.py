@@ -14,12 +14,11 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
-from django.db.models.lookups import Exact
 
-from messaging.models import Entry
+from messaging.models import MESSAGE_KINDS, Entry
 from portal.models import Customer, Project
 
-_MESSAGE_KINDS = (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.CUSTOMER_REPLY)
+_MESSAGE_KINDS = MESSAGE_KINDS
 
 
 def staff_project_rows() -> QuerySet[Project]:
@@ -120,7 +119,7 @@ def _show_condition(show: str, *, viewer, prefix: str = "") -> Q:
     if show == Show.NEEDS_REPLY:
         # The thread's last message (not a note, card or call) is the customer's: nothing
         # from the business or its automations has answered it yet.
-        return Q(Exact(_last_message_kind(prefix=prefix), Entry.Kind.CUSTOMER_REPLY))
+        return Q(**{f"{prefix}thread__last_message_kind": Entry.Kind.CUSTOMER_REPLY})
     if show == Show.MINE:
         return Q(**{f"{prefix}assigned_to": viewer.pk})
     if show == Show.UNASSIGNED:
@@ -128,14 +127,6 @@ def _show_condition(show: str, *, viewer, prefix: str = "") -> Q:
     if show == Show.OPTED_OUT:
         return Q(**{f"{prefix}notification_preferences__sms_opted_out_at__isnull": False})
     return Q()
-
-
-def _last_message_kind(*, prefix: str) -> Subquery:
-    return Subquery(
-        Entry.objects.filter(thread=OuterRef(f"{prefix}thread"), kind__in=_MESSAGE_KINDS)
-        .order_by("-seq")
-        .values("kind")[:1]
-    )
 
 
 @dataclass(frozen=True)

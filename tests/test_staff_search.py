@@ -176,6 +176,22 @@ def test_needs_reply_shows_exactly_the_customers_whose_last_message_is_theirs(st
     assert set(_customers(_get(staff_client, show="needs_reply"))) == {"Sarah Mitchell"}
 
 
+def test_needs_reply_follows_each_message_and_ignores_notes_cards_and_calls(
+    staff_client, world, staff
+):
+    sarah = world["sarah"]
+    thread = sarah.thread
+    actions.post_event_card(thread=thread, card_kind="invoice", title="Invoice #1", link_url="/")
+    actions.log_call(
+        thread=thread, author=staff, started_at=thread.last_entry_at, duration_seconds=60
+    )
+    assert "Sarah Mitchell" in _customers(_get(staff_client, show="needs_reply"))
+    actions.post_staff_message(thread=thread, author=staff, body="On it.")
+    assert _customers(_get(staff_client, show="needs_reply")) == []
+    actions.post_customer_reply(customer=world["daniel"], body="One more thing")
+    assert set(_customers(_get(staff_client, show="needs_reply"))) == {"Daniel Ortiz"}
+
+
 def test_unread_mine_unassigned_and_opted_out_each_keep_their_customers(staff_client, world, staff):
     assert set(_customers(_get(staff_client, show="unread"))) == {"Sarah Mitchell", "Ann Baker"}
     assert set(_customers(_get(staff_client, show="mine"))) == {"Daniel Ortiz"}
