@@ -151,7 +151,7 @@ def _explain(sql: str, params) -> tuple[float, str, int]:
 
 
 def _page_queries(staff, params: dict):
-    """The rows query and the counts query the page runs, as (sql, params) pairs."""
+    """The SQL of the queries the page runs for its rows and counts (three)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     staff = build(args.customers)
     harness.analyze()
     server = harness.start_server(database_url, redis_url, server=args.server)
-    rows = [["case", "server CPU/request", "p50", "× plain p50", "rows query", "counts query"]]
+    rows = [["case", "server CPU/request", "p50", "× plain p50", "rows query", "counts",
+             "status counts"]]  # fmt: skip
     plans = []
     try:
         session = harness.signed_in_session(server.url, staff)
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 [label, f"{cost.cpu_ms:.2f} ms", f"{cost.p50_ms:.1f}",
                  f"{cost.p50_ms / plain.p50_ms:.2f}", *timings]
             )  # fmt: skip
+            print(" | ".join(rows[-1]), flush=True)  # as it goes: a long run shows progress
     finally:
         server.stop()
         connection.close()
