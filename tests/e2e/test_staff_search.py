@@ -33,6 +33,10 @@ def test_axe_finds_nothing_on_the_list_with_filters_and_results(open_as, demo, s
     page.get_by_role("searchbox", name="Find a customer").fill("ortiz")
     expect(page.locator("tr.project-row")).to_have_count(1)
     found += violations_on(page)
+    # The chat modal opened from a searched list.
+    page.get_by_role("link", name=re.compile("Open chat with Daniel Ortiz")).click()
+    expect(page.locator("dialog#chat-dialog #timeline-entries [data-seq]").first).to_be_visible()
+    found += violations_on(page)
     assert found == [], "\n".join(found)
 
 
