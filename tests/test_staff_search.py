@@ -378,3 +378,17 @@ def test_search_reads_the_trigram_indexes_not_the_tables(world):
         finally:
             cursor.execute("SET enable_seqscan = on")
     assert Project.objects.count() == 5
+
+
+def test_the_migration_fills_last_message_kind_as_the_appends_set_it(world):
+    import importlib
+
+    from messaging.models import Thread
+
+    backfill = importlib.import_module("messaging.migrations.0009_thread_last_message_kind")
+    kept = dict(Thread.objects.values_list("pk", "last_message_kind"))
+    assert set(kept.values()) == {"customer_reply", "staff_message", "automated", ""}
+    Thread.objects.update(last_message_kind="")  # as a database before the migration
+    with connection.cursor() as cursor:
+        cursor.execute(backfill.BACKFILL)
+    assert dict(Thread.objects.values_list("pk", "last_message_kind")) == kept
