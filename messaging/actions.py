@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from messaging import extensions, keywords, live
 from messaging.attachments import NewAttachment
-from messaging.models import INBOUND_KINDS, Attachment, Entry, Side, Thread
+from messaging.models import INBOUND_KINDS, MESSAGE_KINDS, Attachment, Entry, Side, Thread
 from portal.models import Customer, Project
 
 Kind = Entry.Kind
@@ -147,6 +147,8 @@ def _append(
     for new_attachment in new.attachments:
         _attach(entry, new_attachment)
     counters = {"last_seq": seq, "last_entry_at": created_at}
+    if new.kind in MESSAGE_KINDS:
+        counters["last_message_kind"] = new.kind
     if new.kind in INBOUND_KINDS[Side.CUSTOMER]:
         counters["customer_inbound"] = F("customer_inbound") + 1
     if new.kind in INBOUND_KINDS[Side.STAFF]:

@@ -57,6 +57,11 @@ class Thread(models.Model):
         db_persist=True,
     )
 
+    # The kind of the newest message (staff, automated or customer; notes, cards and calls are
+    # not messages), set by the append that writes it: "Needs reply" on the staff list is
+    # "the last message is the customer's", read here rather than from entries per thread.
+    last_message_kind = models.CharField(max_length=20, blank=True, default="")
+
     def __str__(self) -> str:
         return f"Thread with {self.customer}"
 
@@ -182,6 +187,9 @@ class Entry(models.Model):
     def staff_only(self) -> bool:
         return self.kind == self.Kind.INTERNAL_NOTE
 
+
+# What the staff list calls a message (its "last message", "Needs reply").
+MESSAGE_KINDS = (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.CUSTOMER_REPLY)
 
 # Which kinds count as unread for a side (and get their read_at stamped when it reads).
 INBOUND_KINDS = {

@@ -230,7 +230,7 @@ def staff_chat(request: HttpRequest, thread_id: int) -> HttpResponse:
         return render(request, "messaging/_staff_chat.html", context)
     from portal.views import staff_projects_context
 
-    context |= staff_projects_context()
+    context |= staff_projects_context(viewer=request.user)
     return render(request, "portal/staff_projects.html", context)
 
 

@@ -124,3 +124,29 @@ def create_customer(
         if title:
             Project.objects.create(customer=customer, code=_next_project_code(), title=title)
     return customer
+
+
+# -- who owns a customer's conversation ----------------------------------------------------------
+
+
+class AssignmentRefused(ValueError):
+    """The user cannot own a customer's conversation (not staff, or deactivated)."""
+
+
+def assign_customer(*, customer: Customer, assignee: AbstractBaseUser | None) -> Customer:
+    """Make `assignee` the staff member who owns `customer`'s conversation (None: nobody).
+    The only writer of Customer.assigned_to. Refuses a user who is not active staff, checked
+    on the row as it is now (a deactivation a moment ago counts), under a lock on both."""
+    with transaction.atomic():
+        if assignee is not None:
+            User = type(assignee)
+            current = User.objects.select_for_update().filter(pk=assignee.pk).first()
+            if current is None or not current.is_active or not current.is_staff:
+                raise AssignmentRefused("Only an active staff member can be assigned a customer.")
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        new_id = assignee.pk if assignee is not None else None
+        if locked.assigned_to_id != new_id:
+            locked.assigned_to_id = new_id
+            locked.save(update_fields=["assigned_to"])
+    customer.assigned_to_id = new_id
+    return customer

@@ -47,6 +47,8 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ["name", "email", "phone"]
     list_select_related = ["business"]
     raw_id_fields = ["user"]
+    # One writer: the assignee changes only through portal.actions.assign_customer.
+    readonly_fields = ["assigned_to"]
     inlines = [ProjectInline]
 
     def save_model(self, request, obj, form, change):

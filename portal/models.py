@@ -63,8 +63,18 @@ class Customer(models.Model):
     name = models.CharField(max_length=120)
     email = models.EmailField(blank=True)
     phone = PhoneNumberField(blank=True)
+    address = models.CharField(max_length=300, blank=True, help_text="Where the work is done.")
     time_zone = models.CharField(
         max_length=64, default="America/New_York", validators=[validate_time_zone]
+    )
+    # The staff member who owns the conversation; written only by portal.actions.assign_customer.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_customers",
+        limit_choices_to={"is_staff": True, "is_active": True},
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -17,9 +17,15 @@ from crm_events import queries as crm_queries
 from portal import actions, codes, devices, entry_links, throttles
 from portal.access import customer_required, staff_required
 from portal.forms import CodeForm, EmailLoginForm, MagicLinkForm
-from portal.models import Business, Customer
+from portal.models import Business, Customer, Project
 from portal.phones import format_phone
-from portal.queries import RowCursor, login_address, staff_project_page
+from portal.queries import (
+    RowCursor,
+    Show,
+    StaffListQuery,
+    login_address,
+    staff_project_page,
+)
 
 
 def too_many(request: HttpRequest, *, what: str) -> HttpResponse:
@@ -294,14 +300,32 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
-def staff_projects_context(after: RowCursor | None = None) -> dict:
-    rows, next_cursor = staff_project_page(after=after)
-    return {"rows": rows, "next_cursor": next_cursor}
+def staff_projects_context(
+    *, viewer, query: StaffListQuery | None = None, after: RowCursor | None = None
+) -> dict:
+    query = query or StaffListQuery()
+    rows, next_cursor = staff_project_page(after=after, query=query, viewer=viewer)
+    context = {"rows": rows, "next_cursor": next_cursor, "query": query}
+    if next_cursor is not None:
+        context["more_query"] = urlencode(query.params(after=next_cursor.encode()))
+    if after is None:
+        counts = query.counts(viewer=viewer)
+        context["filters"] = [
+            (show, label, counts[show], urlencode(query.params(show=show)))
+            for show, label in Show.LABELS.items()
+        ]
+        context["statuses"] = [
+            (status, label, counts[f"status:{status}"], urlencode(query.params(status=status)))
+            for status, label in Project.Status.choices
+        ]
+        context["any_status"] = urlencode(query.params(status=""))
+    return context
 
 
 @require_GET
 @staff_required
 def staff_projects(request: HttpRequest) -> HttpResponse:
+    query = StaffListQuery.from_params(request.GET)
     raw_cursor = request.GET.get("after")
     if raw_cursor is not None:
         try:
@@ -309,12 +333,16 @@ def staff_projects(request: HttpRequest) -> HttpResponse:
         except ValueError:
             return HttpResponseBadRequest("That page cursor is malformed.")
         # The next page of rows, for "Load more" (or without JavaScript, a page of its own).
-        context = staff_projects_context(after=cursor)
+        context = staff_projects_context(viewer=request.user, query=query, after=cursor)
         template = (
             "portal/staff_projects.html#page" if request.htmx else "portal/staff_projects.html"
         )
         return render(request, template, context)
-    return render(request, "portal/staff_projects.html", staff_projects_context())
+    context = staff_projects_context(viewer=request.user, query=query)
+    if request.htmx and request.htmx.target == "staff-results":
+        # Typing in the search box: the filters with their counts and the rows, not the page.
+        return render(request, "portal/staff_projects.html#results", context)
+    return render(request, "portal/staff_projects.html", context)
 
 
 class StaffLoginView(auth_views.LoginView):

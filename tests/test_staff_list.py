@@ -55,16 +55,17 @@ def test_pages_cover_every_project_once_in_order(staff_client, business, staff):
 def test_a_malformed_cursor_is_a_400(staff_client):
     for raw in (
         "nonsense", "2~1~PRJ", "1~abc~PRJ-1", "1~~", "1~inf~X", "1~1e30~X", "1~nan~X",
-        "0~~a\x00", "0~~PRJ\n1", "1~\x00~PRJ",
+        "0~~a\x00", "0~~PRJ\n1", "1~\x00~PRJ", "0~~x~PRJ-1", "0~~-1~PRJ-1", "0~~١~PRJ-1",
     ):  # fmt: skip
         assert staff_client.get("/staff/projects/", {"after": raw}).status_code == 400
 
 
 def test_cursors_round_trip():
     now = timezone.now()
-    for cursor in (RowCursor(1, now, "PRJ-1"), RowCursor(0, None, "A~B")):
+    for cursor in (RowCursor(1, now, 7, "PRJ-1"), RowCursor(0, None, 12, "A~B")):
         decoded = RowCursor.decode(cursor.encode())
         assert decoded.has_unread == cursor.has_unread and decoded.code == cursor.code
+        assert decoded.customer_id == cursor.customer_id
         if cursor.last_entry_at:
             assert abs(decoded.last_entry_at - cursor.last_entry_at) < dt.timedelta(microseconds=2)
 

@@ -333,6 +333,8 @@
     var row = event.detail.content;
     var body = document.querySelector("[data-inbox] tbody");
     if (!body || !row || !row.matches || !row.matches("tr.project-row")) return;
+    // A searched or filtered list shows only what matched: a row from elsewhere stays out.
+    if (body.closest("[data-filtered]")) return;
     row.removeAttribute("hx-swap-oob");
     body.prepend(row);
     htmx.process(row);
@@ -348,7 +350,7 @@
     });
   });
 
-  // Staff list: unread first, then the newest activity, then project code.
+  // Staff list: unread first, then the newest activity, then customer, then project code.
   function sortRows(root) {
     var body = root.querySelector("tbody");
     if (!body) return;
@@ -358,6 +360,7 @@
       var ua = +a.dataset.unread > 0 ? 1 : 0, ub = +b.dataset.unread > 0 ? 1 : 0;
       if (ua !== ub) return ub - ua;
       if (+a.dataset.last !== +b.dataset.last) return +b.dataset.last - +a.dataset.last;
+      if (+a.dataset.customer !== +b.dataset.customer) return +a.dataset.customer - +b.dataset.customer;
       return a.dataset.code < b.dataset.code ? -1 : 1;
     });
     rows.forEach(function (row) { body.appendChild(row); });
