@@ -162,10 +162,17 @@ def pytest_runtest_logreport(report):
         )
 
 
+def _figure_order(line: str) -> tuple[int, str]:
+    """R1 … R14 in number order, and "R10 codes" beside R10."""
+    name = line.split(":")[0]
+    digits = "".join(ch for ch in name[1:].split(" ")[0] if ch.isdigit())
+    return (int(digits or 0), name)
+
+
 def pytest_terminal_summary(terminalreporter):
     if _FIGURES:
         terminalreporter.section("reliability figures")
-        for line in sorted(_FIGURES, key=lambda line: int(line.split(":")[0].strip("R") or 0)):
+        for line in sorted(_FIGURES, key=_figure_order):
             terminalreporter.write_line(line)
 
 

@@ -88,9 +88,9 @@ def _wrong(right: str, n: int) -> str:
 
 
 def test_brute_force_on_codes_is_stopped_by_the_throttles(
-    db, business, fake_twilio, committed, shared_counters, start_of_the_hour
+    request, db, business, fake_twilio, committed, shared_counters, start_of_the_hour
 ):
-    figures = Figures("R10 codes")
+    figures = Figures("R10 codes", request.node)
     per_number = _rate("RATE_CODE_GUESSES_PER_ADDRESS")
     per_client = _rate("RATE_CODE_GUESSES_PER_CLIENT")
     site_wide = _rate("RATE_CODE_GUESSES_GLOBAL")
