@@ -146,13 +146,14 @@ class ThreadConsumer(GroupConsumer):
 
     async def entry_appended(self, event: dict) -> None:
         seq = event["seq"]
-        if self.sent_seq is not None and seq <= self.sent_seq:
-            return  # already sent, by a resume
         if self.sent_seq is not None and seq > self.sent_seq + 1:
-            # Frames before this one never came (the channel layer delivers at most once, and
-            # while Redis is down no broadcast leaves at all), and the socket stayed open, so
-            # the page will not resume by itself: send what it lacks, as its resume would.
-            html = await self._resume(self.sent_seq)
+            # Frames before this one may never have come (the channel layer delivers at most
+            # once, and while Redis is down no broadcast leaves at all), and the socket stayed
+            # open, so the page will not resume by itself: send what lies between as appends.
+            # Between is also what concurrent senders commit out of order, or notes a customer
+            # never sees: those come as appends the page already has or finds nothing, and an
+            # entry arriving after a later one is still sent (the page keeps each seq once).
+            html = await self._render_gap(self.sent_seq, seq)
         else:
             key = ("entry", event["entry_id"], self.audience.value, self.zone.key, self.project_id)
             html = await shared_render(key, lambda: self._render_new_entry(seq))
@@ -233,6 +234,19 @@ class ThreadConsumer(GroupConsumer):
             return False
         actions.mark_read(thread=thread, side=self.audience, up_to_seq=seq)
         return True
+
+    @database_sync_to_async
+    def _render_gap(self, after_seq: int, upto_seq: int) -> str:
+        # Bounded like a resume; never replaces the timeline, so the reader's place stays.
+        page = timeline_page(
+            thread=self.thread,
+            audience=self.audience,
+            after_seq=max(after_seq, upto_seq - MAX_RESUME_ENTRIES),
+            limit=MAX_RESUME_ENTRIES,
+            project=self.project,
+        )
+        entries = [entry for entry in page.entries if entry.seq <= upto_seq]
+        return self._render_entries(entries, swap="beforeend:#timeline-entries")
 
     @database_sync_to_async
     def _resume(self, last_seq: int) -> str | None:
