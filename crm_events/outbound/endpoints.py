@@ -40,7 +40,7 @@ _CACHE_SECONDS = 60
 
 
 def _forget_on_commit() -> None:
-    transaction.on_commit(lambda: cache.delete(_CACHE_KEY), robust=True)
+    transaction.on_commit(lambda: _cached(lambda: cache.delete(_CACHE_KEY)), robust=True)
 
 
 def _environment_configured() -> bool:
@@ -49,14 +49,24 @@ def _environment_configured() -> bool:
     return bool(settings.CRM_OUTBOUND_URL and settings.CRM_OUTBOUND_SECRET)
 
 
+def _cached(action):
+    """The cache's answer, or None when it cannot be reached: with Redis down a customer's
+    message must still be written (DESIGN, "Nothing lost"), so the table is read afresh."""
+    try:
+        return action()
+    except Exception as error:  # the cache backend's own errors (redis-py's)
+        logger.warning("endpoint table not cached: %s", type(error).__name__)
+        return None
+
+
 def _table() -> list[tuple[int, list[str]]]:
-    table = cache.get(_CACHE_KEY)
+    table = _cached(lambda: cache.get(_CACHE_KEY))
     if table is None:
         rows = WebhookEndpoint.objects.values_list("pk", "event_types", "from_environment")
         table = [(pk, types) for pk, types, from_env in rows if not from_env]
         if _environment_configured():
             table.append((environment_endpoint().pk, []))
-        cache.set(_CACHE_KEY, table, _CACHE_SECONDS)
+        _cached(lambda: cache.set(_CACHE_KEY, table, _CACHE_SECONDS))
     return table
 
 

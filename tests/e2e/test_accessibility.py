@@ -181,7 +181,14 @@ def test_mike_opens_the_chat_sends_and_closes_it_by_keyboard(open_as, demo):
     )
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
-    # Focus is back on the chat button it was opened from.
+    # Focus is back on the chat button it was opened from: thread.js moves it on the dialog's
+    # close event, a task queued after the dialog hides, so wait for it rather than look once.
+    page.wait_for_url("**/staff/projects/")
+    page.wait_for_function(
+        """() => { const e = document.activeElement;
+          const name = (e.getAttribute('aria-label') || e.innerText || '').trim();
+          return name.startsWith('Open chat with Sarah Mitchell'); }"""
+    )
     assert focused_name(page).startswith("Open chat with Sarah Mitchell")
     assert Entry.objects.filter(
         thread=Thread.objects.get(customer=sarah), body="Sent by keyboard alone"
