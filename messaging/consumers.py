@@ -153,7 +153,7 @@ class ThreadConsumer(GroupConsumer):
             # Between is also what concurrent senders commit out of order, or notes a customer
             # never sees: those come as appends the page already has or finds nothing, and an
             # entry arriving after a later one is still sent (the page keeps each seq once).
-            html = await self._render_gap(self.sent_seq, seq)
+            html, seq = await self._render_gap(self.sent_seq, seq)
         else:
             key = ("entry", event["entry_id"], self.audience.value, self.zone.key, self.project_id)
             html = await shared_render(key, lambda: self._render_new_entry(seq))
@@ -236,17 +236,21 @@ class ThreadConsumer(GroupConsumer):
         return True
 
     @database_sync_to_async
-    def _render_gap(self, after_seq: int, upto_seq: int) -> str:
-        # Bounded like a resume; never replaces the timeline, so the reader's place stays.
+    def _render_gap(self, after_seq: int, upto_seq: int) -> tuple[str, int]:
+        """What the page lacks after `after_seq`, as appends: every committed entry up to the
+        thread's last (broadcasts of later ones may be lost too), at least up to `upto_seq`,
+        at most MAX_RESUME_ENTRIES at a time (the next frame brings the rest). Never replaces
+        the timeline, so the reader's place stays. Returns the html and the last seq sent."""
         page = timeline_page(
             thread=self.thread,
             audience=self.audience,
-            after_seq=max(after_seq, upto_seq - MAX_RESUME_ENTRIES),
+            after_seq=after_seq,
             limit=MAX_RESUME_ENTRIES,
             project=self.project,
         )
-        entries = [entry for entry in page.entries if entry.seq <= upto_seq]
-        return self._render_entries(entries, swap="beforeend:#timeline-entries")
+        entries = list(page.entries)
+        last = max([upto_seq, *(entry.seq for entry in entries)])
+        return self._render_entries(entries, swap="beforeend:#timeline-entries"), last
 
     @database_sync_to_async
     def _resume(self, last_seq: int) -> str | None:
