@@ -234,8 +234,9 @@ c down -v --timeout 30
 project=$UPGRADE
 log "Upgrade rehearsal ($project)"
 # The previous version: the commit before the newest migration was added, so the upgrade
-# has a migration to run (DEPLOY_TEST_PREVIOUS names another commit).
-newest=$(git log -1 --format=%H --diff-filter=A -- '*/migrations/0*.py')
+# has a migration to run (DEPLOY_TEST_PREVIOUS names another commit). Along main's own line
+# (--first-parent): a merged branch's commits had migrations numbered before the merge.
+newest=$(git log -1 --first-parent --format=%H --diff-filter=A -- '*/migrations/0*.py')
 previous=${DEPLOY_TEST_PREVIOUS:-$newest^}
 echo "previous: $(git log -1 --format='%h %s' "$previous" | cut -c1-90)"
 t0=$SECONDS
