@@ -39,8 +39,10 @@ SHARED_RENDER_SECONDS = 30
 _shared_renders: dict[tuple, asyncio.Future] = {}
 
 
-async def shared_render(key: tuple, render) -> str:
-    """Render once per process for everyone who would render the same thing.
+async def shared_render(key: tuple, render) -> str | None:
+    """Render once per process for everyone who would render the same thing; None when the
+    render failed (the database is away), which the caller answers by closing the socket so
+    that the page reconnects and resumes from what it holds.
 
     Every open tab of a thread receives each broadcast; without this, each socket ran its
     own queries and template render, one after another on Channels' single database thread,
@@ -57,7 +59,7 @@ async def shared_render(key: tuple, render) -> str:
     except Exception:
         _shared_renders.pop(key, None)
         logger.exception("rendering a live frame failed; pages will resume on reconnect")
-        return ""
+        return None
 
 
 MAX_FRAME_BYTES = 2048
@@ -69,6 +71,8 @@ FRAME_SEQ_FIELDS = {"resume": "last_seq", "read": "seq"}
 # daphne's websocket library raise, the client sees 1011 and disconnect() never runs.
 POLICY_VIOLATION = 4008
 TOO_BIG = 4009
+# The protocol's "try again later": one of the codes on which the htmx ws extension reconnects.
+TRY_AGAIN_LATER = 1013
 
 
 class FrameRefused(Exception):
@@ -98,6 +102,14 @@ class GroupConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.leave()
+
+    async def render_failed(self) -> None:
+        # The frame is lost to this page: "try again later" makes the page reconnect (with
+        # backoff) and resume from the last entry it holds, once the database answers again.
+        # Counting the frame as sent instead left its entry missing from an open page for
+        # good (make deploy-test's database restart under traffic found it).
+        await self.leave()
+        await self.close(code=TRY_AGAIN_LATER)
 
     async def refuse(self, reason: str, *, code: int = POLICY_VIOLATION) -> None:
         logger.warning("websocket refused and closed: %s", reason)
@@ -157,6 +169,9 @@ class ThreadConsumer(GroupConsumer):
         else:
             key = ("entry", event["entry_id"], self.audience.value, self.zone.key, self.project_id)
             html = await shared_render(key, lambda: self._render_new_entry(seq))
+        if html is None:
+            await self.render_failed()
+            return
         if self.sent_seq is not None:
             self.sent_seq = max(self.sent_seq, seq)
         if html:
@@ -169,6 +184,9 @@ class ThreadConsumer(GroupConsumer):
         seqs = tuple(event["seqs"][:MAX_RESUME_ENTRIES])
         key = ("deliveries", event["change"], self.zone.key, self.project_id)
         html = await shared_render(key, lambda: self._render_changed(seqs))
+        if html is None:
+            await self.render_failed()
+            return
         if html:
             await self.send(text_data=html)
 
@@ -183,6 +201,9 @@ class ThreadConsumer(GroupConsumer):
         html = await shared_render(
             key, lambda: self._render_receipts(event["from_seq"], event["seq"], event["side"])
         )
+        if html is None:
+            await self.render_failed()
+            return
         if html:
             await self.send(text_data=html)
 
@@ -376,6 +397,9 @@ class StaffInboxConsumer(GroupConsumer):
     async def _send_rows(self, thread_id: int, event_key: tuple) -> None:
         key = ("rows", thread_id, *event_key, self.zone.key)
         html = await shared_render(key, lambda: self._render_rows(thread_id))
+        if html is None:
+            await self.render_failed()
+            return
         if html:
             await self.send(text_data=html)
 
