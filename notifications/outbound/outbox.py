@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -104,6 +105,7 @@ def sweep_deliveries(*, now: dt.datetime | None = None, limit: int = 500) -> Swe
     )
     lease = dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_LEASE_SECONDS)
     stalled = Delivery.objects.filter(status=Status.SENDING, claimed_at__lt=now - lease)
+    recorded = _record_results_kept_aside(stalled, limit=limit)
     # A row whose worker died at every attempt (one that crashes it, say) is not tried forever.
     max_attempts = settings.NOTIFICATIONS_MAX_ATTEMPTS
     abandoned = stalled.filter(attempts__gte=max_attempts).fail(
@@ -127,9 +129,58 @@ def sweep_deliveries(*, now: dt.datetime | None = None, limit: int = 500) -> Swe
         move=lambda row: row.update(task_eta=now),
         limit=limit,
     )
-    if released or redriven or requeued:
-        logger.info("sweep: %s released, %s re-driven, %s re-queued", released, redriven, requeued)
+    if released or redriven or requeued or recorded:
+        logger.info(
+            "sweep: %s released, %s re-driven, %s re-queued, %s results recorded",
+            released, redriven, requeued, recorded,
+        )  # fmt: skip
     return SweepResult(released=released, redriven=redriven, requeued=requeued)
+
+
+# -- results the database could not take -------------------------------------------------------
+# A worker that sent a message while the database was away keeps the provider's answer here,
+# under the row's claim token, long enough for any lease; the sweeper records it before it
+# would re-drive the row. A cache that cannot be reached is a miss: at worst, the old re-drive.
+RESULT_KEPT_SECONDS = 7 * 24 * 3600
+
+
+def _result_key(delivery_id: int) -> str:
+    return f"delivery-result:{delivery_id}"
+
+
+def keep_result_aside(
+    delivery_id: int, *, token, provider_id: str, sent_at: dt.datetime, note: str
+) -> None:
+    result = {"token": str(token), "provider_id": provider_id, "sent_at": sent_at, "note": note}
+    try:
+        cache.set(_result_key(delivery_id), result, RESULT_KEPT_SECONDS)
+    except Exception:  # Redis away too: the sweeper will send it again
+        logger.exception("delivery %s: its result could not be kept aside", delivery_id)
+
+
+def _record_results_kept_aside(stalled: QuerySet[Delivery], *, limit: int) -> int:
+    rows = dict(stalled.values_list("pk", "claim_token")[:limit])
+    if not rows:
+        return 0
+    try:
+        kept = cache.get_many([_result_key(pk) for pk in rows])
+    except Exception:
+        logger.exception("sweep: results kept aside could not be read")
+        return 0
+    recorded = 0
+    for pk, token in rows.items():
+        result = kept.get(_result_key(pk))
+        if result is None or result["token"] != str(token):
+            continue
+        recorded += (
+            Delivery.objects.filter(pk=pk)
+            .claimed_by(token)
+            .record_sent(
+                provider_id=result["provider_id"], sent_at=result["sent_at"], note=result["note"]
+            )
+        )
+        cache.delete(_result_key(pk))
+    return recorded
 
 
 def _sweep(candidates: QuerySet[Delivery], *, move: Callable[[QuerySet], int], limit: int) -> int:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from messaging import actions
 from notifications import tasks
 from notifications.models import Delivery, NotificationPreferences
-from notifications.outbound import outbox, preferences, sending
+from notifications.outbound import outbox, preferences, sending, transports
 from tests.notifications.brokers import publishing_to
 
 UTC = dt.UTC
@@ -139,6 +139,30 @@ def test_a_delivery_left_in_sending_by_a_dead_worker_is_sent_again_after_the_lea
     delivery.refresh_from_db()
     assert delivery.status == S.SENT
     assert delivery.attempts == 2
+    assert [m.body for m in fake_twilio.messages] == ["Hi"]
+
+
+@pytest.mark.django_db
+def test_a_text_sent_while_the_database_was_away_is_recorded_by_the_sweeper_not_sent_again(
+    fake_twilio, thread, staff, committed, settings
+):
+    with time_machine.travel(DAYTIME, tick=False) as clock:
+        with publishing_to("memory://localhost/"), committed():
+            entry = actions.post_staff_message(thread=thread, author=staff, body="Hi")
+        delivery = Delivery.objects.get(entry=entry, channel="sms")
+        claim = sending.claim_delivery(delivery.pk)
+        # The provider takes the text; recording it fails (the database restarting), so the
+        # worker keeps the answer aside as sending._record_sent does on OperationalError.
+        sid = transports.sms_transport().send(to=delivery.recipient, body="Hi")
+        outbox.keep_result_aside(
+            delivery.pk, token=claim.token, provider_id=sid, sent_at=timezone.now(), note=""
+        )
+        clock.shift(dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_LEASE_SECONDS + 1))
+        with committed():
+            result = outbox.sweep_deliveries()
+        assert result.redriven == 0
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id, delivery.attempts) == (S.SENT, sid, 1)
     assert [m.body for m in fake_twilio.messages] == ["Hi"]
 
 
