@@ -154,6 +154,17 @@ class Entry(models.Model):
     class Meta:
         ordering = ["thread", "seq"]
         verbose_name_plural = "entries"
+        indexes = [
+            # Insights (portal/insights.py): a thread's latest staff message and the customer
+            # messages after it (who is waiting), without reading the rest of the thread.
+            models.Index(fields=["thread", "kind", "seq"], name="entry_thread_kind_seq"),
+            # Insights: a period's messages, read by time without touching notes, cards, calls.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(kind__in=["staff_message", "automated", "customer_reply"]),
+                name="entry_message_time",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["thread", "seq"], name="entry_seq_unique"),
             # A key is one author's (the page's send key, a provider's message id): another
