@@ -156,8 +156,13 @@ class Entry(models.Model):
         verbose_name_plural = "entries"
         indexes = [
             # Insights (portal/insights.py): a thread's latest staff message and the customer
-            # messages after it (who is waiting), without reading the rest of the thread.
-            models.Index(fields=["thread", "kind", "seq"], name="entry_thread_kind_seq"),
+            # messages after it (who is waiting), read off the index alone (created_at is in
+            # it), without reading the rest of the thread.
+            models.Index(
+                fields=["thread", "kind", "seq"],
+                include=["created_at"],
+                name="entry_thread_kind_seq",
+            ),
             # Insights: a period's messages, read by time without touching notes, cards, calls.
             models.Index(
                 fields=["created_at"],

@@ -36,6 +36,8 @@ class Chart:
     labels: list[Label] = field(default_factory=list)
     lines: list[tuple[float, float, float, float]] = field(default_factory=list)
     legend: list[tuple[str, str]] = field(default_factory=list)  # (css, label)
+    # "chart-bars" fit a phone as they are; "chart-columns" keep a readable width and scroll.
+    css: str = "chart-columns"
 
 
 def nice_ceiling(value: int) -> int:
@@ -57,10 +59,12 @@ def horizontal_bars(
     *, title: str, description: str, rows: list[tuple[str, int]], css: str = "bar-primary"
 ) -> Chart:
     """One bar per row, its label on the left and its count at the end of the bar."""
-    label_width, bar_height, gap, right = 120, 22, 10, 48
-    width = 560
+    label_width, bar_height, gap, right = 112, 22, 10, 40
+    width = 400
     height = len(rows) * (bar_height + gap) + gap
-    chart = Chart(width=width, height=height, title=title, description=description)
+    chart = Chart(
+        width=width, height=height, title=title, description=description, css="chart-bars"
+    )
     top = max((n for _, n in rows), default=0)
     scale = (width - label_width - right) / nice_ceiling(top)
     for i, (label, n) in enumerate(rows):

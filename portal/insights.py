@@ -119,14 +119,22 @@ WITH messages AS (
     FROM messaging_entry e
     WHERE e.kind IN ('customer_reply', 'staff_message') AND e.created_at >= %(start)s
   UNION ALL
-    SELECT before.*
+    -- Which of the two kinds came last, from two probes of the index (thread, kind, seq)
+    -- that hold created_at: no table rows read. Its author is not needed (it is never a
+    -- wait of the period, and an answer only counts for the wait before it).
+    SELECT t.id, before.seq, before.kind, before.created_at, NULL
     FROM messaging_thread t
     CROSS JOIN LATERAL (
-        SELECT e.thread_id, e.seq, e.kind, e.created_at, e.author_id
-        FROM messaging_entry e
-        WHERE e.thread_id = t.id AND e.kind IN ('customer_reply', 'staff_message')
-          AND e.created_at < %(start)s
-        ORDER BY e.seq DESC
+        SELECT * FROM (
+            (SELECT e.seq, e.kind, e.created_at FROM messaging_entry e
+             WHERE e.thread_id = t.id AND e.kind = 'customer_reply' AND e.created_at < %(start)s
+             ORDER BY e.seq DESC LIMIT 1)
+            UNION ALL
+            (SELECT e.seq, e.kind, e.created_at FROM messaging_entry e
+             WHERE e.thread_id = t.id AND e.kind = 'staff_message' AND e.created_at < %(start)s
+             ORDER BY e.seq DESC LIMIT 1)
+        ) latest
+        ORDER BY seq DESC
         LIMIT 1
     ) before
     WHERE t.last_entry_at >= %(start)s
@@ -148,10 +156,21 @@ waits AS (
            -- NULL while unanswered (GREATEST alone would make that 0: it skips NULLs).
            CASE WHEN answered_at IS NOT NULL
                THEN GREATEST(0, EXTRACT(EPOCH FROM answered_at - created_at)) END AS seconds,
-           CASE WHEN answered_at IS NOT NULL THEN (
-               -- The minutes of the wait inside business hours: for each local day the wait
-               -- touches, its overlap with that day's opening hours (on an open weekday).
-               -- Local wall times become instants with AT TIME ZONE, so DST days are right.
+           CASE WHEN answered_at IS NULL THEN NULL
+           -- The time of the wait inside business hours: for each local day the wait touches,
+           -- its overlap with that day's opening hours (on an open weekday). Local wall times
+           -- become instants with AT TIME ZONE, so DST days are right. Most waits end the day
+           -- they start: that one day is computed without generate_series.
+           WHEN (created_at AT TIME ZONE %(zone)s)::date = (answered_at AT TIME ZONE %(zone)s)::date
+           THEN CASE WHEN EXTRACT(ISODOW FROM created_at AT TIME ZONE %(zone)s)::int
+                          = ANY(%(open_days)s)
+                THEN GREATEST(0, EXTRACT(EPOCH FROM
+                    LEAST(answered_at, ((created_at AT TIME ZONE %(zone)s)::date
+                                        + %(closes)s::time) AT TIME ZONE %(zone)s)
+                    - GREATEST(created_at, ((created_at AT TIME ZONE %(zone)s)::date
+                                            + %(opens)s::time) AT TIME ZONE %(zone)s)))
+                ELSE 0 END
+           ELSE (
                SELECT COALESCE(SUM(GREATEST(0, EXTRACT(EPOCH FROM
                    LEAST(answered_at, (day + %(closes)s::time) AT TIME ZONE %(zone)s)
                    - GREATEST(created_at, (day + %(opens)s::time) AT TIME ZONE %(zone)s)))), 0)
@@ -281,26 +300,28 @@ class Waiting:
 def waiting_now() -> list[Waiting]:
     """Threads whose customer wrote after the last staff message (automated messages and
     notes do not answer), oldest wait first; the wait began at the first such message."""
-    # Correlated to the customer message's own thread (this subquery sits inside the next).
     last_staff_seq = Entry.objects.filter(
-        thread=OuterRef("thread"), kind=Entry.Kind.STAFF_MESSAGE
+        thread=OuterRef("pk"), kind=Entry.Kind.STAFF_MESSAGE
     ).order_by("-seq")
     first_unanswered = Entry.objects.filter(
-        thread=OuterRef("pk"),
-        kind=Entry.Kind.CUSTOMER_REPLY,
-        seq__gt=Coalesce(
-            Subquery(last_staff_seq.values("seq")[:1]), Value(0), output_field=IntegerField()
-        ),
+        thread=OuterRef("pk"), kind=Entry.Kind.CUSTOMER_REPLY, seq__gt=OuterRef("answered_seq")
     ).order_by("seq")
     rows = (
         # A thread whose last message is the staff's waits for no one; read off the thread.
         Thread.objects.exclude(last_message_kind__in=["", Entry.Kind.STAFF_MESSAGE])
+        # Each a single probe of the index (thread, kind, seq).
+        .annotate(
+            answered_seq=Coalesce(
+                Subquery(last_staff_seq.values("seq")[:1]), Value(0), output_field=IntegerField()
+            )
+        )
         .annotate(since=Subquery(first_unanswered.values("created_at")[:1]))
-        .filter(since__isnull=False)
-        .order_by("since", "pk")
         .values_list("pk", "customer__name", "customer__assigned_to_id", "since")
     )
-    return [Waiting(*row) for row in rows]
+    # Filtered and sorted here, not in SQL: Django would repeat the subqueries in WHERE and
+    # ORDER BY. The rows are threads (at most one per customer), never entries.
+    waiting = [Waiting(*row) for row in rows if row[3] is not None]
+    return sorted(waiting, key=lambda w: (w.since, w.thread_id))
 
 
 # -- delivery failures and opt-outs -----------------------------------------------------------

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("messaging", "0011_insights_indexes"),
+        ("messaging", "0010_thread_last_message_kind"),
         ("notifications", "0005_inbound_fetch_attempts"),
     ]
 
