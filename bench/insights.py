@@ -41,8 +41,9 @@ def build(customers: int, entries: int):
     per_thread = max(entries // customers, 1)
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        # Entry n of a thread: 730 days / per_thread apart, shifted by the thread (so every day
-        # has messages) and by a few hours within the cycle (so the waits differ).
+        # A thread is a conversation of five entries every 730 / (per_thread / 5) days, shifted
+        # by the thread (so every day has messages); within one, entries are 45 minutes to 7.5
+        # hours apart depending on the thread (so the waits differ, some across nights).
         cursor.execute(
             """
             INSERT INTO messaging_entry (thread_id, seq, kind, channel, author_id, body, urgent,
@@ -56,9 +57,10 @@ def build(customers: int, entries: int):
                         WHEN n %% 5 IN (2, 4) THEN %(staff)s END,
                    'Bench message ' || n, false, '', '', '', 0,
                    %(now)s - interval '731 days'
-                       + (n - 1) * (interval '730 days' / %(per_thread)s)
+                       + ((n - 1) / 5) * (interval '730 days' / (%(per_thread)s / 5))
                        + (t.id %% 24) * interval '1 hour'
-                       + (n %% 5) * ((t.id * n) %% 180) * interval '1 minute'
+                       + ((n - 1) %% 5) * 45 * (1 + t.id %% 10) * interval '1 minute'
+                       + ((t.id * n) %% 40) * interval '1 minute'
             FROM messaging_thread t
             JOIN portal_customer c ON c.id = t.customer_id
             -- One thread in three ends on an unanswered customer message.

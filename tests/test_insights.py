@@ -10,6 +10,7 @@ import uuid
 import zoneinfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -381,6 +382,20 @@ def test_anonymous_visitors_are_sent_to_the_staff_login(client, db):
     response = client.get("/staff/insights/")
     assert response.status_code == 302
     assert response["Location"].startswith("/staff/login/")
+
+
+@pytest.mark.parametrize(
+    ("opens", "closes", "days"),
+    [
+        (dt.time(17), dt.time(8), "12345"),
+        (dt.time(8), dt.time(17), "18"),
+        (dt.time(8), dt.time(17), ""),
+    ],
+)
+def test_business_hours_that_make_no_sense_are_a_form_error(business, opens, closes, days):
+    business.opens_at, business.closes_at, business.open_days = opens, closes, days
+    with pytest.raises(ValidationError):
+        business.full_clean()
 
 
 def test_the_page_works_before_there_is_a_business(staff_client):
