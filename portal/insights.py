@@ -151,37 +151,45 @@ changes AS (
     FROM turns
     WHERE previous_kind IS DISTINCT FROM kind
 ),
+-- Business hours as a clock that runs only while the business is open: for each local day of
+-- the period (to the day after it ends), when it opens, how long it is open (0 on a closed
+-- day), and how long it was open on all the days before. Local wall times become instants
+-- with AT TIME ZONE, so DST days are right. A wait's business-hours time is then the clock's
+-- reading when it was answered minus its reading when it began: two joins on the local
+-- date, whatever the wait's length.
+business_days AS (
+    SELECT day::date AS day,
+           (day + %(opens)s::time) AT TIME ZONE %(zone)s AS opens,
+           CASE WHEN EXTRACT(ISODOW FROM day)::int = ANY(%(open_days)s)
+                THEN EXTRACT(EPOCH FROM ((day + %(closes)s::time) AT TIME ZONE %(zone)s)
+                                      - ((day + %(opens)s::time) AT TIME ZONE %(zone)s))
+                ELSE 0 END AS open_seconds
+    FROM generate_series(
+        (%(start)s::timestamptz AT TIME ZONE %(zone)s)::date::timestamp,
+        (%(end)s::timestamptz AT TIME ZONE %(zone)s)::date::timestamp + interval '1 day',
+        interval '1 day'
+    ) AS day
+),
+business_clock AS (
+    SELECT day, opens, open_seconds,
+           SUM(open_seconds) OVER (ORDER BY day) - open_seconds AS open_before
+    FROM business_days
+),
 waits AS (
     SELECT created_at AS waited_at, answered_at, answered_by,
            -- NULL while unanswered (GREATEST alone would make that 0: it skips NULLs).
            CASE WHEN answered_at IS NOT NULL
                THEN GREATEST(0, EXTRACT(EPOCH FROM answered_at - created_at)) END AS seconds,
-           CASE WHEN answered_at IS NULL THEN NULL
-           -- The time of the wait inside business hours: for each local day the wait touches,
-           -- its overlap with that day's opening hours (on an open weekday). Local wall times
-           -- become instants with AT TIME ZONE, so DST days are right. Most waits end the day
-           -- they start: that one day is computed without generate_series.
-           WHEN (created_at AT TIME ZONE %(zone)s)::date = (answered_at AT TIME ZONE %(zone)s)::date
-           THEN CASE WHEN EXTRACT(ISODOW FROM created_at AT TIME ZONE %(zone)s)::int
-                          = ANY(%(open_days)s)
-                THEN GREATEST(0, EXTRACT(EPOCH FROM
-                    LEAST(answered_at, ((created_at AT TIME ZONE %(zone)s)::date
-                                        + %(closes)s::time) AT TIME ZONE %(zone)s)
-                    - GREATEST(created_at, ((created_at AT TIME ZONE %(zone)s)::date
-                                            + %(opens)s::time) AT TIME ZONE %(zone)s)))
-                ELSE 0 END
-           ELSE (
-               SELECT COALESCE(SUM(GREATEST(0, EXTRACT(EPOCH FROM
-                   LEAST(answered_at, (day + %(closes)s::time) AT TIME ZONE %(zone)s)
-                   - GREATEST(created_at, (day + %(opens)s::time) AT TIME ZONE %(zone)s)))), 0)
-               FROM generate_series(
-                   (created_at AT TIME ZONE %(zone)s)::date::timestamp,
-                   (answered_at AT TIME ZONE %(zone)s)::date::timestamp,
-                   interval '1 day'
-               ) AS day
-               WHERE EXTRACT(ISODOW FROM day)::int = ANY(%(open_days)s)
+           CASE WHEN answered_at IS NOT NULL THEN GREATEST(0,
+               (answered.open_before + LEAST(GREATEST(
+                   EXTRACT(EPOCH FROM answered_at - answered.opens), 0), answered.open_seconds))
+             - (began.open_before + LEAST(GREATEST(
+                   EXTRACT(EPOCH FROM created_at - began.opens), 0), began.open_seconds))
            ) END AS business_seconds
     FROM changes
+    JOIN business_clock began ON began.day = (created_at AT TIME ZONE %(zone)s)::date
+    LEFT JOIN business_clock answered
+        ON answered.day = (answered_at AT TIME ZONE %(zone)s)::date
     WHERE kind = 'customer_reply' AND created_at >= %(start)s AND created_at < %(end)s
 )
 """
