@@ -19,7 +19,7 @@ from messaging import actions
 from messaging.models import Entry
 from notifications.models import Delivery, NotificationPreferences
 from notifications.outbound import provider_status
-from portal import insights
+from portal import charts, insights
 from portal.insights import Period, failure_reason
 from tests.factories import CustomerFactory, StaffUserFactory
 
@@ -400,3 +400,29 @@ def test_business_hours_that_make_no_sense_are_a_form_error(business, opens, clo
 
 def test_the_page_works_before_there_is_a_business(staff_client):
     assert staff_client.get("/staff/insights/").status_code == 200
+
+
+# -- charts ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("peak", "axis"), [(0, 1), (1, 1), (3, 5), (7, 10), (12, 20), (250, 500)])
+def test_the_axis_ends_at_1_2_or_5_times_a_power_of_ten(peak, axis):
+    assert charts.nice_ceiling(peak) == axis
+
+
+def test_stacked_columns_are_as_tall_as_their_share_of_the_axis():
+    chart = charts.stacked_columns(
+        title="T",
+        description="D",
+        columns=[("Mon", [2, 1, 0]), ("Tue", [0, 0, 0]), ("Wed", [5, 3, 2])],
+        series=[("bar-in", "In"), ("bar-staff", "Staff"), ("bar-auto", "Auto")],
+    )
+    # The axis ends at 10; the plot is 212 units tall: each message is 21.2.
+    assert [(r.css, r.height) for r in chart.rects] == [
+        ("bar-in", 42.4),
+        ("bar-staff", 21.2),
+        ("bar-in", 106.0),
+        ("bar-staff", 63.6),
+        ("bar-auto", 42.4),
+    ]
+    assert [label.text for label in chart.labels][:3] == ["0", "5", "10"]
