@@ -276,6 +276,12 @@ class Delivery(models.Model):
         indexes = [
             # The sweeper's scans: due held/queued rows and stale sending rows.
             models.Index(fields=["status", "send_after"], name="delivery_status_due"),
+            # Insights: the failures of a period.
+            models.Index(
+                fields=["failed_at"],
+                condition=models.Q(status="failed"),
+                name="delivery_failed_at",
+            ),
         ]
 
     def __str__(self) -> str:

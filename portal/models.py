@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import zoneinfo
 
@@ -9,6 +10,11 @@ from django.db import models
 from django.urls import reverse
 
 from portal.phones import PhoneNumberField, format_phone
+
+
+def validate_open_days(value: str) -> None:
+    if not value or not set(value) <= set("1234567") or len(set(value)) != len(value):
+        raise ValidationError("Open days are ISO weekday digits 1–7, each once, such as 12345.")
 
 
 def validate_time_zone(value: str) -> None:
@@ -33,12 +39,32 @@ class Business(models.Model):
     time_zone = models.CharField(
         max_length=64, default="America/New_York", validators=[validate_time_zone]
     )
+    # Business hours, on the business's clock: Insights counts a response's business-hours
+    # time only inside them (docs/insights.md).
+    opens_at = models.TimeField(default=dt.time(8, 0))
+    closes_at = models.TimeField(default=dt.time(17, 0))
+    open_days = models.CharField(
+        max_length=7,
+        default="12345",
+        validators=[validate_open_days],
+        help_text="ISO weekdays the business is open: 1 is Monday, 7 is Sunday (12345 is Mon–Fri).",
+    )
 
     class Meta:
         verbose_name_plural = "businesses"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(opens_at__lt=models.F("closes_at")),
+                name="business_opens_before_it_closes",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def open_weekdays(self) -> list[int]:
+        return sorted(int(day) for day in self.open_days)
 
     @property
     def phone_display(self) -> str:

@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from messaging import views as messaging_views
-from portal import account_views, health, security, views
+from portal import account_views, health, insights_views, security, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -56,6 +56,7 @@ urlpatterns = [
     ),
     # Staff pages
     path("staff/projects/", views.staff_projects, name="staff_projects"),
+    path("staff/insights/", insights_views.staff_insights, name="staff_insights"),
     path("staff/chat/<int:thread_id>/", messaging_views.staff_chat, name="staff_chat"),
     path(
         "staff/chat/<int:thread_id>/entries/",

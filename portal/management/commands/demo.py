@@ -270,6 +270,41 @@ class Command(BaseCommand):
         if Entry.objects.filter(thread=thread, idempotency_key="demo:daniel:1").exists():
             return
         now = timezone.now()
+        # Earlier weeks of the conversation, each question answered by Mike: Insights' response
+        # times (/staff/insights/) have something to measure.
+        self._answered_questions(
+            thread,
+            daniel,
+            mike,
+            kitchen,
+            Entry.Channel.EMAIL,
+            [
+                (
+                    20,
+                    9,
+                    10,
+                    45,
+                    "Hi! We'd like a quote for remodelling our kitchen.",
+                    "Happy to help, Daniel. Could you send a few photos of the room?",
+                ),
+                (
+                    16,
+                    14,
+                    30,
+                    200,
+                    "Photos attached. Could you send the layout options?",
+                    "Here are the two layouts we discussed: galley and L-shaped.",
+                ),
+                (
+                    9,
+                    19,
+                    40,
+                    765,
+                    "Which countertop did you recommend for the island?",
+                    "Quartz: it holds up best to the kids. Samples come with the cabinets.",
+                ),
+            ],
+        )
         actions.post_staff_message(
             thread=thread,
             author=mike,
@@ -305,6 +340,37 @@ class Command(BaseCommand):
             notify=False,
         )
 
+    def _answered_questions(self, thread, customer, mike, project, channel, questions) -> None:
+        """(days ago, hour, minute, minutes until Mike answered, question, answer) on the
+        customer's clock, oldest first."""
+        tz = zoneinfo.ZoneInfo(customer.time_zone)
+        today = timezone.localdate(timezone.now(), tz)
+        for n, (days_ago, hour, minute, delay, question, answer) in enumerate(questions, 1):
+            day = today - dt.timedelta(days=days_ago)
+            asked = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+            actions.post_customer_reply(
+                customer=customer,
+                body=question,
+                channel=channel,
+                project=project,
+                idempotency_key=f"demo:{customer.user.username}:asked:{n}",
+                at=asked,
+                notify=False,
+            )
+            actions.post_staff_message(
+                thread=thread,
+                author=mike,
+                body=answer,
+                channel=channel,
+                project=project,
+                idempotency_key=f"demo:{customer.user.username}:answered:{n}",
+                at=asked + dt.timedelta(minutes=delay),
+                notify=False,
+            )
+        answered_at = asked + dt.timedelta(minutes=delay)
+        actions.mark_read(thread=thread, side=Side.STAFF, at=answered_at)
+        actions.mark_read(thread=thread, side=Side.CUSTOMER, at=answered_at)
+
     # -- Luis Ramirez: phone only (no email), Roof Repair ----------------------------------------
 
     def _luis(self, business, mike) -> None:
@@ -327,6 +393,24 @@ class Command(BaseCommand):
         if Entry.objects.filter(thread=thread, idempotency_key="demo:luis:1").exists():
             return
         now = timezone.now()
+        self._answered_questions(
+            thread,
+            luis,
+            mike,
+            roof,
+            Entry.Channel.SMS,
+            [
+                (
+                    5,
+                    18,
+                    5,
+                    35,
+                    "Hi, this is Luis Ramirez. Water comes in by the chimney when it "
+                    "rains. Can you take a look?",
+                    "Sorry to hear it, Luis. I'll check the crew's week and text you a time.",
+                ),
+            ],
+        )
         actions.post_staff_message(
             thread=thread,
             author=mike,
