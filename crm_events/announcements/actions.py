@@ -46,11 +46,12 @@ BATCH_GRACE = dt.timedelta(seconds=60)
 # The longest countdown a batch task is published with (the Redis broker redelivers tasks
 # older than its visibility timeout; notifications.outbound.outbox.MAX_COUNTDOWN).
 MAX_COUNTDOWN = dt.timedelta(minutes=5)
-# A countdown task may start a hair before its ETA by the database's clock.
-EARLY = dt.timedelta(seconds=1)
+# A countdown task may start a hair before its ETA by the database's clock (another host's);
+# one that comes earlier still finds nothing due and the sweeper queues the batch later.
+EARLY = dt.timedelta(milliseconds=500)
 
 
-def _move(rows, *, to: str, **changes) -> int:
+def _move(announcement_id: int, *, to: str, **changes) -> int:
     """The one writer of an announcement's status: a conditional UPDATE from the statuses
     `to` may be reached from (tests/crm_events/test_announcement_status_owner.py)."""
     leaves = {
@@ -58,7 +59,9 @@ def _move(rows, *, to: str, **changes) -> int:
         Status.DONE: [Status.SENDING],
         Status.CANCELLED: RUNNING,
     }[to]
-    return rows.filter(status__in=leaves).update(status=to, **changes)
+    return Announcement.objects.filter(pk=announcement_id, status__in=leaves).update(
+        status=to, **changes
+    )
 
 
 def key_for(announcement_id: int, customer_id: int) -> str:
@@ -146,8 +149,7 @@ def send_batch(*, announcement_id: int, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     if not _claim(announcement_id, now):
         return 0  # not due, taken by another run, finished or cancelled
-    rows = Announcement.objects.filter(pk=announcement_id)
-    _move(rows, to=Status.SENDING)
+    _move(announcement_id, to=Status.SENDING)
     pending = list(
         AnnouncementRecipient.objects.filter(
             announcement_id=announcement_id, entry__isnull=True
@@ -167,10 +169,10 @@ def send_batch(*, announcement_id: int, now: dt.datetime | None = None) -> int:
             announcement_id=announcement_id, entry__isnull=True
         ).exists()
         if not left:
-            _move(rows, to=Status.DONE, finished_at=timezone.now(), next_batch_at=None)
+            _move(announcement_id, to=Status.DONE, finished_at=timezone.now(), next_batch_at=None)
         else:
             wait = pause_after(appended)
-            rows.update(next_batch_at=now + wait)
+            Announcement.objects.filter(pk=announcement_id).update(next_batch_at=now + wait)
             _queue_batch_on_commit(announcement_id, wait=wait)
     return len(appended)
 
@@ -230,9 +232,11 @@ def cancel_announcement(*, announcement_id: int, by: AbstractBaseUser) -> int:
     sent go. Their entries stay in the threads (append-only). Returns how many deliveries
     were cancelled."""
     with transaction.atomic():
-        rows = Announcement.objects.filter(pk=announcement_id)
         Announcement.objects.select_for_update().get(pk=announcement_id)
-        if not _move(rows, to=Status.CANCELLED, finished_at=timezone.now(), cancelled_by=by):
+        moved = _move(
+            announcement_id, to=Status.CANCELLED, finished_at=timezone.now(), cancelled_by=by
+        )
+        if not moved:
             raise ValidationError("This announcement has already finished.", code="finished")
         entries = AnnouncementRecipient.objects.filter(
             announcement_id=announcement_id, entry__isnull=False

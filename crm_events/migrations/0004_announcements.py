@@ -6,59 +6,167 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm_events', '0003_outbound_webhooks'),
-        ('messaging', '0010_thread_last_message_kind'),
-        ('portal', '0005_customer_tags'),
+        ("crm_events", "0003_outbound_webhooks"),
+        ("messaging", "0010_thread_last_message_kind"),
+        ("portal", "0005_customer_tags"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Announcement',
+            name="Announcement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body', models.TextField(help_text='The message, with its {variables}.')),
-                ('audience', models.CharField(choices=[('visit_on', 'Customers with a visit on a date'), ('project_status', 'Customers with a project in a status'), ('tag', 'Customers with a tag'), ('all', 'All customers')], max_length=20)),
-                ('visit_date', models.DateField(blank=True, null=True)),
-                ('project_status', models.CharField(blank=True, choices=[('planning', 'Planning'), ('active', 'Active'), ('on_hold', 'On hold'), ('completed', 'Completed')], max_length=20)),
-                ('status', models.CharField(choices=[('draft', 'Starting'), ('sending', 'Sending'), ('done', 'Done'), ('cancelled', 'Cancelled')], default='draft', max_length=10)),
-                ('form_token', models.UUIDField(unique=True)),
-                ('recipient_count', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField()),
-                ('next_batch_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('business', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portal.business')),
-                ('cancelled_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tag', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to='portal.customertag')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("body", models.TextField(help_text="The message, with its {variables}.")),
+                (
+                    "audience",
+                    models.CharField(
+                        choices=[
+                            ("visit_on", "Customers with a visit on a date"),
+                            ("project_status", "Customers with a project in a status"),
+                            ("tag", "Customers with a tag"),
+                            ("all", "All customers"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("visit_date", models.DateField(blank=True, null=True)),
+                (
+                    "project_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("planning", "Planning"),
+                            ("active", "Active"),
+                            ("on_hold", "On hold"),
+                            ("completed", "Completed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Starting"),
+                            ("sending", "Sending"),
+                            ("done", "Done"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                ("form_token", models.UUIDField(unique=True)),
+                ("recipient_count", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField()),
+                ("next_batch_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "business",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="portal.business",
+                    ),
+                ),
+                (
+                    "cancelled_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="portal.customertag",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='AnnouncementRecipient',
+            name="AnnouncementRecipient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visit_starts_at', models.DateTimeField(blank=True, null=True)),
-                ('visit_ends_at', models.DateTimeField(blank=True, null=True)),
-                ('announcement', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='recipients', to='crm_events.announcement')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portal.customer')),
-                ('entry', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='messaging.entry')),
-                ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='portal.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("visit_starts_at", models.DateTimeField(blank=True, null=True)),
+                ("visit_ends_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "announcement",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="recipients",
+                        to="crm_events.announcement",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="portal.customer",
+                    ),
+                ),
+                (
+                    "entry",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="messaging.entry",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="portal.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pk'],
+                "ordering": ["pk"],
             },
         ),
         migrations.AddIndex(
-            model_name='announcement',
-            index=models.Index(fields=['status', 'next_batch_at'], name='announcement_due'),
+            model_name="announcement",
+            index=models.Index(fields=["status", "next_batch_at"], name="announcement_due"),
         ),
         migrations.AddConstraint(
-            model_name='announcementrecipient',
-            constraint=models.UniqueConstraint(fields=('announcement', 'customer'), name='announcement_recipient_once'),
+            model_name="announcementrecipient",
+            constraint=models.UniqueConstraint(
+                fields=("announcement", "customer"), name="announcement_recipient_once"
+            ),
         ),
     ]
