@@ -21,9 +21,9 @@ class Announcement(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     class Audience(models.TextChoices):
-        VISIT_ON = "visit_on", "Customers with a visit on a date"
-        PROJECT_STATUS = "project_status", "Customers with a project in a status"
-        TAG = "tag", "Customers with a tag"
+        VISIT_ON = "visit_on", "Customers with a visit on"
+        PROJECT_STATUS = "project_status", "Customers whose project is"
+        TAG = "tag", "Customers tagged"
         ALL = "all", "All customers"
 
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
