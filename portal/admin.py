@@ -45,7 +45,6 @@ class CustomerAdmin(admin.ModelAdmin):
     list_display = ["name", "email", "phone", "business", "time_zone"]
     list_filter = ["business", "time_zone", "tags"]
     search_fields = ["name", "email", "phone"]
-    filter_horizontal = ["tags"]
     list_select_related = ["business"]
     raw_id_fields = ["user"]
     # One writer: the assignee changes only through portal.actions.assign_customer.

@@ -240,6 +240,8 @@ def test_cancel_mid_run_stops_the_rest_and_cancels_held_notifications(
     assert announcement.status == Announcement.Status.CANCELLED
     held = Delivery.objects.get(entry__thread__customer=luis, channel="sms")
     assert held.status == S.SUPPRESSED
+    # Daniel's text had gone already; it stays sent.
+    assert Delivery.objects.get(entry__thread__customer=daniel, channel="sms").status == S.SENT
     clock.shift(dt.timedelta(seconds=5))
     with committed():
         assert actions.send_batch(announcement_id=announcement.pk) == 0
