@@ -16,7 +16,7 @@ from tests.e2e.conftest import start_server
 from tests.e2e.test_accessibility import violations_on
 from tests.servers import CeleryWorker, database_url
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.redis]
 
 # One recipient per batch, so the page shows it sending before it is done.
 PACING = {"ANNOUNCEMENT_BATCH_SIZE": "1", "ANNOUNCEMENT_SMS_PER_SECOND": "2"}
