@@ -364,3 +364,18 @@ def test_the_list_reads_its_figures_in_a_fixed_number_of_queries(
     with django_assert_max_num_queries(len(one.captured_queries)):
         page = staff_client.get("/staff/announcements/").content.decode()
     assert page.count("3 of 3") == 1 and "5 of 5" in page
+
+
+def test_while_it_runs_the_page_polls_its_figures_and_offers_cancel(
+    staff_client, business, staff, visits_today, settings, committed
+):
+    settings.ANNOUNCEMENT_BATCH_SIZE = 1
+    with committed():
+        announcement = _start(business, staff)
+    url = f"/staff/announcements/{announcement.pk}/"
+    page = staff_client.get(url).content.decode()
+    assert 'id="announcement-status">Sending' in page
+    assert 'hx-trigger="every 3s"' in page and "Cancel the rest" in page
+    panel = staff_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert panel.lstrip().startswith('<div id="announcement-progress"')
+    assert 'id="figure-appended">1<' in panel and "Cancel the rest" not in panel
