@@ -151,13 +151,15 @@ def send_batch(*, announcement_id: int, now: dt.datetime | None = None) -> int:
         return 0  # not due, taken by another run, finished or cancelled
     _move(announcement_id, to=Status.SENDING)
     pending = list(
-        AnnouncementRecipient.objects.filter(
-            announcement_id=announcement_id, entry__isnull=True
-        ).values_list("pk", flat=True)[: settings.ANNOUNCEMENT_BATCH_SIZE]
+        _waiting(announcement_id).values_list("pk", flat=True)[: settings.ANNOUNCEMENT_BATCH_SIZE]
     )
     appended = []
     for recipient_id in pending:
-        entry_id = _append_one(announcement_id, recipient_id)
+        try:
+            entry_id = _append_one(announcement_id, recipient_id)
+        except ValidationError as error:
+            _skip(recipient_id, " ".join(error.messages))
+            continue
         if entry_id is None:
             break  # cancelled meanwhile
         appended.append(entry_id)
@@ -165,9 +167,7 @@ def send_batch(*, announcement_id: int, now: dt.datetime | None = None) -> int:
         announcement = Announcement.objects.select_for_update().get(pk=announcement_id)
         if announcement.status != Status.SENDING:
             return len(appended)
-        left = AnnouncementRecipient.objects.filter(
-            announcement_id=announcement_id, entry__isnull=True
-        ).exists()
+        left = _waiting(announcement_id).exists()
         if not left:
             _move(announcement_id, to=Status.DONE, finished_at=timezone.now(), next_batch_at=None)
         else:
@@ -175,6 +175,19 @@ def send_batch(*, announcement_id: int, now: dt.datetime | None = None) -> int:
             Announcement.objects.filter(pk=announcement_id).update(next_batch_at=now + wait)
             _queue_batch_on_commit(announcement_id, wait=wait)
     return len(appended)
+
+
+def _waiting(announcement_id: int):
+    return AnnouncementRecipient.objects.filter(
+        announcement_id=announcement_id, entry__isnull=True, skipped=""
+    )
+
+
+def _skip(recipient_id: int, reason: str) -> None:
+    logger.warning("announcement recipient %s not appended: %s", recipient_id, reason)
+    AnnouncementRecipient.objects.filter(pk=recipient_id, entry__isnull=True).update(
+        skipped=reason[:300]
+    )
 
 
 def _append_one(announcement_id: int, recipient_id: int) -> int | None:

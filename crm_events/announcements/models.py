@@ -76,6 +76,9 @@ class AnnouncementRecipient(models.Model):
     entry = models.OneToOneField(
         "messaging.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Why it was not appended, when the append refused it (the customer's project moved to
+    # another customer since Send, say): recorded so the run goes on instead of retrying it.
+    skipped = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["pk"]

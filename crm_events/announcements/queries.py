@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from crm_events.announcements.models import Announcement, AnnouncementRecipient
 from notifications.models import Delivery
@@ -28,6 +28,7 @@ BUCKETS = {
 class Figures:
     recipients: int = 0
     appended: int = 0
+    skipped: int = 0
     deliveries: dict = field(
         default_factory=lambda: dict.fromkeys(["sent", "held", "failed", "not_sent", "pending"], 0)
     )
@@ -35,7 +36,7 @@ class Figures:
     @property
     def waiting(self) -> int:
         """Recipients not appended yet (their deliveries are not even planned)."""
-        return self.recipients - self.appended
+        return self.recipients - self.appended - self.skipped
 
 
 def figures(announcements: list[Announcement]) -> dict[int, Figures]:
@@ -44,13 +45,17 @@ def figures(announcements: list[Announcement]) -> dict[int, Figures]:
     ids = [a.pk for a in announcements]
     for a in announcements:
         result[a.pk].recipients = a.recipient_count
-    appended = (
-        AnnouncementRecipient.objects.filter(announcement_id__in=ids, entry__isnull=False)
+    done = (
+        AnnouncementRecipient.objects.filter(announcement_id__in=ids)
         .values("announcement_id")
-        .annotate(n=Count("pk"))
+        .annotate(
+            appended=Count("pk", filter=Q(entry__isnull=False)),
+            skipped=Count("pk", filter=~Q(skipped="")),
+        )
     )
-    for row in appended:
-        result[row["announcement_id"]].appended = row["n"]
+    for row in done:
+        result[row["announcement_id"]].appended = row["appended"]
+        result[row["announcement_id"]].skipped = row["skipped"]
     by_status = (
         AnnouncementRecipient.objects.filter(
             announcement_id__in=ids, entry__deliveries__audience=Delivery.Audience.CUSTOMER

@@ -379,3 +379,36 @@ def test_while_it_runs_the_page_polls_its_figures_and_offers_cancel(
     panel = staff_client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert panel.lstrip().startswith('<div id="announcement-progress"')
     assert 'id="figure-appended">1<' in panel and "Cancel the rest" not in panel
+
+
+def test_a_recipient_the_append_refuses_is_recorded_and_the_run_goes_on(
+    business, staff, staff_client, visits_today, committed
+):
+    sarah, daniel, luis = visits_today[0]
+    announcement = _start(business, staff)  # not committed: the first batch has not run
+    # Since Send, Sarah's deck project was moved to Daniel in the admin.
+    Project.objects.filter(customer=sarah).update(customer=daniel)
+    with committed():
+        actions.send_batch(announcement_id=announcement.pk)
+    announcement.refresh_from_db()
+    assert announcement.status == Announcement.Status.DONE
+    assert automated(sarah) == []
+    assert len(automated(daniel)) == len(automated(luis)) == 1
+    skipped = AnnouncementRecipient.objects.get(customer=sarah)
+    assert "another customer" in skipped.skipped and skipped.entry is None
+    page = staff_client.get(f"/staff/announcements/{announcement.pk}/").content.decode()
+    assert 'id="figure-skipped">1<' in page
+
+
+def test_an_opted_out_customer_gets_no_text_but_an_email(
+    staff_client, visits_today, fake_twilio, committed
+):
+    daniel = visits_today[0][1]
+    NotificationPreferences.objects.create(
+        customer=daniel, time_zone=daniel.time_zone, sms_opted_out_at=NOW
+    )
+    with committed():
+        staff_client.post("/staff/announcements/new/", form())
+    (entry,) = automated(daniel)
+    assert [d.channel for d in entry.deliveries.all()] == ["email"]
+    assert "+15555550188" not in [m.to for m in fake_twilio.messages]
