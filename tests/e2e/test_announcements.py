@@ -1,6 +1,6 @@
 """Announcements in the browser: Mike composes "Rain today" for today's visits, previews it,
 sends it and watches the progress reach Done, with a real Celery worker sending the batches;
-axe finds nothing on the compose, preview and progress pages."""
+axe finds nothing on the compose, preview, progress and list pages."""
 
 from __future__ import annotations
 
@@ -92,3 +92,8 @@ def test_mike_previews_and_sends_rain_today_and_watches_it_finish(
         body__startswith="Rain today"
     )
     assert entry.body == "Rain today — we'll call to rebook, Sarah."
+
+    page.get_by_role("link", name="All announcements").click()
+    page.get_by_role("cell", name="2 of 2").wait_for()
+    assert violations_on(page) == []
+    shot(page, f"announcement-list-{width}")
