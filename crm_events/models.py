@@ -16,7 +16,9 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
-# The outbound webhooks' records live beside their code; imported so Django finds them.
+# Announcements' and the outbound webhooks' records live beside their code; imported so
+# Django finds them.
+from crm_events.announcements.models import Announcement, AnnouncementRecipient  # noqa: F401
 from crm_events.outbound.models import (  # noqa: F401
     OutboundEvent,
     WebhookAttempt,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from crm_events import automations
+from crm_events.announcements import actions as announcement_actions
 from crm_events.outbound import outbox, sending
 
 
@@ -30,3 +31,20 @@ def deliver_webhook(delivery_id: int) -> str:
 @shared_task(name=outbox.SWEEP_TASK, soft_time_limit=100, time_limit=120)
 def sweep_webhooks() -> dict:
     return outbox.sweep()
+
+
+@shared_task(
+    name=announcement_actions.BATCH_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=240,
+    time_limit=280,
+)
+def announcement_batch(announcement_id: int) -> int:
+    return announcement_actions.send_batch(announcement_id=announcement_id)
+
+
+@shared_task(name="crm_events.sweep_announcements", ignore_result=True, soft_time_limit=100)
+def sweep_announcements() -> int:
+    return announcement_actions.sweep_announcements()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path, register_converter
 
 from crm_events import views
+from crm_events.announcements import views as announcement_views
 from crm_events.api import api
 from crm_events.models import DOCUMENT_NUMBER
 
@@ -67,6 +68,19 @@ urlpatterns = [
     # The staff chat modal's tools
     path("staff/crm/<int:thread_id>/call/", views.staff_log_call, name="crm_staff_log_call"),
     path("staff/crm/<int:thread_id>/crew/", views.staff_crew_on_the_way, name="crm_staff_crew"),
+    # Announcements: one message to many customers, each in their own thread
+    path("staff/announcements/", announcement_views.announcement_list, name="announcements"),
+    path("staff/announcements/new/", announcement_views.announcement_new, name="announcement_new"),
+    path(
+        "staff/announcements/<int:announcement_id>/",
+        announcement_views.announcement_detail,
+        name="announcement_detail",
+    ),
+    path(
+        "staff/announcements/<int:announcement_id>/cancel/",
+        announcement_views.announcement_cancel,
+        name="announcement_cancel",
+    ),
     # The event API and its OpenAPI document (/api/openapi.json)
     path("api/", api.urls),
 ]

@@ -179,6 +179,13 @@ class DeliveryQuerySet(models.QuerySet):
             task_eta=now,
         )
 
+    def cancel_held(self, *, reason: str) -> int:
+        """Held rows (quiet hours) that will not go after all: what they announced was
+        cancelled. Rows already queued or sent are left to go."""
+        return self._leaving("cancel_held").update(
+            status=Delivery.Status.SUPPRESSED, last_error=reason
+        )
+
     def hold_until(self, release: dt.datetime) -> int:
         """Held rows wait until `release` instead (the customer changed their quiet hours)."""
         return self._leaving("release_held").update(send_after=release)
@@ -318,5 +325,6 @@ LEAVES = {
     "fail": [S.SENDING, S.QUEUED],
     "suppress": [S.SENDING],
     "release_held": [S.HELD],
+    "cancel_held": [S.HELD],
     "redrive_stalled": [S.SENDING],
 }

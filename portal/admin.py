@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.db import models
 
 from messaging.actions import ensure_thread
-from portal.models import Business, Customer, Project
+from portal.models import Business, Customer, CustomerTag, Project
 
 
 class _ServedLogo:
@@ -43,7 +43,7 @@ class ProjectInline(admin.TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["name", "email", "phone", "business", "time_zone"]
-    list_filter = ["business", "time_zone"]
+    list_filter = ["business", "time_zone", "tags"]
     search_fields = ["name", "email", "phone"]
     list_select_related = ["business"]
     raw_id_fields = ["user"]
@@ -55,6 +55,11 @@ class CustomerAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         # Every customer has a thread from the start, so the staff list can open a chat.
         ensure_thread(customer=obj)
+
+
+@admin.register(CustomerTag)
+class CustomerTagAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
 
 
 @admin.register(Project)

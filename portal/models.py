@@ -81,6 +81,19 @@ class Business(models.Model):
         return f"{reverse('business_logo', args=[self.pk])}?v={version}"
 
 
+class CustomerTag(models.Model):
+    """A label staff put on customers (edited in the admin), to choose who an announcement
+    goes to ("Lakeside", "Gutter plan")."""
+
+    name = models.CharField(max_length=60, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Customer(models.Model):
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="customers")
     user = models.OneToOneField(
@@ -102,6 +115,7 @@ class Customer(models.Model):
         related_name="assigned_customers",
         limit_choices_to={"is_staff": True, "is_active": True},
     )
+    tags = models.ManyToManyField(CustomerTag, blank=True, related_name="customers")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

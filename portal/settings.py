@@ -530,3 +530,24 @@ CELERY_BEAT_SCHEDULE["crm-webhooks"] = {
     "schedule": float(CRM_OUTBOUND_SWEEP_SECONDS),
     "options": {"expires": float(CRM_OUTBOUND_SWEEP_SECONDS)},
 }
+
+# Announcements (crm_events/announcements, docs/crm.md): each batch appends this many
+# recipients' entries; the next batch waits until the deliveries the last one made have had
+# time to go at each channel's rate (messages per second; 0 = no limit). Twilio sends about 1
+# SMS per second from a long code, so 2,000 customers by SMS take about 33 minutes.
+ANNOUNCEMENT_BATCH_SIZE = env.int("ANNOUNCEMENT_BATCH_SIZE", default=50)
+ANNOUNCEMENT_SEND_RATES = {
+    "sms": env.float("ANNOUNCEMENT_SMS_PER_SECOND", default=1.0),
+    "email": env.float("ANNOUNCEMENT_EMAIL_PER_SECOND", default=10.0),
+    "push": env.float("ANNOUNCEMENT_PUSH_PER_SECOND", default=50.0),
+}
+# Longest announcement: in SMS segments when any recipient has a phone, else in characters
+# (MESSAGE_MAX_LENGTH, the bound on every message).
+ANNOUNCEMENT_MAX_SMS_SEGMENTS = env.int("ANNOUNCEMENT_MAX_SMS_SEGMENTS", default=10)
+# How often the sweeper queues a batch whose task was lost (Redis down, worker killed).
+ANNOUNCEMENT_SWEEP_SECONDS = env.int("ANNOUNCEMENT_SWEEP_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE["crm-announcements"] = {
+    "task": "crm_events.sweep_announcements",
+    "schedule": float(ANNOUNCEMENT_SWEEP_SECONDS),
+    "options": {"expires": float(ANNOUNCEMENT_SWEEP_SECONDS)},
+}

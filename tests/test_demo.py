@@ -11,10 +11,11 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.utils import timezone
 
+from crm_events.announcements import audience
 from crm_events.models import Appointment
 from messaging.models import Entry, Thread
 from notifications.models import InboundMessage
-from portal.models import Customer
+from portal.models import Business, Customer
 
 
 def test_demo_is_idempotent(db):
@@ -160,3 +161,14 @@ def test_the_demos_dates_agree_with_each_other(client, db, now):
             '<span class="card-title">Appointment completed</span>'
             '<span class="visually-hidden"> — </span><span class="card-detail">Deck install</span>'
         ) in thread_page
+
+
+@pytest.mark.django_db
+def test_the_demo_has_visits_today_for_an_announcement():
+    call_command("demo")
+    business = Business.objects.get()
+    today = timezone.localdate(timezone.now(), zoneinfo.ZoneInfo(business.time_zone))
+    chosen = audience.recipients(
+        business=business, choice=audience.Choice(audience="visit_on", visit_date=today)
+    )
+    assert [r.customer.name for r in chosen] == ["Luis Ramirez", "Sarah Mitchell"]

@@ -37,6 +37,8 @@ STAFF_PAGES = [
     "/staff/invoices/2041/",
     "/staff/estimates/311/",
     "/staff/unmatched/",
+    "/staff/announcements/",
+    "/staff/announcements/new/",
     "/admin/",
     "/admin/portal/customer/",
     "/admin/portal/project/add/",

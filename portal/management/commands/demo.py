@@ -101,6 +101,7 @@ class Command(BaseCommand):
         self._daniel_thread(daniel, kitchen, mike)
         self._unmatched_text(business)
         self._luis(business, mike)
+        self._visits_today()
 
     def _unmatched_text(self, business) -> None:
         # A text from a number no customer has: it waits at /staff/unmatched/ for staff to
@@ -439,3 +440,32 @@ class Command(BaseCommand):
             at=now - dt.timedelta(days=1, hours=6),
             notify=False,
         )
+
+    # -- today's visits (an announcement to "customers with a visit today" has someone) ---------
+
+    def _visits_today(self) -> None:
+        """Luis's roof inspection, which his thread set for today at 9am, and a check of
+        Sarah's deck stain at 3pm (she asked whether the cedar needs a second coat)."""
+        luis = Customer.objects.get(user__username="luis")
+        sarah = Customer.objects.get(user__username="sarah")
+        # "Today" on the business's calendar, the one announcements choose visits by.
+        tz = zoneinfo.ZoneInfo(luis.business.time_zone)
+        today = timezone.localdate(timezone.now(), tz)
+        for customer, code, external_id, title, hour in [
+            (luis, "PRJ-1044", "APT-83", "Roof inspection", 9),
+            (sarah, "PRJ-1042", "APT-84", "Cedar stain check", 15),
+        ]:
+            if Appointment.objects.filter(external_id=external_id).exists():
+                continue
+            starts = dt.datetime(today.year, today.month, today.day, hour, tzinfo=tz)
+            crm.schedule_appointment(
+                customer=customer,
+                project=Project.objects.get(code=code),
+                title=title,
+                starts_at=starts,
+                ends_at=starts + dt.timedelta(hours=1),
+                external_id=external_id,
+                # Booked now: a card's time follows its place at the end of the thread.
+                at=timezone.now(),
+                notify=False,
+            )
