@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("crm_events", "0003_outbound_webhooks"),
         ("messaging", "0010_thread_last_message_kind"),
-        ("portal", "0005_customer_tags"),
+        ("portal", "0006_customer_tags"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
