@@ -5,13 +5,12 @@ chat, and axe finds nothing on the form showing its errors."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 import re
 
 import pytest
-from playwright.sync_api import expect
 from PIL import Image
+from playwright.sync_api import expect
 
 from crm_events.models import WorkRequest
 from tests.e2e import conftest as e2e
