@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from crm_events import actions as crm
 from crm_events.models import (
@@ -26,6 +26,7 @@ from crm_events.models import (
     Invoice,
     InvoiceLine,
     ProjectFollowUp,
+    WorkRequest,
 )
 from crm_events.outbound import admin as outbound_admin
 
@@ -347,6 +348,77 @@ class AppointmentAdmin(StatusAdmin):
             self.message_user(request, " ".join(error.messages), messages.ERROR)
             return
         obj.starts_at, obj.ends_at = moved.starts_at, moved.ends_at
+
+
+@admin.register(WorkRequest)
+class WorkRequestAdmin(admin.ModelAdmin):
+    """Requests are the customer's words: read-only here. Staff turn one into a project."""
+
+    list_display = ["pk", "customer", "short_description", "created_at", "project_link"]
+    list_select_related = ["customer", "project"]
+    search_fields = ["description", "address", "customer__name"]
+    readonly_fields = [
+        "customer",
+        "description",
+        "address",
+        "preferred_times",
+        "photos",
+        "project_link",
+        "created_at",
+    ]
+    fields = readonly_fields
+    actions = ["create_project"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="What needs doing")
+    def short_description(self, obj):
+        return obj.description[:80]
+
+    @admin.display(description="Preferred times")
+    def preferred_times(self, obj):
+        parts = dict(WorkRequest.PartOfDay.choices)
+        return "; ".join(f"{w['date']}, {parts.get(w['part'], w['part'])}" for w in obj.windows)
+
+    @admin.display(description="Photos")
+    def photos(self, obj):
+        files = list(obj.entry.attachments.all())
+        if not files:
+            return "None"
+        return format_html_join(
+            " ",
+            '<a href="{}">Photo {}</a>',
+            ((reverse("attachment", args=[f.pk]), n) for n, f in enumerate(files, 1)),
+        )
+
+    @admin.display(description="Project")
+    def project_link(self, obj):
+        if obj.project is None:
+            return "None yet"
+        url = reverse("admin:portal_project_change", args=[obj.project.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.project)
+
+    @admin.action(description="Create project from request")
+    def create_project(self, request, queryset):
+        for work_request in queryset.select_related("project"):
+            had = work_request.project is not None
+            try:
+                project = crm.create_project_from_request(work_request=work_request)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+                continue
+            if had:
+                self.message_user(
+                    request, f"Request #{work_request.pk} has its project already: {project}."
+                )
+            else:
+                self.message_user(
+                    request, f"Project {project} created from request #{work_request.pk}."
+                )
 
 
 @admin.register(Call)

@@ -6,7 +6,17 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from crm_events.models import Call
+from crm_events.actions.requests import (
+    ADDRESS_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    MAX_PHOTOS,
+    WINDOW_MAX_DAYS_AHEAD,
+    Window,
+    check_window,
+)
+from crm_events.models import Call, WorkRequest
+from messaging.attachments import decoded
+from messaging.forms import MultipleFileInput, PhotosField
 from portal.models import Project
 
 
@@ -66,3 +76,91 @@ class CrewOnTheWayForm(ProjectChoiceForm):
     eta_minutes = forms.IntegerField(
         label="Arriving in (minutes)", min_value=1, max_value=24 * 60, initial=20
     )
+
+
+class RequestPhotosField(PhotosField):
+    max_files = MAX_PHOTOS
+    too_many = "Attach at most {limit} photos."
+    photos_only = True
+
+
+class WorkRequestForm(KeyedForm):
+    """/requests/new/. The form checks what it can see (lengths, dates, photos' headers);
+    `request_work` checks again, as every caller's last word."""
+
+    description = forms.CharField(
+        label="What needs doing?",
+        max_length=DESCRIPTION_MAX_LENGTH,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Say what needs doing."},
+    )
+    address = forms.CharField(
+        label="Address of the work",
+        max_length=ADDRESS_MAX_LENGTH,
+        error_messages={"required": "Say where the work is."},
+        widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+    )
+    window1_date = forms.DateField(
+        label="Day",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"required": "Choose a day that suits you."},
+    )
+    window1_part = forms.ChoiceField(
+        label="Time of day", choices=WorkRequest.PartOfDay.choices, initial="morning"
+    )
+    window2_date = forms.DateField(
+        label="Day",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    window2_part = forms.ChoiceField(
+        label="Time of day",
+        choices=WorkRequest.PartOfDay.choices,
+        initial="afternoon",
+        required=False,
+    )
+    photos = RequestPhotosField(
+        label=f"Photos (optional, up to {MAX_PHOTOS})",
+        required=False,
+        widget=MultipleFileInput(attrs={"accept": "image/*"}),
+    )
+
+    def __init__(self, *args, customer, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.customer = customer
+        today = timezone.localdate()
+        for name in ("window1_date", "window2_date"):
+            self.fields[name].widget.attrs["min"] = (today + dt.timedelta(days=1)).isoformat()
+            self.fields[name].widget.attrs["max"] = (
+                today + dt.timedelta(days=WINDOW_MAX_DAYS_AHEAD)
+            ).isoformat()
+
+    def _window(self, n: int) -> Window | None:
+        day = self.cleaned_data.get(f"window{n}_date")
+        part = self.cleaned_data.get(f"window{n}_part")
+        if day is None or not part:
+            return None
+        window = Window(date=day, part=part)
+        try:
+            check_window(window, customer=self.customer)
+        except ValidationError as error:
+            self.add_error(f"window{n}_date", error)
+            return None
+        return window
+
+    def clean(self):
+        data = super().clean()
+        windows = [w for w in (self._window(1), self._window(2)) if w is not None]
+        if len(windows) == 2 and windows[0] == windows[1]:
+            self.add_error("window2_date", "Choose a second time that differs from the first.")
+        data["windows"] = windows
+        if "description" in data and not data["description"].strip():
+            self.add_error("description", "Say what needs doing.")
+        if data.get("photos") and not self.errors:
+            # Decoding is the costly check: last, once nothing cheaper refuses the request.
+            try:
+                data["photos"] = [decoded(photo) for photo in data["photos"]]
+            except ValidationError as error:
+                self.add_error("photos", error)
+        return data

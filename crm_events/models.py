@@ -120,6 +120,9 @@ class Appointment(CustomerRecord):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     # The start time the day-before reminder was sent for (a rescheduled visit gets another).
     reminded_for = models.DateTimeField(null=True, blank=True, editable=False)
+    # The .ics SEQUENCE (RFC 5545): bumped by transition_appointment, its only writer, each
+    # time the visit moves or is cancelled, so calendars replace their copy.
+    calendar_sequence = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["starts_at"]
@@ -326,3 +329,51 @@ class ApiEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.webhook_id}"
+
+
+class WorkRequest(models.Model):
+    """The customer asks for work (/requests/new/): what, where, when would suit, with
+    photos (on its card in the thread, `entry`). Written by `crm_events.actions.requests`;
+    staff turn it into a project in the admin."""
+
+    class PartOfDay(models.TextChoices):
+        MORNING = "morning", "Morning (8am–12pm)"
+        AFTERNOON = "afternoon", "Afternoon (12–5pm)"
+        EVENING = "evening", "Evening (5–8pm)"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    description = models.TextField()
+    address = models.CharField(max_length=300)
+    # [{"date": "2026-12-10", "part": "morning"}, ...]: one or two, in the customer's zone.
+    windows = models.JSONField(default=list)
+    entry = models.OneToOneField(
+        "messaging.Entry", on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    # The form's token: a double submit is one request.
+    key = models.CharField(max_length=64, editable=False)
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "key"], name="work_request_key_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"Request #{self.pk} from {self.customer}: {self.description[:60]}"
+
+
+class CalendarFeed(models.Model):
+    """The version of a customer's private calendar feed link (/calendar/<token>.ics). The
+    token is signed (customer and version); "Reset link" bumps the version, so every link
+    made before stops working. No row: version 0."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField(default=0)
+    reset_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.customer} (v{self.version})"

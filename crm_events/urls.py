@@ -44,6 +44,17 @@ urlpatterns = [
         views.appointment_reschedule,
         name="crm_appointment_reschedule",
     ),
+    path(
+        "schedule/<int:appointment_id>/calendar.ics",
+        views.appointment_ics,
+        name="crm_appointment_ics",
+    ),
+    path("schedule/calendar/reset/", views.calendar_feed_reset, name="calendar_feed_reset"),
+    # The customer's private feed: no session, the signed token is the key.
+    path("calendar/<str:token>.ics", views.calendar_feed, name="calendar_feed"),
+    path("requests/new/", views.request_new, name="request_new"),
+    # A customer's photo for the CRM, by the signed link in request.created.
+    path("crm/photos/<str:token>/", views.crm_photo, name="crm_photo"),
     # The same documents, staff-framed
     path("staff/invoices/<document_number:number>/", views.staff_invoice, name="crm_staff_invoice"),
     path(

@@ -13,14 +13,23 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm_events import actions, queries
-from crm_events.forms import CrewOnTheWayForm, KeyedForm, LogCallForm, RescheduleRequestForm
+from crm_events import actions, calendar, queries
+from crm_events.forms import (
+    CrewOnTheWayForm,
+    KeyedForm,
+    LogCallForm,
+    RescheduleRequestForm,
+    WorkRequestForm,
+)
 from crm_events.models import Appointment, Contract
+from crm_events.outbound.files import photo_for_token
 from crm_events.pdf import document_pdf
 from messaging.models import Thread
-from portal.access import current_customer, scope_refusal, staff_required
+from messaging.views import _file_response as file_response
+from portal import throttles
+from portal.access import current_customer, customer_required, scope_refusal, staff_required
 from portal.models import Project
 
 
@@ -167,6 +176,91 @@ def appointment_reschedule(request: HttpRequest, appointment_id: int) -> HttpRes
     except ValidationError as error:
         return HttpResponseBadRequest(" ".join(error.messages))
     return redirect(f"{reverse('messages')}?at={entry.seq}")
+
+
+# -- work requests and calendars ------------------------------------------------------------
+
+
+def _request_form_page(request: HttpRequest, form: WorkRequestForm, status: int = 200):
+    windows = [
+        (1, form["window1_date"], form["window1_part"], "When would suit you?"),
+        (2, form["window2_date"], form["window2_part"], "Another time that would suit (optional)"),
+    ]
+    context = {"form": form, "windows": windows, "tab": "request"}
+    return render(request, "crm_events/request_new.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@customer_required
+def request_new(request: HttpRequest) -> HttpResponse:
+    customer = request.customer
+    if request.method == "GET":
+        form = WorkRequestForm(
+            customer=customer, initial={"key": new_key(), "address": customer.address}
+        )
+        return _request_form_page(request, form)
+    if throttles.SENDS_PER_USER.exceeded(request):
+        form = WorkRequestForm(request.POST, customer=customer)
+        form.add_error(None, "Too many requests at once; wait a minute and send it again.")
+        return _request_form_page(request, form, status=429)
+    form = WorkRequestForm(request.POST, request.FILES, customer=customer)
+    if not form.is_valid():
+        return _request_form_page(request, form, status=400)
+    data = form.cleaned_data
+    try:
+        work_request, _ = actions.request_work(
+            customer=customer,
+            description=data["description"],
+            address=data["address"],
+            windows=data["windows"],
+            photos=data["photos"],
+            key=data["key"],
+        )
+    except ValidationError as error:  # past the customer's storage for files
+        form.add_error(None, error)
+        return _request_form_page(request, form, status=400)
+    return redirect(f"{reverse('messages')}?at={work_request.entry.seq}")
+
+
+def _ics_response(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@customer_document()
+def appointment_ics(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    appointment = queries.customer_appointment(
+        customer=request.customer, appointment_id=appointment_id
+    )
+    content = calendar.calendar_bytes([appointment], name=appointment.title)
+    return _ics_response(content, f"appointment-{appointment.pk}.ics")
+
+
+@require_GET
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """No session: calendars fetch it on their own. The token is the key (crm_events.calendar)."""
+    customer = calendar.customer_for_feed(token)
+    name = f"{customer.business.name} visits"
+    content = calendar.calendar_bytes(calendar.feed_appointments(customer), name=name)
+    response = _ics_response(content, "visits.ics")
+    response["Content-Disposition"] = content_disposition_header(False, "visits.ics")
+    return response
+
+
+@require_POST
+@customer_document()
+def calendar_feed_reset(request: HttpRequest) -> HttpResponse:
+    actions.reset_calendar_feed(customer=request.customer)
+    return redirect(f"{reverse('schedule')}?feed=reset#calendar-feed")
+
+
+@require_GET
+def crm_photo(request: HttpRequest, token: str) -> HttpResponse:
+    """A customer's photo by the signed link in `request.created` (the CRM has no session)."""
+    return file_response(photo_for_token(token))
 
 
 # -- staff documents -------------------------------------------------------------------------

@@ -27,7 +27,15 @@ from django.utils import timezone
 
 from messaging import extensions, keywords, live
 from messaging.attachments import NewAttachment
-from messaging.models import INBOUND_KINDS, MESSAGE_KINDS, Attachment, Entry, Side, Thread
+from messaging.models import (
+    CUSTOMER_KINDS,
+    INBOUND_KINDS,
+    MESSAGE_KINDS,
+    Attachment,
+    Entry,
+    Side,
+    Thread,
+)
 from portal.models import Customer, Project
 
 Kind = Entry.Kind
@@ -121,7 +129,7 @@ def _append(
     if new.project is not None and new.project.customer_id != locked.customer_id:
         raise ValidationError("That project belongs to another customer.", code="wrong_project")
 
-    if new.kind == Kind.CUSTOMER_REPLY and new.attachments:
+    if new.kind in CUSTOMER_KINDS and new.attachments:
         _check_file_budget(thread=locked, new=new.attachments)
 
     created_at = at or timezone.now()
@@ -164,7 +172,7 @@ def _check_file_budget(*, thread: Thread, new: Sequence[NewAttachment]) -> None:
     thread's lock, so two sends at once cannot both squeeze under it."""
     budget = settings.ATTACHMENT_BYTES_PER_CUSTOMER
     used = (
-        Attachment.objects.filter(entry__thread=thread, entry__kind=Kind.CUSTOMER_REPLY).aggregate(
+        Attachment.objects.filter(entry__thread=thread, entry__kind__in=CUSTOMER_KINDS).aggregate(
             total=Sum("size")
         )["total"]
         or 0
@@ -324,6 +332,37 @@ def post_event_card(
         thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
     )
     return entry
+
+
+def post_customer_card(
+    *,
+    customer: Customer,
+    card_kind: str,
+    title: str,
+    link_url: str = "",
+    project: Project | None = None,
+    idempotency_key: str,
+    attachments: Sequence[NewAttachment] = (),
+    at: dt.datetime | None = None,
+) -> tuple[Entry, bool]:
+    """The customer makes a card ("Work request: Replace the back gate — 2 photos"), with
+    its checked photos: shown to both sides like an event card, unread for staff like a
+    reply, its files counted against the customer's budget. Returns the entry and whether it
+    was made now (False: the key was used already, and that entry comes back)."""
+    if link_url and (not link_url.startswith("/") or link_url.startswith("//")):
+        raise ValidationError("A customer's card links to a page of ours.")
+    thread = ensure_thread(customer=customer)
+    new = _NewEntry(
+        kind=Kind.CUSTOMER_CARD,
+        channel=Channel.PORTAL,
+        body=clean_body(title),
+        author=customer.user,
+        project=project,
+        card_kind=card_kind,
+        link_url=link_url,
+        attachments=tuple(attachments),
+    )
+    return _append(thread=thread, new=new, idempotency_key=idempotency_key, at=at)
 
 
 def log_call(

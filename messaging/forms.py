@@ -19,12 +19,16 @@ class PhotosField(forms.FileField):
     their headers; the form decodes them only once everything else about it is valid."""
 
     widget = MultipleFileInput
+    # None: ATTACHMENTS_PER_MESSAGE. A form asking for photos only (a work request) says so.
+    max_files: int | None = None
+    too_many = "Attach at most {limit} files to one message."
+    photos_only = False
 
     def clean(self, data, initial=None) -> list[NewAttachment]:
         files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
-        limit = settings.ATTACHMENTS_PER_MESSAGE
+        limit = self.max_files or settings.ATTACHMENTS_PER_MESSAGE
         if len(files) > limit:
-            raise ValidationError(f"Attach at most {limit} files to one message.")
+            raise ValidationError(self.too_many.format(limit=limit))
         checked, errors = [], []
         for upload in files:
             if upload.size > settings.ATTACHMENT_MAX_BYTES:
@@ -42,6 +46,9 @@ class PhotosField(forms.FileField):
                 )
             except ValidationError as error:
                 errors.append(error)
+                continue
+            if self.photos_only and not checked[-1].content_type.startswith("image/"):
+                errors.append(ValidationError(f"{upload.name[:80]} is not a photo."))
         if errors:
             raise ValidationError(errors)
         return checked

@@ -99,6 +99,9 @@ class Entry(models.Model):
         AUTOMATED = "automated", "Automated message"
         CUSTOMER_REPLY = "customer_reply", "Customer reply"
         EVENT_CARD = "event_card", "Event card"
+        # A card the customer made (a work request): shown like an event card, counted
+        # unread for staff like a reply.
+        CUSTOMER_CARD = "customer_card", "Card from the customer"
         CALL = "call", "Phone call"
         INTERNAL_NOTE = "internal_note", "Internal note"
 
@@ -132,6 +135,7 @@ class Entry(models.Model):
         APPOINTMENT = "appointment", "Appointment"
         OPT_OUT = "opt_out", "SMS preference"
         ACCOUNT = "account", "Contact details"
+        REQUEST = "request", "Work request"
 
     # Event cards: what the card is about, and the document it links to.
     card_kind = models.CharField(max_length=20, choices=CardKind.choices, blank=True)
@@ -212,8 +216,12 @@ MESSAGE_KINDS = (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.CUST
 # Which kinds count as unread for a side (and get their read_at stamped when it reads).
 INBOUND_KINDS = {
     Side.CUSTOMER: (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.EVENT_CARD),
-    Side.STAFF: (Entry.Kind.CUSTOMER_REPLY,),
+    Side.STAFF: (Entry.Kind.CUSTOMER_REPLY, Entry.Kind.CUSTOMER_CARD),
 }
+
+# What the customer writes into the thread: their files count against their budget.
+CUSTOMER_KINDS = (Entry.Kind.CUSTOMER_REPLY, Entry.Kind.CUSTOMER_CARD)
+CARD_KINDS = (Entry.Kind.EVENT_CARD, Entry.Kind.CUSTOMER_CARD)
 
 
 def attachment_path(attachment: Attachment, filename: str) -> str:

@@ -57,7 +57,7 @@ def _key(entry, *, audience: str, business, customer, zone: str, today: str, oob
             tuple(badge.state(entry) for badge in extensions.staff_badges()),
         )
     digest = hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()
-    return f"entry:v3:{digest}"  # v3: cards with their action, senders named
+    return f"entry:v4:{digest}"  # v4: customer cards, with their photos
 
 
 def render_entries(entries, *, audience: str, business, customer, oob: str = "") -> SafeString:

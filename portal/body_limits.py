@@ -42,6 +42,8 @@ ROUTES: list[tuple[re.Pattern[str], object]] = [
     # Inbound email carries its attachments (the ESP's JSON, base64): INBOUND_EMAIL_MAX_BYTES.
     (re.compile(r"^/anymail/[^/]+/inbound/$"), lambda: settings.INBOUND_EMAIL_MAX_BYTES),
     (re.compile(r"^/messages/send/$"), _reply_box_max_bytes),
+    # A work request: five photos, like the reply box.
+    (re.compile(r"^/requests/new/$"), _reply_box_max_bytes),
     (re.compile(r"^/staff/chat/\d+/send/$"), _reply_box_max_bytes),
     (re.compile(r"^/admin/"), lambda: ADMIN_MAX_BYTES),
 ]

@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from sesame.utils import get_user
 
+from crm_events import calendar as crm_calendar
 from crm_events import queries as crm_queries
 from portal import actions, codes, devices, entry_links, throttles
 from portal.access import customer_required, staff_required
@@ -252,6 +253,8 @@ def _schedule_page(request: HttpRequest) -> HttpResponse:
     schedule = crm_queries.customer_schedule(customer=request.customer)
     context = {
         "schedule": schedule,
+        "feed_url": crm_calendar.feed_url(request.customer),
+        "feed_reset": request.GET.get("feed") == "reset",
         "highlight": request.GET.get("appointment") or request.GET.get("confirmed") or "",
         "just_confirmed": request.GET.get("confirmed", ""),
         "tab": "schedule",

@@ -95,6 +95,7 @@ def test_a_body_within_its_limit_reaches_the_view():
         ("/anymail/postmark/tracking/", DEFAULT_MAX_BYTES),
         ("/messages/send/", 26 * 1024 * 1024),
         ("/staff/chat/12/send/", 26 * 1024 * 1024),
+        ("/requests/new/", 26 * 1024 * 1024),
         ("/admin/portal/business/1/change/", 10 * 1024 * 1024),
         ("/api/crm/events/", DEFAULT_MAX_BYTES),
         ("/login/", DEFAULT_MAX_BYTES),

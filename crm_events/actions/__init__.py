@@ -18,6 +18,8 @@ One module per kind of record, each owning that record's life:
 - `contracts`: sent, signed or voided.
 - `appointments`: booked, moved, confirmed, cancelled or completed; asking for another time.
 - `calls_and_messages`: calls and their marker, "crew on the way", automated messages.
+- `requests`: the customer's work requests, and a project made from one.
+- `calendar_feeds`: "Reset link" of the customer's private calendar feed.
 
 Each record kind with a status has one transition function, the only code that writes that
 status (`transition_invoice`, `transition_estimate`, `transition_contract`,
@@ -42,6 +44,7 @@ from crm_events.actions.appointments import (
     schedule_appointment,
     transition_appointment,
 )
+from crm_events.actions.calendar_feeds import reset_calendar_feed
 from crm_events.actions.calls_and_messages import log_call, post_automated, send_crew_on_the_way
 from crm_events.actions.common import (
     LineData,
@@ -67,6 +70,7 @@ from crm_events.actions.estimates import (
 )
 from crm_events.actions.invoices import TRANSITIONS as INVOICE_TRANSITIONS
 from crm_events.actions.invoices import find_invoice, send_invoice, transition_invoice
+from crm_events.actions.requests import create_project_from_request, request_work
 
 __all__ = [
     # common
@@ -105,6 +109,10 @@ __all__ = [
     "reschedule_appointment",
     "schedule_appointment",
     "transition_appointment",
+    # work requests, calendar feeds
+    "create_project_from_request",
+    "request_work",
+    "reset_calendar_feed",
     # calls and messages
     "log_call",
     "post_automated",

@@ -3,7 +3,7 @@ once per visit (and per start time, for a move or a confirmation); and the custo
 for another time.
 
 `transition_appointment` is the only writer of `Appointment.status` (and of the times of a
-booked visit: moving one is a reschedule, with its own rules).
+booked visit: moving one is a reschedule, with its own rules), and of its `calendar_sequence`.
 """
 
 from __future__ import annotations
@@ -171,8 +171,17 @@ def transition_appointment(
         if (locked.starts_at, locked.ends_at) != (starts_at, ends_at):
             locked.starts_at, locked.ends_at = starts_at, ends_at
             locked.status, locked.confirmed_at = Status.RESCHEDULED, None
+            # Calendars that took the .ics replace their copy only for a higher SEQUENCE.
+            locked.calendar_sequence += 1
             locked.save(
-                update_fields=["starts_at", "ends_at", "status", "confirmed_at", "updated_at"]
+                update_fields=[
+                    "starts_at",
+                    "ends_at",
+                    "status",
+                    "confirmed_at",
+                    "calendar_sequence",
+                    "updated_at",
+                ]
             )
     elif to != before:
         check_transition(record=locked, to=to, table=TRANSITIONS, name=name)
@@ -181,6 +190,10 @@ def transition_appointment(
         if to == Status.CONFIRMED:
             locked.confirmed_at = at or timezone.now()
             fields.append("confirmed_at")
+        if to == Status.CANCELLED:
+            # A calendar applies the cancellation (STATUS:CANCELLED) as a new revision.
+            locked.calendar_sequence += 1
+            fields.append("calendar_sequence")
         locked.save(update_fields=fields)
         if to == Status.CONFIRMED:
             outbound.appointment_confirmed(appointment=locked)

@@ -33,6 +33,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from crm_events.outbound import endpoints, outbox
+from crm_events.outbound.files import photo_url
 from crm_events.outbound.models import EventType, OutboundEvent, WebhookDelivery
 from messaging import actions as thread_actions
 from messaging.models import Entry, Side, Thread
@@ -220,4 +221,47 @@ def reschedule_requested(*, appointment, note: str, entry: Entry) -> None:
         project=appointment.project,
         occurred_at=entry.created_at,
         data={**_appointment_data(appointment), "note": note, "entry_id": entry.pk},
+    )
+
+
+def request_created(*, work_request, entry: Entry, windows) -> None:
+    """From `request_work`: the customer asked for work, with their photos as links the CRM
+    can fetch (crm_events.outbound.files: signed, valid for the retry window and a week)."""
+    zone = work_request.customer.time_zone
+    shown_windows = []
+    for window in windows:
+        starts_at, ends_at = window.bounds(zone)
+        shown_windows.append(
+            {
+                "date": window.date.isoformat(),
+                "part": window.part,
+                "starts_at": _iso(starts_at),
+                "ends_at": _iso(ends_at),
+            }
+        )
+    photos = [
+        {
+            "id": a.pk,
+            "name": a.name,
+            "content_type": a.content_type,
+            "size": a.size,
+            "url": photo_url(a),
+        }
+        for a in entry.attachments.all()
+        if not a.staff_only
+    ]
+    record_event(
+        type=EventType.REQUEST_CREATED,
+        customer=work_request.customer,
+        key=f"request:{work_request.pk}",
+        occurred_at=entry.created_at,
+        data={
+            "request_id": work_request.pk,
+            "entry_id": entry.pk,
+            "description": work_request.description,
+            "address": work_request.address,
+            "time_zone": zone,
+            "windows": shown_windows,
+            "photos": photos,
+        },
     )

@@ -3,11 +3,12 @@ type, with the headers every request carries and the body's schema, made from th
 models. tests/crm_events/test_outbound_openapi.py validates the bodies the portal really
 sends against the published document, so the two cannot drift apart.
 
-A colleague adding `data` to `customer.updated` or `request.created` (free-form until then)
+A colleague adding `data` to `customer.updated` (free-form until then)
 writes its model here."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
@@ -65,6 +66,36 @@ class ConversationReadData(_Strict):
     read_at: AwareDatetime
 
 
+class RequestWindow(_Strict):
+    date: dt.date = Field(description="A day that suits, in the customer's time zone.")
+    part: Literal["morning", "afternoon", "evening"] = Field(
+        description="Morning 8am–12pm, afternoon 12–5pm, evening 5–8pm, the customer's time."
+    )
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
+class RequestPhoto(_Strict):
+    id: int = Field(description="The attachment's id in Porchlight.")
+    name: str
+    content_type: str
+    size: int = Field(description="Bytes.")
+    url: str = Field(
+        description="Absolute; GET it without credentials. Signed, valid for the retry "
+        "window (CRM_OUTBOUND_RETRY_DAYS) and a week more; copy the file, not the link."
+    )
+
+
+class RequestCreatedData(_Strict):
+    request_id: int
+    entry_id: int = Field(description="The request's card in the thread.")
+    description: str = Field(max_length=2000)
+    address: str = Field(max_length=300)
+    time_zone: str = Field(description="The customer's IANA time zone.")
+    windows: list[RequestWindow] = Field(min_length=1, max_length=2)
+    photos: list[RequestPhoto] = Field(max_length=5)
+
+
 class FreeFormData(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -77,7 +108,7 @@ DATA: dict[str, type[BaseModel]] = {
     EventType.APPOINTMENT_RESCHEDULE_REQUESTED: RescheduleRequestedData,
     EventType.CONVERSATION_READ: ConversationReadData,
     EventType.CUSTOMER_UPDATED: FreeFormData,
-    EventType.REQUEST_CREATED: FreeFormData,
+    EventType.REQUEST_CREATED: RequestCreatedData,
 }
 
 SUMMARIES = {
@@ -88,7 +119,7 @@ SUMMARIES = {
     EventType.APPOINTMENT_RESCHEDULE_REQUESTED: "The customer asked for another time.",
     EventType.CONVERSATION_READ: "The customer read the thread up to a sequence number.",
     EventType.CUSTOMER_UPDATED: "The customer's contact details changed (data: to come).",
-    EventType.REQUEST_CREATED: "The customer requested work (data: to come).",
+    EventType.REQUEST_CREATED: "The customer asked for work (/requests/new/).",
 }
 
 

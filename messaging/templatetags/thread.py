@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -118,6 +119,16 @@ def card_headline(body: str) -> str:
 def card_detail(body: str) -> str:
     """ "$4,200" of "Invoice #2041 sent — $4,200"; "" when the card has no detail."""
     return (body or "").partition(" — ")[2]
+
+
+_APPOINTMENT_LINK = re.compile(r"^/schedule/\?appointment=(\d+)(?:#|$)")
+
+
+@register.filter
+def calendar_link(link_url: str) -> str:
+    """The "Add to calendar" (.ics) address of an appointment card's visit; "" otherwise."""
+    match = _APPOINTMENT_LINK.match(link_url or "")
+    return reverse("crm_appointment_ics", args=[int(match.group(1))]) if match else ""
 
 
 @register.filter

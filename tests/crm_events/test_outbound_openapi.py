@@ -3,16 +3,22 @@ bodies the portal really sends conform to it."""
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
 
 import jsonschema_rs
 import pytest
+from django.utils import timezone
+from PIL import Image
 
 from crm_events import actions
+from crm_events.actions.requests import Window
 from crm_events.models import OutboundEvent
 from crm_events.outbound.models import EventType
 from crm_events.outbound.openapi import schema_name
 from messaging import actions as thread_actions
+from messaging.attachments import check_attachment
 from messaging.models import Side
 
 
@@ -57,15 +63,28 @@ def test_the_bodies_sent_conform_to_the_document(
         actions.ask_to_reschedule(appointment=appointment, note="", idempotency_key="k")
         thread_actions.post_staff_message(thread=thread, author=staff, body="Noted")
         thread_actions.mark_read(thread=thread, side=Side.CUSTOMER)
+        actions.request_work(
+            customer=customer,
+            description="Replace the back gate",
+            address="12 Cedar Lane",
+            windows=[Window(date=timezone.localdate() + dt.timedelta(days=3), part="evening")],
+            photos=[check_attachment(name="gate.png", content_type="image/png", data=_png())],
+            key="request-1",
+        )
     sent = [json.loads(e.body) for e in OutboundEvent.objects.all()]
     assert {e["type"] for e in sent} == set(EventType.values) - {
         "estimate.declined",
         "customer.updated",
-        "request.created",
     }
     for event in sent:
         _validate(document, event)
     assert crm_endpoint.wait_for(len(sent))
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 60)).save(out, "PNG")
+    return out.getvalue()
 
 
 def test_a_body_that_breaks_the_schema_is_caught(document):

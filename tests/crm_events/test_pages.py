@@ -201,8 +201,9 @@ def test_schedule_tab_query_count_is_constant(
     customer_client, customer, project, thread, n, django_assert_num_queries
 ):
     _records(customer, project, n)
-    # user (the session is in the cache), customer+business+user, appointments with projects
-    with django_assert_num_queries(3):
+    # user (the session is in the cache), customer+business+user, appointments with projects,
+    # the calendar feed's version (its link)
+    with django_assert_num_queries(4):
         response = customer_client.get("/schedule/")
     assert response.content.decode().count('class="panel appointment') == n
 

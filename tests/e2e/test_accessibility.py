@@ -31,6 +31,7 @@ CUSTOMER_PAGES = [
     "/messages/search/?q=deck",
     "/schedule/",
     "/settings/notifications/",
+    "/requests/new/",
 ]
 STAFF_PAGES = [
     "/staff/projects/",
