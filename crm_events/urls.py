@@ -67,6 +67,11 @@ urlpatterns = [
     # The staff chat modal's tools
     path("staff/crm/<int:thread_id>/call/", views.staff_log_call, name="crm_staff_log_call"),
     path("staff/crm/<int:thread_id>/crew/", views.staff_crew_on_the_way, name="crm_staff_crew"),
+    path(
+        "staff/crm/<int:thread_id>/saved-replies/",
+        views.staff_saved_replies,
+        name="crm_staff_saved_replies",
+    ),
     # The event API and its OpenAPI document (/api/openapi.json)
     path("api/", api.urls),
 ]
