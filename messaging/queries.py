@@ -245,8 +245,6 @@ def staff_search(*, thread: Thread, query: str, limit: int = 30) -> list[StaffHi
             "stop_sel": _MARK_END,
             "max_words": 30,
             "min_words": 12,
-            "max_fragments": 2,
-            "fragment_delimiter": " … ",
         }
         headlines = {
             pk: (body, transcript)
