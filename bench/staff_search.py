@@ -150,6 +150,15 @@ def _explain(sql: str, params) -> tuple[float, str, int]:
     return plan["Execution Time"], ", ".join(dict.fromkeys(nodes)), int(read)
 
 
+def _explain_text(sql: str) -> str:
+    """The query's plan as PostgreSQL prints it, with actual times and rows (for --plans)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING ON) {sql}")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
 def _page_queries(staff, params: dict):
     """The SQL of the queries the page runs for its rows and counts (three)."""
     from django.db import connection
@@ -170,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne", "granian"])
-    parser.add_argument("--plans", action="store_true", help="print each query's full plan")
+    parser.add_argument(
+        "--plans", action="store_true", help="also print each query's full EXPLAIN ANALYZE plan"
+    )
     args = parser.parse_args(argv)
 
     database_url, redis_url = harness.setup_django()
@@ -184,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     server = harness.start_server(database_url, redis_url, server=args.server)
     rows = [["case", "server CPU/request", "p50", "× plain p50", "rows query", "counts",
              "status counts"]]  # fmt: skip
-    plans = []
+    plans, full_plans = [], []
     try:
         session = harness.signed_in_session(server.url, staff)
         plain = None
@@ -197,10 +208,14 @@ def main(argv: list[str] | None = None) -> int:
             cost = harness.measure(server, get, n=args.requests)
             plain = plain or cost
             timings = []
-            for sql in _page_queries(staff, params):
+            for which, sql in zip(
+                ("rows", "counts", "status counts"), _page_queries(staff, params), strict=True
+            ):
                 ms, nodes, read = _explain(sql, None)
                 timings.append(f"{ms:.1f} ms, {read:,} rows read")
                 plans.append((label, sql[:80], ms, nodes))
+                if args.plans:
+                    full_plans.append((f"{label} · {which}", _explain_text(sql)))
             rows.append(
                 [label, f"{cost.cpu_ms:.2f} ms", f"{cost.p50_ms:.1f}",
                  f"{cost.p50_ms / plain.p50_ms:.2f}", *timings]
@@ -213,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for label, sql, ms, nodes in plans:
         print(f"{label} · {sql}… · {ms:.1f} ms\n    {nodes}")
+    for label, plan in full_plans:
+        print(f"\n### {label}\n{plan}")
     return 0
 
 

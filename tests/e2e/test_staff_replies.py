@@ -16,6 +16,7 @@ from messaging import actions
 from messaging.models import Entry, Thread
 from tests.e2e.conftest import wait_until_quiet
 from tests.e2e.test_accessibility import WIDTHS, violations_on
+from tests.e2e.test_csp import Violations
 
 pytestmark = [pytest.mark.browser]
 
@@ -47,6 +48,9 @@ def test_slash_dep_inserts_sarahs_deposit_reply_and_search_opens_the_transcript(
         actions.post_staff_message(thread=thread, author=mike, body=f"Update {i}", notify=False)
     w, h = WIDTHS[width]
     page = open_as(mike, width=w, height=h)
+    refused = Violations()
+    refused.watch(page)
+    page.reload()  # with the watcher in place from the page's start
     dialog = _open_sarahs_chat(page, server)
     box = dialog.get_by_placeholder("Type a reply…")
     expect(box).to_be_focused()
@@ -109,6 +113,7 @@ def test_slash_dep_inserts_sarahs_deposit_reply_and_search_opens_the_transcript(
     wait_until_quiet(page)
     page.screenshot(path=f"/tmp/porchlight-chat-hit-{width}.png")
     assert found == [], "\n".join(found)
+    assert refused == []  # and nothing was refused under the strict CSP
 
 
 def test_needs_reply_lists_exactly_the_customers_whose_last_message_is_theirs(
