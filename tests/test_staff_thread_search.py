@@ -22,11 +22,16 @@ def _search(client, thread, q, **headers):
     return response.content.decode()
 
 
+def _marked(html: str) -> str:
+    # PostgreSQL marks each word found, SQLite's substring match the whole text.
+    return html.replace("</mark> <mark>", " ")
+
+
 def test_staff_find_cedar_stain_in_the_call_transcript(staff_client, secrets_thread):
     html = _search(staff_client, secrets_thread, "cedar stain", HTTP_HX_REQUEST="true")
     assert "1 result for “cedar stain”" in html
     assert "Call transcript" in html
-    assert "<mark>cedar</mark> <mark>stain</mark>" in html
+    assert "<mark>cedar stain</mark>" in _marked(html)
     (seq,) = re.findall(r'data-search-hit="(\d+)"', html)
     assert f"/staff/chat/{secrets_thread.pk}/?at={seq}#entry-{seq}" in html
     assert f"/staff/chat/{secrets_thread.pk}/entries/?at={seq}" in html
@@ -35,7 +40,7 @@ def test_staff_find_cedar_stain_in_the_call_transcript(staff_client, secrets_thr
 def test_staff_find_internal_notes_and_messages(staff_client, secrets_thread):
     note = _search(staff_client, secrets_thread, "gate code", HTTP_HX_REQUEST="true")
     assert "Internal note" in note
-    assert "<mark>gate</mark> <mark>code</mark> 4512" in note
+    assert "<mark>gate code</mark> 4512" in _marked(note)
     message = _search(staff_client, secrets_thread, "visible", HTTP_HX_REQUEST="true")
     assert "1 result" in message and "<mark>visible</mark>" in message
 
