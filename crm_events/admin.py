@@ -26,6 +26,7 @@ from crm_events.models import (
     Invoice,
     InvoiceLine,
     ProjectFollowUp,
+    SavedReply,
     WorkRequest,
 )
 from crm_events.outbound import admin as outbound_admin
@@ -447,6 +448,12 @@ class ApiEventAdmin(admin.ModelAdmin):
 class ProjectFollowUpAdmin(admin.ModelAdmin):
     list_display = ["project", "completed_seen_at", "sent_at"]
     list_select_related = ["project"]
+
+
+@admin.register(SavedReply)
+class SavedReplyAdmin(admin.ModelAdmin):
+    list_display = ["name", "body", "updated_at"]
+    search_fields = ["name", "body"]
 
 
 # The outbound webhooks: endpoints, deliveries (with "Resend") and each endpoint's log.

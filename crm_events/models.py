@@ -25,6 +25,7 @@ from crm_events.outbound.models import (  # noqa: F401
     WebhookDelivery,
     WebhookEndpoint,
 )
+from crm_events.reply_templates import VARIABLES, check_body
 from portal.models import Business, Customer, Project
 
 CENTS = Decimal("0.01")
@@ -377,3 +378,30 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed of {self.customer} (v{self.version})"
+
+
+class SavedReply(models.Model):
+    """A text staff insert into a reply by typing "/" and its name, filled in with the
+    customer's values (crm_events.reply_templates). Managed in the admin; a body with an
+    unknown variable or a stray brace is refused there, when saved."""
+
+    name = models.CharField(
+        max_length=60,
+        unique=True,
+        help_text="What staff type after “/” to find it, e.g. “Deposit”.",
+    )
+    body = models.TextField(
+        max_length=1600,
+        validators=[check_body],
+        help_text="Variables: "
+        + ", ".join(f"{{{name}}} ({what})" for name, (what, _) in VARIABLES.items())
+        + ".",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "saved replies"
+
+    def __str__(self) -> str:
+        return self.name

@@ -12,7 +12,15 @@ from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
 
-from crm_events.models import Appointment, Contract, CrmSettings, Estimate, Invoice
+from crm_events import formatting, reply_templates
+from crm_events.models import (
+    Appointment,
+    Contract,
+    CrmSettings,
+    Estimate,
+    Invoice,
+    SavedReply,
+)
 from messaging.models import Entry
 from portal.models import Business, Customer, Project
 
@@ -225,3 +233,54 @@ def upcoming_open_appointment(*, customer: Customer, after: dt.datetime) -> Appo
         .order_by("starts_at")
         .first()
     )
+
+
+# -- saved replies ---------------------------------------------------------------------------
+
+
+def saved_reply_values(*, customer, zone: str, locale: str) -> dict[str, str | None]:
+    """This customer's value of each variable (None where there is none). Three queries:
+    projects, the next visit, the latest open invoice."""
+    projects = list(customer.projects.order_by("-created_at", "-pk"))
+    active = [p for p in projects if p.status == p.Status.ACTIVE]
+    project = projects[0] if len(projects) == 1 else (active or projects or [None])[0]
+    visit = (
+        Appointment.objects.filter(
+            customer=customer, status__in=OPEN, starts_at__gte=timezone.now()
+        )
+        .order_by("starts_at")
+        .first()
+    )
+    invoice = (
+        Invoice.objects.filter(customer=customer, status=Invoice.Status.SENT)
+        .order_by("-issued_at", "-pk")
+        .first()
+    )
+    return {
+        "first_name": customer.first_name or None,
+        "project": project.title if project else None,
+        "next_visit": (
+            formatting.time_range(visit.starts_at, visit.ends_at, zone) if visit else None
+        ),
+        "invoice_total": (
+            formatting.format_money(invoice.total, invoice.currency, locale) if invoice else None
+        ),
+    }
+
+
+def saved_replies_for(*, customer, zone: str) -> list[reply_templates.FilledReply]:
+    """Every saved reply, by name, filled in with this customer's values. Five queries,
+    whatever the number of replies: the replies, the business's settings (its money locale),
+    and the three of saved_reply_values."""
+    replies = list(SavedReply.objects.order_by("name"))
+    if not replies:
+        return []
+    locale = money_settings(customer.business).locale
+    values = saved_reply_values(customer=customer, zone=zone, locale=locale)
+    filled = []
+    for reply in replies:
+        text, missing = reply_templates.fill(reply.body, values)
+        filled.append(
+            reply_templates.FilledReply(id=reply.pk, name=reply.name, text=text, missing=missing)
+        )
+    return filled

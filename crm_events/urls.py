@@ -92,6 +92,11 @@ urlpatterns = [
         announcement_views.announcement_cancel,
         name="announcement_cancel",
     ),
+    path(
+        "staff/crm/<int:thread_id>/saved-replies/",
+        views.staff_saved_replies,
+        name="crm_staff_saved_replies",
+    ),
     # The event API and its OpenAPI document (/api/openapi.json)
     path("api/", api.urls),
 ]

@@ -7,7 +7,13 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -421,3 +427,20 @@ def staff_crew_on_the_way(request: HttpRequest, thread_id: int) -> HttpResponse:
         form.add_error(None, error)
         return _tool_error(request, thread, form, "crew")
     return _tool_response(request, thread, entry, tool="crew", done="“Crew on the way” sent.")
+
+
+@require_GET
+@staff_required
+def staff_saved_replies(request: HttpRequest, thread_id: int) -> JsonResponse:
+    """The saved replies filled in for this thread's customer, for the reply box's "/" list:
+    every one (they are few, and the list filters as staff type), or those whose name holds
+    ?q=. Each says which variables had no value, so the box can point at their fallbacks."""
+    thread = _staff_thread(thread_id)
+    replies = queries.saved_replies_for(
+        customer=thread.customer, zone=thread.customer.business.time_zone
+    )
+    wanted = request.GET.get("q", "")[:60].casefold().strip()
+    if wanted:
+        replies = [r for r in replies if wanted in r.name.casefold()]
+        replies.sort(key=lambda r: not r.name.casefold().startswith(wanted))
+    return JsonResponse({"replies": [reply.as_json() for reply in replies]})

@@ -3,13 +3,14 @@ number of queries whatever the thread's length (see tests/test_query_counts.py).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchVectorField
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchVectorField
 from django.core.signing import BadSignature, TimestampSigner
 from django.db import connection
-from django.db.models import F, QuerySet, prefetch_related_objects
+from django.db.models import F, Q, QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.urls import reverse
@@ -25,6 +26,10 @@ PAGE_SIZE = 50
 # (migration 0008): a column the model does not know, reached here by name.
 SEARCH_DOCUMENT = RawSQL(
     '"messaging_entry"."search_document"', [], output_field=SearchVectorField()
+)
+# The same for call transcripts (migration 0011), which only staff search reads.
+TRANSCRIPT_DOCUMENT = RawSQL(
+    '"messaging_entry"."transcript_document"', [], output_field=SearchVectorField()
 )
 
 
@@ -138,14 +143,22 @@ def page_around(
 def _matching(*, thread: Thread, audience: Side, query: str) -> QuerySet[Entry]:
     """Entries matching `query`, newest first: PostgreSQL full-text search (English stemming,
     web-search syntax: "a phrase", -not, or) over the stored, indexed search document; a
-    plain substring match elsewhere."""
+    plain substring match elsewhere. Staff search call transcripts too; a customer's search
+    never reads them (nor, through entries_for, internal notes)."""
     visible = entries_for(thread=thread, audience=audience)
+    staff = audience == Side.STAFF
     if connection.vendor == "postgresql":
-        matches = visible.alias(document=SEARCH_DOCUMENT).filter(
-            document=SearchQuery(query, search_type="websearch", config="english")
-        )
+        words = SearchQuery(query, search_type="websearch", config="english")
+        found = Q(document=words)
+        if staff:
+            visible = visible.alias(transcript_document=TRANSCRIPT_DOCUMENT)
+            found |= Q(transcript_document=words)
+        matches = visible.alias(document=SEARCH_DOCUMENT).filter(found)
     else:
-        matches = visible.filter(body__icontains=query)
+        found = Q(body__icontains=query)
+        if staff:
+            found |= Q(transcript__icontains=query)
+        matches = visible.filter(found)
     return matches.order_by("-seq")
 
 
@@ -174,6 +187,94 @@ def search_entries(*, thread: Thread, audience: Side, query: str, limit: int = 3
         return recent
     older = matches.filter(seq__lte=boundary).order_by((F("seq") + 0).desc())
     return recent + list(older[: limit - len(recent)])
+
+
+# Around each match in a snippet: characters no message holds (private use), turned into
+# <mark> by the template, so the text itself is escaped as any other.
+_MARK_START, _MARK_END = "\ue000", "\ue001"
+
+
+@dataclass(frozen=True)
+class StaffHit:
+    """A staff search result: the entry, where the words were found ("transcript" or the
+    body), and a snippet as (text, marked) pieces."""
+
+    entry: Entry
+    in_transcript: bool
+    snippet: list[tuple[str, bool]]
+
+
+def _pieces(marked_text: str) -> list[tuple[str, bool]]:
+    pieces, marked = [], False
+    for part in re.split(f"([{_MARK_START}{_MARK_END}])", marked_text):
+        if part in (_MARK_START, _MARK_END):
+            marked = part == _MARK_START
+        elif part:
+            pieces.append((part, marked))
+    return pieces
+
+
+def _substring_snippet(text: str, query: str, width: int = 80) -> str:
+    at = text.casefold().find(query.casefold())
+    if at < 0:
+        return text[: width * 2]
+    start = max(0, at - width)
+    end = at + len(query)
+    prefix = "…" if start else ""
+    suffix = "…" if end + width < len(text) else ""
+    return (
+        f"{prefix}{text[start:at]}{_MARK_START}{text[at:end]}{_MARK_END}"
+        f"{text[end : end + width]}{suffix}"
+    )
+
+
+def staff_search(*, thread: Thread, query: str, limit: int = 30) -> list[StaffHit]:
+    """The newest `limit` entries matching `query` in the whole thread, as staff see it
+    (messages, internal notes, call transcripts), each with a snippet with the words marked.
+    Two queries on PostgreSQL (the search, then the headlines of its few hits) or three
+    when the search looks past its newest window (search_entries)."""
+    entries = search_entries(thread=thread, audience=Side.STAFF, query=query, limit=limit)
+    if not entries:
+        return []
+    query = query.strip()
+    if connection.vendor == "postgresql":
+        words = SearchQuery(query, search_type="websearch", config="english")
+        options = {
+            "config": "english",
+            "start_sel": _MARK_START,
+            "stop_sel": _MARK_END,
+            "max_words": 30,
+            "min_words": 12,
+        }
+        headlines = {
+            pk: (body, transcript)
+            for pk, body, transcript in Entry.objects.filter(pk__in=[e.pk for e in entries])
+            .annotate(
+                body_headline=SearchHeadline("body", words, **options),
+                transcript_headline=SearchHeadline("transcript", words, **options),
+            )
+            .values_list("pk", "body_headline", "transcript_headline")
+        }
+    else:
+        headlines = {
+            e.pk: (
+                _substring_snippet(e.body, query),
+                _substring_snippet(e.transcript, query) if e.transcript else "",
+            )
+            for e in entries
+        }
+    hits = []
+    for entry in entries:
+        body, transcript = headlines[entry.pk]
+        in_transcript = _MARK_START in (transcript or "") and _MARK_START not in (body or "")
+        hits.append(
+            StaffHit(
+                entry=entry,
+                in_transcript=in_transcript,
+                snippet=_pieces(transcript if in_transcript else body or ""),
+            )
+        )
+    return hits
 
 
 def attachment_for(*, user, attachment_id: int) -> Attachment:

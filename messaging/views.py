@@ -279,6 +279,30 @@ def staff_send(request: HttpRequest, thread_id: int) -> HttpResponse:
     return _sent(request, entry=entry, form_class=StaffReplyForm, context=_staff_context(thread))
 
 
+SEARCH_LIMIT = 30
+
+
+@require_GET
+@staff_required
+def staff_thread_search(request: HttpRequest, thread_id: int) -> HttpResponse:
+    """The chat modal's search: the whole thread as staff see it. Text the form refuses (a NUL,
+    over 200 characters) gets its reason and no results, never an error page."""
+    thread = _staff_thread(thread_id)
+    form = SearchForm(request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    error = "" if form.is_valid() else " ".join(form.errors.get("q", []))
+    context = {
+        "thread": thread,
+        "query": query,
+        "error": error,
+        "limit": SEARCH_LIMIT,
+        "hits": queries.staff_search(thread=thread, query=query, limit=SEARCH_LIMIT),
+    }
+    if request.htmx:
+        return render(request, "messaging/_staff_search_results.html", context)
+    return render(request, "messaging/staff_search.html", context)
+
+
 # -- files on entries ------------------------------------------------------------------------
 
 

@@ -64,6 +64,11 @@ urlpatterns = [
         name="staff_entries",
     ),
     path("staff/chat/<int:thread_id>/send/", messaging_views.staff_send, name="staff_send"),
+    path(
+        "staff/chat/<int:thread_id>/search/",
+        messaging_views.staff_thread_search,
+        name="staff_thread_search",
+    ),
     # The admin's own password form would be a second, unthrottled way to guess a staff
     # password: staff sign in at /staff/login/ (its lockout), then come back (?next=).
     path(

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm_events import actions as crm
-from crm_events.models import Appointment
+from crm_events.models import Appointment, SavedReply
 from messaging import actions
 from messaging.models import Entry, Side
 from notifications.inbound import actions as inbound
@@ -102,6 +102,7 @@ class Command(BaseCommand):
         self._unmatched_text(business)
         self._luis(business, mike)
         self._visits_today()
+        self._saved_replies()
 
     def _unmatched_text(self, business) -> None:
         # A text from a number no customer has: it waits at /staff/unmatched/ for staff to
@@ -469,3 +470,19 @@ class Command(BaseCommand):
                 at=timezone.now(),
                 notify=False,
             )
+
+    # -- Saved replies: typed as "/name" in the staff reply box ---------------------------------
+
+    SAVED_REPLIES = {
+        "Deposit": "Hi {first_name}, the deposit for {project} is {invoice_total}. Once it is "
+        "in, we are all set: your next visit is {next_visit}.",
+        "Running late": "Hi {first_name}, our crew is running about 20 minutes late today. "
+        "Sorry for the wait!",
+        "Thanks": "Thanks, {first_name}! Let us know if anything else comes up with {project}.",
+        "Visit reminder": "Hi {first_name}, a reminder that your next visit is {next_visit}. "
+        "Reply CONFIRM to confirm.",
+    }
+
+    def _saved_replies(self) -> None:
+        for name, body in self.SAVED_REPLIES.items():
+            SavedReply.objects.get_or_create(name=name, defaults={"body": body})
