@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", default="10,10000", help="history lengths, short,long")
     parser.add_argument("--projects", default="10,1000", help="project counts, few,many")
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne", "granian"])
+    parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
     args = parser.parse_args(argv)
     short, long = (int(x) for x in args.threads.split(","))
     few, many = (int(x) for x in args.projects.split(","))
