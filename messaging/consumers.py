@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from messaging import actions, live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
-from messaging.queries import entries_for, load_attachments, timeline_page
+from messaging.queries import entries_for, load_attachments, load_seen, timeline_page
 from messaging.rendering import render_entries
 from portal.access import staff_time_zone
 from portal.models import Customer, Project
@@ -207,6 +207,8 @@ class ThreadConsumer(GroupConsumer):
 
     def _render_entries(self, entries: list[Entry], *, swap: str = "", oob: str = "") -> str:
         load_attachments(entries)
+        # The socket's thread is as of its connect: its watermark may be behind.
+        load_seen(entries, thread=self.thread, audience=self.audience, current=False)
         with timezone.override(self.zone):
             inner = render_entries(entries, oob=oob, **self._context())
         if not swap:
@@ -270,6 +272,7 @@ class ThreadConsumer(GroupConsumer):
         if page.has_later:
             # Too far behind to patch: replace the timeline with the newest page.
             newest = timeline_page(thread=self.thread, audience=self.audience, project=self.project)
+            load_seen(newest.entries, thread=self.thread, audience=self.audience, current=False)
             with timezone.override(self.zone):
                 html = render_to_string(
                     "messaging/_timeline_page.html",
