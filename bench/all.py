@@ -13,8 +13,8 @@ temporary worktree, this checkout's bench/ and tests/servers.py are copied over 
 server is started the same way, by deploy/web.sh with production's logging), and its benches
 use their own database (the bench database's name + "_before", since the schemas differ).
 
-The tables go between markers in docs/performance.md, the "before" and "after" runs each in
-their own block; a run replaces only its own block. Add a bench: one line in BENCHES.
+Each table goes between markers of its own in docs/performance.md ("before" and "after" of
+each bench); a run replaces only the blocks of what it ran. Add a bench: one line in BENCHES.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ BENCHES = [
     Bench("search", quick=("--entries", "20000", "--requests", "30")),
     Bench("inbound", quick=("--messages", "100")),
     Bench("deliveries", quick=("--messages", "300")),
+    Bench("mixed", quick=("--seconds", "20", "--projects", "2000", "--idle", "300")),
     Bench("staff_search", quick=("--customers", "2000", "--requests", "30")),
 ]  # fmt: skip
 
@@ -102,35 +103,41 @@ def run_one(bench: Bench, *, cwd: Path, env: dict[str, str], quick: bool) -> dic
     }
 
 
-def render(label: str, rev: str, results: list[dict], *, quick: bool) -> str:
+def render(label: str, rev: str, result: dict, *, quick: bool) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        f"### {label.capitalize()}: {rev} · {when}{' · quick sizes' if quick else ''}",
-        "",
-        "Load average (1, 5, 15 min) beside each bench, read before and after it.",
-        "",
-    ]
-    for r in results:
-        lines += [
-            f"`{r['command']}` · load {r['load_before']} → {r['load_after']} · "
-            f"{r['seconds']:.0f} s",
+    return "\n".join(
+        [
+            f"`{result['command']}` · {label}: {rev}{' (quick sizes)' if quick else ''} · "
+            f"{when} · load {result['load_before']} → {result['load_after']} · "
+            f"{result['seconds']:.0f} s",
             "",
             "```",
-            r["output"],
+            result["output"],
             "```",
-            "",
         ]
-    return "\n".join(lines)
+    )
 
 
-def write(label: str, block: str) -> None:
-    """Replace this label's block in docs/performance.md (created at the end if missing)."""
-    begin, end = f"<!-- bench.all {label}: begin -->", f"<!-- bench.all {label}: end -->"
+def write(label: str, module: str, block: str) -> None:
+    """Replace this bench's block of this label ("before" or "after") in docs/performance.md,
+    keeping every other: a run of some benches leaves the others' figures as they were."""
+    section = "## Every bench, before and after (python -m bench.all)"
+    begin, end = (
+        f"<!-- bench.all {label} {module}: begin -->",
+        f"<!-- bench.all {label} {module}: end -->",
+    )
     text = DOC.read_text()
+    if section not in text:
+        text = (
+            f"{text.rstrip()}\n\n{section}\n\n"
+            "Written by `python -m bench.all` (`make bench`): each bench's table as it printed "
+            "it, the load average (1, 5, 15 minutes) read before and after it beside it. The "
+            "machine is shared: read each figure against the bare view the same bench measured "
+            "in the same run.\n"
+        )
     if begin in text:
         head, rest = text.split(begin, 1)
-        tail = rest.split(end, 1)[1]
-        text = f"{head}{begin}\n{block}\n{end}{tail}"
+        text = f"{head}{begin}\n{block}\n{end}{rest.split(end, 1)[1]}"
     else:
         text = f"{text.rstrip()}\n\n{begin}\n{block}\n{end}\n"
     DOC.write_text(text)
@@ -163,13 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         ).strip()
         env["DATABASE_URL"] = env["DATABASE_URL"].rstrip("/") + "_before"
     try:
-        results = [run_one(b, cwd=cwd, env=env, quick=args.quick) for b in chosen]
+        for bench in chosen:
+            result = run_one(bench, cwd=cwd, env=env, quick=args.quick)
+            if not args.no_write:  # as each finishes: a long run stopped halfway keeps its part
+                write(label, bench.module, render(label, rev, result, quick=args.quick))
     finally:
         if args.before:
             _remove_checkout(cwd)
-    if not args.no_write:
-        write(label, render(label, rev, results, quick=args.quick))
-        print(f"bench.all: wrote the {label} tables into {DOC.relative_to(harness.ROOT)}")
     return 0
 
 
