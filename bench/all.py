@@ -130,16 +130,28 @@ def write(label: str, module: str, block: str) -> None:
     if section not in text:
         text = (
             f"{text.rstrip()}\n\n{section}\n\n"
-            "Written by `python -m bench.all` (`make bench`): each bench's table as it printed "
-            "it, the load average (1, 5, 15 minutes) read before and after it beside it. The "
-            "machine is shared: read each figure against the bare view the same bench measured "
+            "Written by `python -m bench.all` (`make bench`): each bench's table as it printed\n"
+            "it, the load average (1, 5, 15 minutes) read before and after it beside it. The\n"
+            "machine is shared: read each figure against the bare view the same bench measured\n"
             "in the same run.\n"
         )
     if begin in text:
         head, rest = text.split(begin, 1)
         text = f"{head}{begin}\n{block}\n{end}{rest.split(end, 1)[1]}"
     else:
-        text = f"{text.rstrip()}\n\n{begin}\n{block}\n{end}\n"
+        # Beside the same bench's other block (before above after), else at the end.
+        other = "after" if label == "before" else "before"
+        other_begin = f"<!-- bench.all {other} {module}: begin -->"
+        other_end = f"<!-- bench.all {other} {module}: end -->"
+        mine = f"{begin}\n{block}\n{end}"
+        if label == "after" and other_end in text:
+            head, tail = text.split(other_end, 1)
+            text = f"{head}{other_end}\n\n{mine}{tail}"
+        elif label == "before" and other_begin in text:
+            head, tail = text.split(other_begin, 1)
+            text = f"{head}{mine}\n\n{other_begin}{tail}"
+        else:
+            text = f"{text.rstrip()}\n\n{mine}\n"
     DOC.write_text(text)
 
 
