@@ -85,12 +85,10 @@ screenshots: install
 # they flush; REDIS_URL not index 0). Defaults: porchlight_bench on 127.0.0.1, Redis db 7.
 bench: export SECRET_KEY ?= bench-only-not-secret
 bench: export PORCHLIGHT_ENV_FILE :=
+# Every bench (bench/all.py's list), tables written into docs/performance.md; BENCH_ARGS adds
+# e.g. --before main (the same benches on that commit's code), --only pages,search, --quick.
 bench: install
-	$(BIN)/python -m bench.pages
-	$(BIN)/python -m bench.sends
-	$(BIN)/python -m bench.live
-	$(BIN)/python -m bench.search
-	$(BIN)/python -m bench.deliveries
+	$(BIN)/python -m bench.all $(BENCH_ARGS)
 
 # The production ASGI server by measurement: daphne, uvicorn and granian, HTTP and WebSocket,
 # in one run (about 5 minutes; docs/performance.md). Same database rules as `make bench`.

@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/porchlight_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 BARE_PATH = "/__bench__/bare/"
+# deploy/web.sh: what production runs, and what every bench measures unless told otherwise.
+PRODUCTION_SERVER = "deploy/web.sh"
+SERVERS = [PRODUCTION_SERVER, "uvicorn", "daphne", "granian"]
 
 
 def refuse(message: str) -> None:
@@ -267,11 +270,16 @@ def fill_thread(*, customer, staff, entries: int, chunk: int = 500) -> None:
 # -- the server and its clients ----------------------------------------------------------------
 
 
-def start_server(database_url: str, redis_url: str, *, server: str = "uvicorn", **env):
-    """The project's ASGI server, one process, DEBUG off, with the bare floor view mounted
-    beside the app (bench/asgi.py)."""
+def start_server(database_url: str, redis_url: str, *, server: str = PRODUCTION_SERVER, **env):
+    """The project's ASGI server, one process, DEBUG off, with the bare floor view beside the
+    app. By default production's own: deploy/web.sh run as the script (its uvicorn command
+    line, WebSocket implementation and log level) with production's logging settings, the
+    floor added by bench/settings.py. Other servers (bench.servers compares them) serve
+    bench/asgi.py."""
     from tests.servers import UNLIMITED_RATES, AsgiServer
 
+    if server == PRODUCTION_SERVER:
+        env = {"DJANGO_SETTINGS_MODULE": "bench.settings", **env}
     return AsgiServer(
         database_url=database_url,
         server=server,

@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=300, help="timed messages per row")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--idle", type=int, default=1000, help="idle sockets (0: skip)")
-    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne", "granian"])
+    parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
     args = parser.parse_args(argv)
     args.tabs = [int(n) for n in args.tabs.split(",")]
 

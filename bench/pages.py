@@ -36,6 +36,43 @@ def _page(server, session, url: str, *, n: int, headers: dict | None = None) -> 
     return harness.measure(server, get, n=n)
 
 
+def _first_visits(server, session, thread, *, n: int) -> harness.Cost:
+    """GET /messages/ as a first visit, n times: before each, this process puts the customer's
+    read state back to "never opened" (watermark, counter and read marks), so every request
+    reads the whole history (the server's CPU is counted around the request only)."""
+    import time
+
+    from messaging.models import Entry, Thread
+
+    try:
+        from messaging.models import ReadMark
+    except ImportError:  # `bench.all --before` on code that stamped read_at on every entry
+        ReadMark = None
+
+    def forget() -> None:
+        if ReadMark is None:
+            Entry.objects.filter(thread=thread).update(read_at=None)
+        else:
+            ReadMark.objects.filter(thread=thread).delete()
+        Thread.objects.filter(pk=thread.pk).update(customer_read_seq=0, customer_read=0)
+
+    cpu, times = 0.0, []
+    for i in range(n + 5):
+        forget()
+        before = server.cpu_seconds()
+        started = time.perf_counter()
+        session.get(server.url + "/messages/", timeout=60).raise_for_status()
+        if i >= 5:  # warm-up
+            times.append((time.perf_counter() - started) * 1000)
+            cpu += server.cpu_seconds() - before
+    return harness.Cost(
+        cpu_ms=cpu * 1000 / n,
+        p50_ms=harness.percentile(times, 50),
+        p99_ms=harness.percentile(times, 99),
+        n=n,
+    )
+
+
 def fill_project_list(world, *, unread_every: int = 3) -> None:
     """Two or three messages in each customer's thread, every third with an unread reply."""
     from django.db import transaction
@@ -74,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", default="10,10000", help="history lengths, short,long")
     parser.add_argument("--projects", default="10,1000", help="project counts, few,many")
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne", "granian"])
+    parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
     args = parser.parse_args(argv)
     short, long = (int(x) for x in args.threads.split(","))
     few, many = (int(x) for x in args.projects.split(","))
@@ -129,6 +166,24 @@ def main(argv: list[str] | None = None) -> int:
                         vs,
                     ]
                 )
+
+        # Goal 4: a first visit to the long thread (the customer has read nothing) against a
+        # repeat visit: reading is a watermark and one mark, whatever the history's length.
+        customer = world.customers[1]
+        thread = Thread.objects.get(customer=customer)
+        session = harness.signed_in_session(server.url, customer.user)
+        first = _first_visits(server, session, thread, n=max(20, args.requests // 4))
+        repeat = costs["messages", long]
+        rows.append(
+            [
+                f"GET /messages/, first visit, {long:,} entries",
+                f"{first.cpu_ms:.2f} ms",
+                f"{first.ratio(floor):.2f}",
+                f"{first.p50_ms:.1f}",
+                "",
+                f"{first.cpu_ms / repeat.cpu_ms:.2f}× repeat",
+            ]
+        )
 
         # The staff list, for a few and many projects.
         list_costs = {}

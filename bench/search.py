@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne", "granian"])
+    parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
     args = parser.parse_args(argv)
 
     database_url, redis_url = harness.setup_django()

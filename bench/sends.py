@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-messages", type=int, default=400)
     parser.add_argument("--memory", type=int, default=10000, help="sends for the memory row")
     parser.add_argument("--profile", type=Path, help="record the server with py-spy into DIR")
-    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne", "granian"])
+    parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
     args = parser.parse_args(argv)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)

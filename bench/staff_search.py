@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--server", default="uvicorn", choices=["uvicorn", "daphne", "granian"])
+    parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
     parser.add_argument(
         "--plans", action="store_true", help="also print each query's full EXPLAIN ANALYZE plan"
     )

@@ -33,6 +33,7 @@ from messaging.models import (
     MESSAGE_KINDS,
     Attachment,
     Entry,
+    ReadMark,
     Side,
     Thread,
 )
@@ -419,7 +420,8 @@ def mark_read(
     *, thread: Thread, side: Side, up_to_seq: int | None = None, at: dt.datetime | None = None
 ) -> int:
     """`side` has read the thread up to `up_to_seq` (default: everything). Returns how many
-    entries became read. Stamps each newly read entry's read_at and moves the watermark."""
+    entries became read. Moves the side's watermark and appends one ReadMark: the cost does
+    not grow with how many entries it covers (a first visit to a long thread reads them all)."""
     read_seq_field = f"{side}_read_seq"
     # Watermarks only move forward, so if even the caller's copy already covers up_to_seq
     # there is nothing to do, and no lock to take (the common case: reopening a read thread).
@@ -432,25 +434,23 @@ def mark_read(
         if target <= already:
             return 0
         now = at or timezone.now()
-        # Each inbound entry's read_at goes from NULL to a time exactly once, so the number
-        # of rows stamped is exactly how many more the side has read.
-        newly_read = Entry.objects.filter(
-            thread=locked,
-            seq__gt=already,
-            seq__lte=target,
-            kind__in=INBOUND_KINDS[side],
-            read_at__isnull=True,
-        ).update(read_at=now)
+        # `<side>_read` counts the side's inbound entries up to its watermark: all of them
+        # but those after the new watermark, which are few (the page reads to its newest) and
+        # none at all when it reads to the end.
+        unread_after = 0
+        if target < locked.last_seq:
+            unread_after = Entry.objects.filter(
+                thread=locked, seq__gt=target, kind__in=INBOUND_KINDS[side]
+            ).count()
+        read_now = getattr(locked, f"{side}_inbound") - unread_after
+        newly_read = read_now - getattr(locked, f"{side}_read")
+        ReadMark.objects.create(thread=locked, side=side, up_to_seq=target, at=now)
         Thread.objects.filter(pk=locked.pk).update(
-            **{
-                read_seq_field: target,
-                f"{side}_read": F(f"{side}_read") + newly_read,
-                f"{side}_read_at": now,
-            }
+            **{read_seq_field: target, f"{side}_read": read_now, f"{side}_read_at": now}
         )
         # Keep the caller's instance current without another query.
         setattr(thread, read_seq_field, target)
-        setattr(thread, f"{side}_read", getattr(locked, f"{side}_read") + newly_read)
+        setattr(thread, f"{side}_read", read_now)
         setattr(thread, f"{side}_read_at", now)
         live.broadcast_read_on_commit(thread=thread, side=side, from_seq=already, up_to_seq=target)
         # What the apps above add (crm_events: conversation.read), in this transaction.

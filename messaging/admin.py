@@ -27,7 +27,7 @@ class ThreadAdmin(ReadOnlyAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(ReadOnlyAdmin):
-    list_display = ["thread", "seq", "kind", "channel", "short_body", "created_at", "read_at"]
+    list_display = ["thread", "seq", "kind", "channel", "short_body", "created_at"]
     list_filter = ["kind", "channel", "card_kind", "urgent"]
     search_fields = ["body", "thread__customer__name", "idempotency_key"]
     list_select_related = ["thread__customer"]

@@ -14,12 +14,13 @@ extension applies. Clients send two kinds of frame:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import zoneinfo
 from urllib.parse import parse_qs, quote
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -27,7 +28,7 @@ from django.utils import timezone
 
 from messaging import actions, live
 from messaging.models import INBOUND_KINDS, Entry, Side, Thread
-from messaging.queries import entries_for, load_attachments, timeline_page
+from messaging.queries import entries_for, load_attachments, load_seen, timeline_page
 from messaging.rendering import render_entries
 from portal.access import staff_time_zone
 from portal.models import Customer, Project
@@ -60,6 +61,73 @@ async def shared_render(key: tuple, render) -> str | None:
         _shared_renders.pop(key, None)
         logger.exception("rendering a live frame failed; pages will resume on reconnect")
         return None
+
+
+class _RowRender:
+    """One thread's list rows in one time zone: the render running, and the one that will
+    run after it for everyone who asked since it started."""
+
+    __slots__ = ("render", "running", "waiting")
+
+    def __init__(self) -> None:
+        self.render = None
+        self.running: asyncio.Task | None = None
+        self.waiting: asyncio.Future | None = None
+
+
+_row_renders: dict[tuple, _RowRender] = {}
+_render_numbers = itertools.count(1)
+
+
+async def coalesced_rows(key: tuple, render) -> tuple[int, str]:
+    """The thread's rows rendered after this call, shared per process: while a render runs,
+    every later event of the same rows waits for ONE render that starts when it ends, and
+    shows the newest state. A burst of 100 sends into one thread renders its row a handful of
+    times, not 100 (each superseded row would reach the list only to be replaced). Returns the
+    render's number too: a socket that already sent that render's HTML sends nothing."""
+    state = _row_renders.get(key)
+    if state is None:
+        state = _row_renders[key] = _RowRender()
+    state.render = render
+    if state.waiting is None:
+        state.waiting = asyncio.get_running_loop().create_future()
+        if state.running is None:
+            _start_rows(key, state)
+    future = state.waiting if state.waiting is not None else _last_started[key]
+    return await asyncio.shield(future)
+
+
+_last_started: dict[tuple, asyncio.Future] = {}
+
+
+def _start_rows(key: tuple, state: _RowRender) -> None:
+    future, state.waiting = state.waiting, None
+    _last_started[key] = future
+
+    async def run() -> None:
+        number = next(_render_numbers)
+        try:
+            future.set_result((number, await state.render()))
+        except Exception:
+            logger.exception("rendering live rows failed; the list shows them on reload")
+            future.set_result((number, ""))
+        finally:
+            state.running = None
+            if state.waiting is not None:
+                _start_rows(key, state)
+            else:
+                _row_renders.pop(key, None)
+                _last_started.pop(key, None)
+
+    state.running = asyncio.ensure_future(run())
+
+
+def off_the_database_thread(func):
+    """database_sync_to_async in the thread pool rather than Channels' one database thread:
+    for renders that only read, so that the list's rows do not queue behind every socket's
+    resume, read mark and entry render (each pool thread keeps its own connection, closed
+    when stale as Channels does)."""
+    return DatabaseSyncToAsync(func, thread_sensitive=False)
 
 
 MAX_FRAME_BYTES = 2048
@@ -228,6 +296,8 @@ class ThreadConsumer(GroupConsumer):
 
     def _render_entries(self, entries: list[Entry], *, swap: str = "", oob: str = "") -> str:
         load_attachments(entries)
+        # The socket's thread is as of its connect: its watermark may be behind.
+        load_seen(entries, thread=self.thread, audience=self.audience, current=False)
         with timezone.override(self.zone):
             inner = render_entries(entries, oob=oob, **self._context())
         if not swap:
@@ -291,6 +361,7 @@ class ThreadConsumer(GroupConsumer):
         if page.has_later:
             # Too far behind to patch: replace the timeline with the newest page.
             newest = timeline_page(thread=self.thread, audience=self.audience, project=self.project)
+            load_seen(newest.entries, thread=self.thread, audience=self.audience, current=False)
             with timezone.override(self.zone):
                 html = render_to_string(
                     "messaging/_timeline_page.html",
@@ -379,6 +450,9 @@ class StaffInboxConsumer(GroupConsumer):
             await self.close(code=POLICY_VIOLATION)
             return
         self.zone = zoneinfo.ZoneInfo(await database_sync_to_async(staff_time_zone)())
+        self.sent_rows: dict[int, int] = {}  # thread id: number of the last render sent
+        self.row_tasks: dict[int, asyncio.Task] = {}  # rows on their way to this socket
+        self.rows_again: set[int] = set()  # rows changed again while on their way
         await self.join(live.STAFF_INBOX_GROUP)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
@@ -395,15 +469,35 @@ class StaffInboxConsumer(GroupConsumer):
         await self._send_rows(event["thread_id"], ("read", event["side"], event["seq"]))
 
     async def _send_rows(self, thread_id: int, event_key: tuple) -> None:
-        key = ("rows", thread_id, *event_key, self.zone.key)
-        html = await shared_render(key, lambda: self._render_rows(thread_id))
-        if html is None:
-            await self.render_failed()
+        # Consumers handle their events one at a time: awaiting each row here would render
+        # and send every superseded state in turn. A row already on its way is sent once more
+        # when it arrives, in its newest state, however many events came meanwhile.
+        if thread_id in self.row_tasks:
+            self.rows_again.add(thread_id)
             return
-        if html:
-            await self.send(text_data=html)
+        self.row_tasks[thread_id] = asyncio.ensure_future(self._row_to_list(thread_id))
 
-    @database_sync_to_async
+    async def _row_to_list(self, thread_id: int) -> None:
+        key = ("rows", thread_id, self.zone.key)
+        try:
+            while True:
+                self.rows_again.discard(thread_id)
+                number, html = await coalesced_rows(key, lambda: self._render_rows(thread_id))
+                # A render shared by several events of this socket is sent once.
+                if html and self.sent_rows.get(thread_id) != number:
+                    self.sent_rows[thread_id] = number
+                    await self.send(text_data=html)
+                if thread_id not in self.rows_again:
+                    break
+        finally:
+            self.row_tasks.pop(thread_id, None)
+
+    async def disconnect(self, code: int) -> None:
+        for task in list(getattr(self, "row_tasks", {}).values()):
+            task.cancel()
+        await super().disconnect(code)
+
+    @off_the_database_thread
     def _render_rows(self, thread_id: int) -> str:
         from portal.queries import staff_project_rows
 

@@ -15,8 +15,9 @@ from django.db.models.functions import Coalesce
 
 from portal.models import Customer, Project
 
-# Columns an UPDATE may touch. Everything else is content and is frozen at insert.
-BOOKKEEPING_FIELDS = frozenset({"read_at"})
+# Columns an UPDATE may touch: none. An entry is frozen at insert; when each side read it is
+# the thread's watermark and its ReadMark rows, never a column of the entry.
+BOOKKEEPING_FIELDS: frozenset[str] = frozenset()
 
 
 class AppendOnlyError(Exception):
@@ -150,8 +151,9 @@ class Entry(models.Model):
     # Provider id (Twilio MessageSid, email Message-ID, CRM key) or the page's send key.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     created_at = models.DateTimeField()
-    # Bookkeeping: when the other side read it.
-    read_at = models.DateTimeField(null=True, blank=True)
+    # When the side it is for read it ("Seen 10:24am"), set on the entries of a page by
+    # messaging.queries.load_seen (read from ReadMark); None when unread or not loaded.
+    seen_at = None
 
     objects = EntryQuerySet.as_manager()
 
@@ -197,7 +199,7 @@ class Entry(models.Model):
         if not self._state.adding:
             fields = set(kwargs.get("update_fields") or ())
             if not fields or fields - BOOKKEEPING_FIELDS:
-                raise AppendOnlyError("Thread entries are append-only; only read_at may change.")
+                raise AppendOnlyError("Thread entries are append-only.")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
@@ -213,7 +215,7 @@ class Entry(models.Model):
 # What the staff list calls a message (its "last message", "Needs reply").
 MESSAGE_KINDS = (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.CUSTOMER_REPLY)
 
-# Which kinds count as unread for a side (and get their read_at stamped when it reads).
+# Which kinds count as unread for a side (and show "Seen" to the other once it has read them).
 INBOUND_KINDS = {
     Side.CUSTOMER: (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.EVENT_CARD),
     Side.STAFF: (Entry.Kind.CUSTOMER_REPLY, Entry.Kind.CUSTOMER_CARD),
@@ -292,3 +294,26 @@ class Attachment(models.Model):
     @property
     def is_image(self) -> bool:
         return self.TYPES.get(self.content_type, ("", False))[1]
+
+
+class ReadMark(models.Model):
+    """One read action: `side` read `thread` up to `up_to_seq` at `at`. Appended by
+    messaging.actions.mark_read each time the side's watermark (Thread.<side>_read_seq) moves,
+    so reading a 100,000-entry thread writes one row, not one per entry. An entry was seen
+    at the earliest mark of its reader whose up_to_seq reaches it (queries.seen_at)."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="read_marks")
+    side = models.CharField(max_length=10, choices=Side.choices)
+    up_to_seq = models.PositiveIntegerField()
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # The watermark only moves forward: one mark per side and sequence number.
+            models.UniqueConstraint(
+                fields=["thread", "side", "up_to_seq"], name="readmark_per_side_seq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} read {self.thread_id} up to #{self.up_to_seq}"

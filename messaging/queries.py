@@ -3,6 +3,8 @@ number of queries whatever the thread's length (see tests/test_query_counts.py).
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -17,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging import extensions
-from messaging.models import Attachment, Entry, Side, Thread
+from messaging.models import INBOUND_KINDS, Attachment, Entry, ReadMark, Side, Thread
 from portal.models import Project
 
 PAGE_SIZE = 50
@@ -74,6 +76,62 @@ def load_attachments(entries: list[Entry]) -> list[Entry]:
     return entries
 
 
+def reader_of(entry: Entry) -> Side | None:
+    """The side whose reading an entry waits for (None: an entry nobody "reads", such as a
+    note or a call marker)."""
+    for side, kinds in INBOUND_KINDS.items():
+        if entry.kind in kinds:
+            return side
+    return None
+
+
+def seen_at(entry: Entry) -> dt.datetime | None:
+    """When the side the entry is for read it: the earliest read mark reaching its sequence
+    number (marks are appended in order, so the lowest such up_to_seq is also the earliest)."""
+    side = reader_of(entry)
+    if side is None:
+        return None
+    mark = (
+        ReadMark.objects.filter(thread_id=entry.thread_id, side=side, up_to_seq__gte=entry.seq)
+        .order_by("up_to_seq")
+        .values_list("at", flat=True)
+        .first()
+    )
+    return mark
+
+
+def load_seen(
+    entries: list[Entry], *, thread: Thread, audience: Side, current: bool = True
+) -> list[Entry]:
+    """Each entry's `seen_at` as `audience` is shown it: when the other side read the
+    entries `audience` sent. One query, and none when nothing on the page can show "Seen";
+    with `current` the thread's watermark is trusted to be fresh enough to tell (a page's
+    thread, just loaded; a socket's copy is not)."""
+    reader = Side.STAFF if audience == Side.CUSTOMER else Side.CUSTOMER
+    watermark = getattr(thread, f"{reader}_read_seq") if current else None
+    waiting = [
+        e
+        for e in entries
+        if e.kind in INBOUND_KINDS[reader] and (watermark is None or e.seq <= watermark)
+    ]
+    if not waiting:
+        return entries
+    low, high = waiting[0].seq, waiting[-1].seq
+    # Marks' up_to_seq strictly increase, so those from `low` up to and including the first
+    # reaching `high` are at most high - low + 1 rows: bounded by the page, not the thread.
+    marks = list(
+        ReadMark.objects.filter(thread_id=thread.pk, side=reader, up_to_seq__gte=low)
+        .order_by("up_to_seq")
+        .values_list("up_to_seq", "at")[: high - low + 1]
+    )
+    reaches = [up_to for up_to, _ in marks]
+    for entry in waiting:
+        i = bisect.bisect_left(reaches, entry.seq)
+        if i < len(marks):
+            entry.seen_at = marks[i][1]
+    return entries
+
+
 def _mark_day_starts(entries: list[Entry], previous: Entry | None) -> None:
     # A day header goes above the first entry of each local day; `previous` is the entry just
     # before this page, so a page boundary inside a day adds no second header.
@@ -102,6 +160,7 @@ def timeline_page(
         previous = visible.filter(seq__lte=after_seq).order_by("-seq").first()
         has_later = len(rows) > limit
         entries = load_attachments(rows[:limit])
+        load_seen(entries, thread=thread, audience=audience)
         _mark_day_starts(entries, previous)
         return TimelinePage(entries=entries, has_earlier=previous is not None, has_later=has_later)
 
@@ -112,6 +171,7 @@ def timeline_page(
     has_earlier = len(rows) > limit
     previous = rows[limit] if has_earlier else None
     entries = load_attachments(list(reversed(rows[:limit])))
+    load_seen(entries, thread=thread, audience=audience)
     _mark_day_starts(entries, previous)
     return TimelinePage(entries=entries, has_earlier=has_earlier, has_later=before_seq is not None)
 
@@ -134,6 +194,7 @@ def page_around(
     before_shown = before[: limit - len(after_shown)]
     has_earlier = len(before) > len(before_shown)
     entries = load_attachments(list(reversed(before_shown)) + after_shown)
+    load_seen(entries, thread=thread, audience=audience)
     _mark_day_starts(entries, before[len(before_shown)] if has_earlier else None)
     return TimelinePage(
         entries=entries, has_earlier=has_earlier, has_later=len(after) > len(after_shown)

@@ -1,7 +1,7 @@
 """Rendering entries, with each entry's HTML cached per audience.
 
 Entries are append-only, so an entry's HTML depends only on things that are part of the
-cache key: the entry, its read time, whether it opens a day (and, if so, today's date, for
+cache key: the entry, when it was seen, whether it opens a day (and, if so, today's date, for
 "Today" / "Yesterday"), the viewer's time zone and the business's name; for staff also the
 customer's and the author's names and what became of each notification (the fields the
 status line shows, which the staff timeline prefetches anyway). A page of 50 entries then
@@ -40,7 +40,7 @@ def _key(entry, *, audience: str, business, customer, zone: str, today: str, oob
         entry.link_url,
         entry.urgent,
         entry.call_duration_seconds,
-        entry.read_at.isoformat() if entry.read_at else "",
+        entry.seen_at.isoformat() if entry.seen_at else "",
         getattr(entry, "starts_day", False) and today,
         zone,
         business.pk,

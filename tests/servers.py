@@ -137,17 +137,10 @@ SERVER_COMMANDS = {
         "--log-level",
         "warning",
     ],  # fmt: skip
-    # deploy/web.sh, the production command line (uvicorn with its flags, proxy headers from
-    # FORWARDED_ALLOW_IPS only); it serves portal.asgi whatever `app` says.
-    "deploy/web.sh": lambda app, port: [
-        "-c",
-        "import os, sys; os.environ.setdefault('PYTHON', sys.executable); "
-        "os.execv('deploy/web.sh', sys.argv)",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ],  # fmt: skip
+    # deploy/web.sh, the production command line, run as the script itself (PORT, HOST and
+    # PYTHON from the environment, as the image sets them); it serves portal.asgi whatever
+    # `app` says.
+    "deploy/web.sh": lambda app, port: [str(ROOT / "deploy" / "web.sh")],
     "granian": lambda app, port: [
         "-m",
         "granian",
@@ -193,7 +186,11 @@ class AsgiServer:
         self.log = Path(tempfile.gettempdir()) / f"porchlight-server-{self.port}.log"
 
     def start(self, timeout: float = 30) -> AsgiServer:
-        command = [sys.executable, *SERVER_COMMANDS[self.server](self.app, self.port)]
+        command = SERVER_COMMANDS[self.server](self.app, self.port)
+        if self.server == "deploy/web.sh":
+            self.env.update(HOST="127.0.0.1", PORT=str(self.port), PYTHON=sys.executable)
+        else:
+            command = [sys.executable, *command]
         with self.log.open("w") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
                 command,

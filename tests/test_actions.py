@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from messaging import actions
-from messaging.models import Entry, Side
+from messaging.models import Entry, ReadMark, Side
+from messaging.queries import seen_at, timeline_page
 from tests.factories import ProjectFactory, StaffUserFactory
 
 
@@ -94,19 +98,61 @@ def test_unread_counts_come_from_watermarks(thread, customer, staff):
     assert thread.customer_read_seq == 4
 
 
-def test_marking_read_stamps_the_other_sides_entries_once(thread, customer, staff):
+def test_marking_read_sees_the_other_sides_entries_once(thread, customer, staff):
     mine = actions.post_customer_reply(customer=customer, body="mine")
     theirs = actions.post_staff_message(thread=thread, author=staff, body="theirs")
     actions.mark_read(thread=thread, side=Side.CUSTOMER)
-    mine.refresh_from_db()
-    theirs.refresh_from_db()
-    assert mine.read_at is None
-    first_read = theirs.read_at
+    assert seen_at(mine) is None  # the customer's own reply waits for staff
+    first_read = seen_at(theirs)
     assert first_read is not None
 
     assert actions.mark_read(thread=thread, side=Side.CUSTOMER) == 0
-    theirs.refresh_from_db()
-    assert theirs.read_at == first_read
+    assert seen_at(theirs) == first_read
+
+
+def test_reading_a_long_thread_writes_one_mark_and_no_entry(
+    thread, staff, django_assert_num_queries
+):
+    for i in range(30):
+        actions.post_staff_message(thread=thread, author=staff, body=f"{i}")
+    thread.refresh_from_db()
+    # savepoint, lock thread, append the mark, move the watermark, the CRM's endpoints
+    # (conversation.read), release: whatever the number of entries read (none is written).
+    with django_assert_num_queries(6):
+        assert actions.mark_read(thread=thread, side=Side.CUSTOMER) == 30
+    assert list(ReadMark.objects.values_list("side", "up_to_seq")) == [(Side.CUSTOMER, 30)]
+
+
+def test_each_entry_is_seen_at_the_first_read_that_reached_it(thread, customer, staff):
+    earlier = timezone.now() - dt.timedelta(hours=2)
+    first = actions.post_staff_message(thread=thread, author=staff, body="1")
+    second = actions.post_staff_message(thread=thread, author=staff, body="2")
+    reply = actions.post_customer_reply(customer=customer, body="3")
+    third = actions.post_staff_message(thread=thread, author=staff, body="4")
+    actions.mark_read(thread=thread, side=Side.CUSTOMER, up_to_seq=second.seq, at=earlier)
+    actions.mark_read(thread=thread, side=Side.CUSTOMER)
+    later = ReadMark.objects.get(up_to_seq=third.seq).at
+
+    assert [seen_at(e) for e in (first, second, reply, third)] == [earlier, earlier, None, later]
+    # A page loads the same times, in one query, for the entries its viewer sent.
+    thread.refresh_from_db()
+    page = timeline_page(thread=thread, audience=Side.STAFF)
+    assert [e.seen_at for e in page.entries] == [earlier, earlier, None, later]
+    customer_page = timeline_page(thread=thread, audience=Side.CUSTOMER)
+    assert [e.seen_at for e in customer_page.entries] == [None] * 4  # staff read nothing yet
+
+
+def test_reading_up_to_the_middle_counts_only_what_it_reached(thread, customer, staff):
+    actions.post_staff_message(thread=thread, author=staff, body="1")
+    middle = actions.post_staff_message(thread=thread, author=staff, body="2")
+    actions.post_customer_reply(customer=customer, body="3")
+    actions.post_automated_message(thread=thread, body="4")
+    assert actions.mark_read(thread=thread, side=Side.CUSTOMER, up_to_seq=middle.seq) == 2
+    thread.refresh_from_db()
+    assert (thread.customer_read, thread.customer_unread) == (2, 1)
+    assert actions.mark_read(thread=thread, side=Side.CUSTOMER) == 1
+    thread.refresh_from_db()
+    assert (thread.customer_read, thread.customer_unread) == (3, 0)
 
 
 def test_marking_read_up_to_a_sequence_number_leaves_later_ones_unread(thread, staff):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.db import DatabaseError, connection, transaction
-from django.utils import timezone
 
 from messaging import actions
 from messaging.models import AppendOnlyError, Entry
@@ -36,12 +35,12 @@ def test_deleting_an_entry_is_refused(entry):
     assert Entry.objects.filter(pk=entry.pk).exists()
 
 
-def test_bookkeeping_read_time_may_change(entry):
-    now = timezone.now()
-    Entry.objects.filter(pk=entry.pk).update(read_at=now)
-    entry.read_at = now
-    entry.save(update_fields=["read_at"])
-    assert Entry.objects.get(pk=entry.pk).read_at == now
+def test_no_column_of_an_entry_may_change_not_even_when_it_was_read(entry):
+    # Reading is the thread's watermark and a ReadMark row (messaging.actions.mark_read).
+    entry.body = "Rewritten"
+    with pytest.raises(AppendOnlyError):
+        entry.save(update_fields=["body"])
+    assert Entry.objects.get(pk=entry.pk).body == "Original words"
 
 
 @pytest.mark.postgres
@@ -50,7 +49,7 @@ def test_bookkeeping_read_time_may_change(entry):
     [
         "UPDATE messaging_entry SET body = 'Rewritten' WHERE id = %s",
         "UPDATE messaging_entry SET seq = seq + 100 WHERE id = %s",
-        "UPDATE messaging_entry SET transcript = 'x', read_at = now() WHERE id = %s",
+        "UPDATE messaging_entry SET transcript = 'x', created_at = now() WHERE id = %s",
         "DELETE FROM messaging_entry WHERE id = %s",
     ],
 )
@@ -62,10 +61,3 @@ def test_the_database_refuses_raw_edits_and_deletes(entry, sql):
     ):
         cursor.execute(sql, [entry.pk])
     assert Entry.objects.get(pk=entry.pk).body == "Original words"
-
-
-@pytest.mark.postgres
-def test_the_database_allows_bookkeeping_updates(entry):
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE messaging_entry SET read_at = now() WHERE id = %s", [entry.pk])
-    assert Entry.objects.get(pk=entry.pk).read_at is not None

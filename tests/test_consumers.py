@@ -3,6 +3,7 @@ read frames, and refusal of bad frames. Browser tests (tests/e2e) cover the same
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import override_settings
 
 from messaging import actions, live
+from messaging.consumers import coalesced_rows
 from messaging.routing import websocket_urlpatterns
 from portal.asgi import application as full_application
 
@@ -148,6 +150,52 @@ async def test_a_read_frame_marks_read_and_tells_the_sender_seen(customer, threa
     assert thread.staff_unread == 0
     await customer_socket.disconnect()
     await staff_socket.disconnect()
+
+
+async def test_a_burst_into_one_thread_reaches_the_inbox_in_its_final_state(
+    customer, thread, staff, project
+):
+    inbox, _ = await _connect("/ws/staff/inbox/", staff)
+
+    @sync_to_async
+    def burst() -> None:
+        for i in range(1, 21):
+            actions.post_customer_reply(customer=customer, body=f"Burst {i}")
+
+    await burst()
+    frames = []
+    while 'data-unread="20"' not in (frames[-1] if frames else ""):
+        frames.append(await inbox.receive_from(timeout=5))
+    assert "Burst 20" in frames[-1]
+    # Each socket renders a thread's row one after another, each render after the last
+    # change it was asked for: an older state never follows the newest (the newest may come
+    # again, for changes that arrived while it rendered).
+    while not await inbox.receive_nothing(timeout=0.3):
+        assert 'data-unread="20"' in await inbox.receive_from(timeout=1)
+    await inbox.disconnect()
+
+
+async def test_rows_asked_for_during_a_render_share_one_render_after_it():
+    started, release = [], asyncio.Event()
+
+    async def render() -> str:
+        started.append(len(started) + 1)
+        state = len(started)
+        if state == 1:
+            await release.wait()
+        return f"state {state}"
+
+    key = ("rows", "test", "UTC")
+    first = asyncio.ensure_future(coalesced_rows(key, render))
+    while not started:  # the first render is running
+        await asyncio.sleep(0)
+    later = [asyncio.ensure_future(coalesced_rows(key, render)) for _ in range(5)]
+    release.set()
+    (first_number, first_html), *rest = await asyncio.gather(first, *later)
+    assert started == [1, 2]
+    assert first_html == "state 1"
+    assert {html for _, html in rest} == {"state 2"}
+    assert len({number for number, _ in rest} | {first_number}) == 2
 
 
 async def test_the_staff_inbox_gets_the_changed_row(customer, thread, staff, project):

@@ -1,7 +1,7 @@
 """Invariant 2: every entry is created by a function in messaging/actions.py.
 
 A static check over the project's source: no other module may construct, create, save or
-bulk-create an Entry, or write a Thread's counters."""
+bulk-create an Entry or a ReadMark, or write a Thread's counters."""
 
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ def _entry_writes(tree: ast.AST) -> list[int]:
             continue
         func = node.func
         # Entry(...) or Entry.objects.create(...) / Thread.objects...update(...)
-        if isinstance(func, ast.Name) and func.id == "Entry":
+        if isinstance(func, ast.Name) and func.id in ("Entry", "ReadMark"):
             lines.append(node.lineno)
         if isinstance(func, ast.Attribute) and func.attr in WRITE_METHODS:
             text = ast.unparse(func.value)
-            if text.startswith(("Entry.objects", "Thread.objects")):
+            if text.startswith(("Entry.objects", "Thread.objects", "ReadMark.objects")):
                 lines.append(node.lineno)
     return lines
 

@@ -27,7 +27,8 @@ def test_messages_page_query_count_is_constant(
 ):
     _fill(thread, staff, customer, pairs)
     # user, customer+business, thread (get_or_create), entries page (+1 row),
-    # mark_read: savepoint, lock thread, stamp entries, bump watermark, release; latest project
+    # mark_read: savepoint, lock thread, append the read mark, move the watermark, release;
+    # latest project
     with django_assert_num_queries(10):
         assert customer_client.get("/messages/").status_code == 200
     # Reopened with nothing new: mark_read takes no lock.
@@ -114,7 +115,7 @@ def test_staff_chat_query_count_is_constant(
 ):
     _fill(thread, staff, customer, pairs)
     # user, business time zone, thread+customer+business, entries page,
-    # mark_read: savepoint, lock, stamp, bump, release; the page's deliveries (one query
+    # mark_read: savepoint, lock, read mark, watermark, release; the page's deliveries (one query
     # for all entries); the customer's projects
     with django_assert_num_queries(11):
         response = staff_client.get(f"/staff/chat/{thread.pk}/", HTTP_HX_REQUEST="true")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -155,7 +156,7 @@ def _customer_suppression(delivery: Delivery, prefs: NotificationPreferences) ->
     as planning (planning.text_channels), applied to the preferences as they are now."""
     entry = delivery.entry
     customer = entry.thread.customer
-    if entry.read_at is not None:
+    if entry.seq <= entry.thread.customer_read_seq:
         return "Read in the portal before it was sent"
     if delivery.channel == Channel.PUSH:
         return "" if prefs.push_enabled else "Push turned off by the customer"
@@ -269,7 +270,7 @@ def _claim_email_batch(claim: Claim) -> list[Delivery]:
         entry__thread_id=entry.thread_id,
         channel=Channel.EMAIL,
         audience=Audience.CUSTOMER,
-        entry__read_at__isnull=True,
+        entry__seq__gt=F("entry__thread__customer_read_seq"),
         entry__created_at__lte=window_end,
     ).claim(token=claim.token, now=claim.now, due_only=False)
     batch = list(claim.rows.select_related("entry").order_by("entry__seq"))
