@@ -9,6 +9,7 @@ from django.urls import Resolver404, resolve
 
 from crm_events.models import Appointment, Contract, Estimate, Invoice
 from messaging.models import Entry
+from messaging.transcripts import iso
 
 BY_URL_NAME = {"crm_invoice": ("invoice", Invoice), "crm_estimate": ("estimate", Estimate)}
 BY_QUERY = {"contract": ("contract", Contract), "appointment": ("appointment", Appointment)}
@@ -31,7 +32,7 @@ def _target(link: str) -> tuple[str, str, str] | None:
     return None
 
 
-def _describe(kind: str, record) -> dict:
+def _describe(kind: str, record, zone: str) -> dict:
     described = {"type": kind, "status": record.status}
     if kind in ("invoice", "estimate", "contract"):
         described["number"] = record.number
@@ -40,7 +41,7 @@ def _describe(kind: str, record) -> dict:
     if kind in ("contract", "appointment"):
         described["title"] = record.title
     if kind == "appointment":
-        described["starts_at"] = record.starts_at.isoformat(timespec="seconds")
+        described["starts_at"] = iso(record.starts_at, zone)
     return described
 
 
@@ -68,5 +69,5 @@ def card_documents(entries: list[Entry], *, staff: bool, zone: str) -> dict[int,
         for row in rows:
             key = (kind, "number", row.number) if numbers else (kind, "pk", str(row.pk))
             for entry_id in wanted.get(key, ()):
-                found[entry_id] = _describe(kind, row)
+                found[entry_id] = _describe(kind, row, zone)
     return found

@@ -278,6 +278,20 @@ KIND_LABELS = {
 CHANNEL_LABELS = dict(Entry.Channel.choices)
 
 
+def _document_line(document: dict) -> str:
+    """ "Invoice #2041 · total 4200.00 USD · sent", "Appointment · Deck install · starts …"."""
+    number = f" #{document['number']}" if document.get("number") else ""
+    bits = [f"{document['type'].title()}{number}"]
+    if document.get("title"):
+        bits.append(document["title"])
+    if document.get("starts_at"):
+        bits.append(f"starts {_when(document['starts_at'])}")
+    if document.get("total") is not None:
+        bits.append(f"total {document['total']} {document['currency']}")
+    bits.append(document["status"])
+    return " · ".join(bits)
+
+
 def _entry_lines(record: dict) -> Iterator[tuple[str, dict]]:
     """What the PDF prints of one record, as (text, style) lines."""
     head = " · ".join(
@@ -300,11 +314,7 @@ def _entry_lines(record: dict) -> Iterator[tuple[str, dict]]:
     if card:
         document = record.get("document")
         if document:
-            yield (
-                f"{document['type'].title()} #{document['number']} · total "
-                f"{document['total']} {document['currency']} · {document['status']}",
-                {"indent": 12, "size": 9},
-            )
+            yield _document_line(document), {"indent": 12, "size": 9}
         if card["link"]:
             yield f"Link: {card['link']}", {"indent": 12, "size": 9, "grey": 0.35}
     call = record.get("call")

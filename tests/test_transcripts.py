@@ -67,6 +67,14 @@ def full_thread(secrets_thread, customer, staff, project, settings, tmp_path):
         currency="USD",
         lines=[LineData("Composite decking", Decimal(1), Decimal("4200.00"))],
     )
+    start = timezone.now() + dt.timedelta(days=2)
+    crm.schedule_appointment(
+        customer=customer,
+        project=project,
+        title="Stain the deck",
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=2),
+    )
     actions.mark_read(thread=thread, side=Side.CUSTOMER)
     thread.refresh_from_db()
     return thread
@@ -106,8 +114,10 @@ def test_staff_json_has_every_entry_in_order_with_receipts_files_and_cards(
             "sha256": hashlib.sha256(PHOTO).hexdigest(),
         }
     ]
-    card = by_kind["event_card"]
+    card, visit = [e for e in entries if e["kind"] == "event_card"]
     assert card["card"] == {"kind": "invoice", "link": "/invoices/2041/"}
+    assert visit["document"]["type"] == "appointment"
+    assert visit["document"]["title"] == "Stain the deck"
     assert card["document"] == {
         "type": "invoice",
         "number": "2041",
@@ -128,6 +138,7 @@ def test_customer_copy_never_contains_notes_or_transcripts(customer_client, full
         assert "Hi Sarah, visible to all." in text
         assert "Phone call" in text or '"kind":"call"' in text
         assert "Invoice #2041" in text
+        assert "Stain the deck" in text
     data = json.loads(_body(customer_client.get("/messages/transcript.json")))
     assert data["copy"] == "customer" and data["includes_staff_only"] is False
     assert "internal_note" not in {e["kind"] for e in data["entries"]}
