@@ -45,24 +45,29 @@ def text_width(text: str, *, font: str, size: float) -> float:
 
 def wrap(text: str, *, font: str, size: float, width: float) -> list[str]:
     """`text` broken into lines no wider than `width` (at spaces; a word wider than a line is
-    cut), keeping its own line breaks."""
+    cut), keeping its own line breaks. Widths are summed word by word, not re-measured."""
+    space = text_width(" ", font=font, size=size)
     lines: list[str] = []
     for paragraph in text.replace("\r\n", "\n").split("\n"):
-        line = ""
+        line, line_width = "", 0.0
         for word in paragraph.split(" "):
-            candidate = f"{line} {word}" if line else word
-            if text_width(candidate, font=font, size=size) <= width:
-                line = candidate
+            word_width = text_width(word, font=font, size=size)
+            if line and line_width + space + word_width <= width:
+                line, line_width = f"{line} {word}", line_width + space + word_width
+                continue
+            if not line and word_width <= width:
+                line, line_width = word, word_width
                 continue
             if line:
                 lines.append(line)
-            while text_width(word, font=font, size=size) > width:
+            while word_width > width:
                 cut = len(word)
                 while cut > 1 and text_width(word[:cut], font=font, size=size) > width:
                     cut -= 1
                 lines.append(word[:cut])
                 word = word[cut:]
-            line = word
+                word_width = text_width(word, font=font, size=size)
+            line, line_width = word, word_width
         lines.append(line)
     return lines
 
