@@ -13,6 +13,7 @@ Glyph widths for line wrapping come from fpdf2's tables of the standard fonts.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterator
 
@@ -38,6 +39,9 @@ def _escape(data: bytes) -> bytes:
     return data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
 
 
+# Words recur (names, "delivered", the same few hundred words): wrapping a long transcript
+# measured the same ones hundreds of thousands of times.
+@functools.lru_cache(maxsize=8192)
 def text_width(text: str, *, font: str, size: float) -> float:
     widths = CORE_FONTS_CHARWIDTHS[FONTS[font][2]]
     return sum(widths.get(chr(b), 556) for b in _winansi(text)) * size / 1000

@@ -20,6 +20,7 @@ says which in both formats.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import zoneinfo
@@ -242,6 +243,7 @@ def json_sha256(transcript: Transcript) -> str:
 # -- PDF -------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # a receipt's times repeat its entry's; dateformat is slow
 def _when(value: str | None) -> str:
     # Records carry local ISO times; the PDF writes them as pages do ("Tue May 13, 2026 8:02am").
     if value is None:
