@@ -359,15 +359,23 @@ def _entry_lines(record: dict) -> Iterator[tuple[str, dict]]:
 
 
 def pdf_chunks(
-    transcript: Transcript, *, json_sha256: str, generated_at: dt.datetime
+    transcript: Transcript, *, json_sha256: str | None, generated_at: dt.datetime
 ) -> Iterator[bytes]:
-    """The transcript as PDF, page by page. It names its JSON twin and that twin's SHA-256."""
+    """The transcript as PDF, page by page. It names its JSON twin and that twin's SHA-256,
+    which, when not given, it first computes by streaming the twin through hashlib: after
+    the file's first bytes, so a client (or a proxy) hears from the server at once."""
     business, customer = transcript.business, transcript.customer
     writer = PdfWriter(title=f"Conversation with {business.name}", author=business.name)
     composer = PageComposer(
         writer, footer=f"{business.name} · {customer.name} · up to entry {transcript.up_to} ·"
     )
     yield writer.start()
+    if json_sha256 is None:
+        digest = hashlib.sha256()
+        for piece in json_chunks(transcript):
+            digest.update(piece)
+            yield b""  # a step of the hash pass (messaging.views._streamed)
+        json_sha256 = digest.hexdigest()
     if transcript.staff:
         scope = (
             "Includes internal notes and call transcripts (staff only)."
@@ -408,10 +416,5 @@ def pdf_chunks(
 
 
 def pdf_with_hash(transcript: Transcript, *, generated_at: dt.datetime) -> Iterator[bytes]:
-    """The PDF, after hashing its JSON twin by streaming it through hashlib (two passes over
-    the entries, neither held). The empty pieces mark each step of the first pass."""
-    digest = hashlib.sha256()
-    for piece in json_chunks(transcript):
-        digest.update(piece)
-        yield b""
-    yield from pdf_chunks(transcript, json_sha256=digest.hexdigest(), generated_at=generated_at)
+    """The PDF, its JSON twin hashed on the way (two passes over the entries, neither held)."""
+    return pdf_chunks(transcript, json_sha256=None, generated_at=generated_at)
