@@ -20,7 +20,6 @@ says which in both formats.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 import zoneinfo
@@ -28,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 
 from messaging import extensions
 from messaging.models import Attachment, Entry, Thread
@@ -243,15 +242,20 @@ def json_sha256(transcript: Transcript) -> str:
 # -- PDF -------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)  # a receipt's times repeat its entry's; dateformat is slow
 def _when(value: str | None) -> str:
-    # Records carry local ISO times; the PDF writes them as pages do ("Tue May 13, 2026 8:02am").
+    # Records carry local ISO times; the PDF writes them as pages do ("Tue May 13, 2026
+    # 8:02am"), by hand: dateformat was the PDF pass's largest cost.
     if value is None:
         return ""
     moment = dt.datetime.fromisoformat(value)
-    return dateformat.format(moment, "D M j, Y g:i") + dateformat.format(moment, "a").replace(
-        ".", ""
-    )
+    hour = moment.hour % 12 or 12
+    noon = "am" if moment.hour < 12 else "pm"
+    day = f"{DAYS[moment.weekday()]} {MONTHS[moment.month - 1]} {moment.day}, {moment.year}"
+    return f"{day} {hour}:{moment.minute:02d}{noon}"
+
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _size(size: int) -> str:
