@@ -22,4 +22,10 @@ class CrmEventsConfig(AppConfig):
         # the transaction of the append or the read mark (crm_events/outbound/events.py).
         extensions.subscribe_to_appends(events.message_received)
         extensions.subscribe_to_reads(events.conversation_read)
+        # Transcripts name the document each card is about, with its number and total.
+        from crm_events.transcripts import card_documents
+
+        extensions.add_transcript_part(
+            extensions.TranscriptPart(key="document", load=card_documents)
+        )
         checks.register(check_outbound_settings)

@@ -13,6 +13,7 @@ leaves no trace outside the database.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -199,6 +200,7 @@ def _attach(entry: Entry, new: NewAttachment) -> Attachment:
         width=new.width,
         height=new.height,
         staff_only=new.staff_only,
+        sha256=hashlib.sha256(new.data).hexdigest(),
     )
     attachment.file.save(f"file{attachment.extension}", ContentFile(new.data), save=False)
     if new.thumbnail:

@@ -17,6 +17,7 @@ call `decoded()` last. Photos are stored without their location and device metad
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 from dataclasses import dataclass
 
@@ -240,3 +241,12 @@ def _thumbnail(data: bytes, label: str) -> bytes:
         raise _unreadable(label) from exc
     except Image.DecompressionBombError as exc:
         raise _too_large(label, "too_many_pixels") from exc
+
+
+def file_sha256(field_file) -> str:
+    """The SHA-256 (hex) of a stored file, read in blocks: files can be large."""
+    digest = hashlib.sha256()
+    with field_file.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

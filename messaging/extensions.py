@@ -10,6 +10,9 @@ that messaging imports none of them (tests/test_import_cycles.py keeps it so).
   `subscriber(thread=..., side=..., up_to_seq=..., at=...)` when a side's read watermark
   moves forward, inside mark_read's transaction, with the same rules as append subscribers
   (crm_events: the `conversation.read` event to the CRM).
+- Transcript parts (`add_transcript_part`): what an app adds to each entry of a transcript
+  (notifications: its delivery receipts; crm_events: the document a card names), loaded one
+  chunk of entries at a time.
 - Staff badges (`add_staff_badge`): something shown under each entry in staff timelines
   (notifications: what became of the entry's deliveries), with the prefetch that loads it for
   a whole page in one query and the state the cached entry HTML is keyed on.
@@ -87,3 +90,24 @@ def add_staff_badge(badge: StaffBadge) -> None:
 
 def staff_badges() -> list[StaffBadge]:
     return list(_staff_badges.values())
+
+
+@dataclass(frozen=True)
+class TranscriptPart:
+    # The key it fills in each entry's record of a transcript (messaging/transcripts.py).
+    key: str
+    # load(entries, *, staff, zone) -> {entry.pk: JSON-ready value} for one chunk of entries,
+    # in a fixed number of queries (one a chunk, not one an entry). `staff` is False for the
+    # customer's copy: what the part returns then must be fit for the customer to read.
+    load: Callable[..., dict[int, object]]
+
+
+_transcript_parts: dict[str, TranscriptPart] = {}
+
+
+def add_transcript_part(part: TranscriptPart) -> None:
+    _transcript_parts[part.key] = part
+
+
+def transcript_parts() -> list[TranscriptPart]:
+    return sorted(_transcript_parts.values(), key=lambda part: part.key)

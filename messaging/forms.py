@@ -146,3 +146,17 @@ class EntriesPageForm(forms.Form):
 
 class SearchForm(forms.Form):
     q = forms.CharField(max_length=200, required=False, strip=True)
+
+
+class TranscriptForm(forms.Form):
+    """A transcript's options: up to which entry (default: the last), and for staff whether
+    internal notes and call transcripts are in it (default: yes)."""
+
+    up_to = forms.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    include_staff_only = forms.TypedChoiceField(
+        choices=[("1", "yes"), ("0", "no")], coerce=lambda value: value == "1", required=False,
+        empty_value=True,
+    )  # fmt: skip
+
+    def reason(self) -> str:
+        return " ".join(f"{name}: {' '.join(errors)}" for name, errors in self.errors.items())

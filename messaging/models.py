@@ -236,6 +236,11 @@ class AttachmentQuerySet(models.QuerySet):
     def delete(self):
         raise AppendOnlyError("Attachments cannot be deleted.")
 
+    def fill_sha256(self, *, pk: int, sha256: str) -> int:
+        """The backfill's one write: the hash of a file stored before hashes were kept. Only
+        an empty hash may be filled (the PostgreSQL trigger allows nothing else either)."""
+        return models.QuerySet.update(self.filter(pk=pk, sha256=""), sha256=sha256)
+
     def update(self, **kwargs):
         raise AppendOnlyError("Attachments are append-only.")
 
@@ -269,6 +274,10 @@ class Attachment(models.Model):
     height = models.PositiveIntegerField(null=True, blank=True)
     # Email attachments other than images are kept for staff, not shown in the thread.
     staff_only = models.BooleanField(default=False)
+    # SHA-256 of the file's bytes (hex), taken when it is stored: transcripts list it, so a
+    # copy of the file can be checked against the record. Empty only for files stored before
+    # it was kept, until migration 0011 or `manage.py backfill_attachment_hashes` fills it.
+    sha256 = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = AttachmentQuerySet.as_manager()

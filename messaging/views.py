@@ -1,16 +1,26 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from urllib.parse import quote
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.core.handlers.asgi import ASGIRequest
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from messaging import actions, queries
-from messaging.forms import EntriesPageForm, ReplyForm, SearchForm, StaffReplyForm
+from messaging import actions, queries, transcripts
+from messaging.forms import EntriesPageForm, ReplyForm, SearchForm, StaffReplyForm, TranscriptForm
 from messaging.models import Side, Thread
 from portal import throttles
 from portal.access import customer_required, staff_required
@@ -338,3 +348,69 @@ def attachment_thumbnail(request: HttpRequest, attachment_id: int) -> HttpRespon
 def attachment_shared(request: HttpRequest, token: str) -> HttpResponse:
     """A file by a signed, expiring link (Twilio fetching the photo of an MMS we send)."""
     return _file_response(queries.shared_attachment(token))
+
+
+# -- transcripts -----------------------------------------------------------------------------
+
+
+def _streamed(request: HttpRequest, pieces: Iterator[bytes]):
+    """The pieces as a response body. Under ASGI an async iterator, each step one hop to the
+    sync thread that fetches at most one chunk of entries: Django's ASGI handler would
+    otherwise read a sync iterator whole into a list before sending a byte (and warn)."""
+    if not isinstance(request, ASGIRequest):
+        return (piece for piece in pieces if piece)
+
+    def step() -> bytes | None:
+        # An empty piece is a chunk boundary: hand back what there is, so one hop never
+        # holds the sync thread for more than one chunk's queries.
+        out = bytearray()
+        for piece in pieces:
+            out += piece
+            if not piece or len(out) >= 64 * 1024:
+                return bytes(out)
+        return bytes(out) if out else None
+
+    async def body():
+        while (data := await sync_to_async(step, thread_sensitive=True)()) is not None:
+            if data:
+                yield data
+
+    return body()
+
+
+def _transcript_response(request: HttpRequest, *, thread: Thread, staff: bool, kind: str):
+    form = TranscriptForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(f"Those transcript options are not valid. {form.reason()}")
+    transcript = transcripts.transcript_for(
+        thread=thread,
+        staff=staff,
+        include_staff_only=form.cleaned_data["include_staff_only"],
+        up_to=form.cleaned_data["up_to"],
+    )
+    if kind == "json":
+        pieces = transcripts.json_chunks(transcript)
+        content_type = "application/json"
+    else:
+        pieces = transcripts.pdf_with_hash(transcript, generated_at=timezone.now())
+        content_type = "application/pdf"
+    response = StreamingHttpResponse(_streamed(request, pieces), content_type=content_type)
+    name = f"transcript-{thread.pk}-to-{transcript.up_to}"
+    if staff and not transcript.include_staff_only:
+        name += "-without-staff-notes"
+    response["Content-Disposition"] = f'attachment; filename="{name}.{kind}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@customer_required
+def customer_transcript(request: HttpRequest, kind: str) -> HttpResponse:
+    thread = actions.ensure_thread(customer=request.customer)
+    return _transcript_response(request, thread=thread, staff=False, kind=kind)
+
+
+@require_GET
+@staff_required
+def staff_transcript(request: HttpRequest, thread_id: int, kind: str) -> HttpResponse:
+    return _transcript_response(request, thread=_staff_thread(thread_id), staff=True, kind=kind)

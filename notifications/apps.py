@@ -34,6 +34,13 @@ class NotificationsConfig(AppConfig):
             )
         )
 
+        # Transcripts list each entry's notifications with their receipts.
+        from notifications.transcripts import entry_receipts
+
+        extensions.add_transcript_part(
+            extensions.TranscriptPart(key="receipts", load=entry_receipts)
+        )
+
         tracking.connect(email_tracking_event, dispatch_uid="notifications.email_tracking")
         inbound.connect(email_inbound_event, dispatch_uid="notifications.email_inbound")
 

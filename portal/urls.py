@@ -42,6 +42,16 @@ urlpatterns = [
     path("messages/entries/", messaging_views.customer_entries, name="customer_entries"),
     path("messages/send/", messaging_views.customer_send, name="customer_send"),
     path("messages/search/", messaging_views.customer_search, name="customer_search"),
+    # The whole thread as a record (messaging/transcripts.py, docs/transcripts.md).
+    *(
+        path(
+            f"messages/transcript.{kind}",
+            messaging_views.customer_transcript,
+            {"kind": kind},
+            name=f"customer_transcript_{kind}",
+        )
+        for kind in ("pdf", "json")
+    ),
     # Files on entries, for whoever may see the entry; and by a signed link for Twilio.
     path("attachments/<int:attachment_id>/", messaging_views.attachment, name="attachment"),
     path(
@@ -68,6 +78,15 @@ urlpatterns = [
         "staff/chat/<int:thread_id>/search/",
         messaging_views.staff_thread_search,
         name="staff_thread_search",
+    ),
+    *(
+        path(
+            f"staff/chat/<int:thread_id>/transcript.{kind}",
+            messaging_views.staff_transcript,
+            {"kind": kind},
+            name=f"staff_transcript_{kind}",
+        )
+        for kind in ("pdf", "json")
     ),
     # The admin's own password form would be a second, unthrottled way to guess a staff
     # password: staff sign in at /staff/login/ (its lockout), then come back (?next=).
