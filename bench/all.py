@@ -55,6 +55,10 @@ BENCHES = [
     Bench("deliveries", quick=("--messages", "300")),
     Bench("mixed", quick=("--seconds", "20", "--projects", "2000", "--idle", "300")),
     Bench("staff_search", quick=("--customers", "2000", "--requests", "30")),
+    Bench("insights", quick=("--customers", "500", "--entries", "50000", "--repeat", "3")),
+    Bench("announcements", quick=("--customers", "200",)),
+    Bench("transcripts", quick=("--entries", "10000",)),
+    Bench("requests_calendar", quick=("--requests", "30", "--posts", "10")),
 ]  # fmt: skip
 
 
