@@ -37,7 +37,7 @@ def customer_invoice(*, customer: Customer, number: str) -> Invoice:
         Invoice.objects.filter(customer=customer, number=number)
         .exclude(status=Invoice.Status.DRAFT)
         .select_related("project", "customer__business")
-        .prefetch_related("lines")
+        .prefetch_related("lines", "payments")
         .first()
     )
     if invoice is None:
@@ -73,7 +73,7 @@ def staff_invoice(*, number: str) -> Invoice:
     invoice = (
         Invoice.objects.filter(number=number)
         .select_related("project", "customer__business", "customer__thread")
-        .prefetch_related("lines")
+        .prefetch_related("lines", "payments")
         .first()
     )
     if invoice is None:

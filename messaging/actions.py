@@ -27,7 +27,15 @@ from django.utils import timezone
 
 from messaging import extensions, keywords, live
 from messaging.attachments import NewAttachment
-from messaging.models import INBOUND_KINDS, MESSAGE_KINDS, Attachment, Entry, Side, Thread
+from messaging.models import (
+    MESSAGE_KINDS,
+    Attachment,
+    Entry,
+    Side,
+    Thread,
+    inbound_q,
+    is_inbound,
+)
 from portal.models import Customer, Project
 
 Kind = Entry.Kind
@@ -91,6 +99,9 @@ class _NewEntry:
     urgent: bool = False
     card_kind: str = ""
     link_url: str = ""
+    from_customer: bool = False
+    action_label: str = ""
+    action_url: str = ""
     call_started_at: dt.datetime | None = None
     call_duration_seconds: int | None = None
     transcript: str = ""
@@ -137,6 +148,9 @@ def _append(
         urgent=new.urgent,
         card_kind=new.card_kind,
         link_url=new.link_url,
+        from_customer=new.from_customer,
+        action_label=new.action_label,
+        action_url=new.action_url,
         call_started_at=new.call_started_at,
         call_duration_seconds=new.call_duration_seconds,
         transcript=new.transcript,
@@ -149,10 +163,9 @@ def _append(
     counters = {"last_seq": seq, "last_entry_at": created_at}
     if new.kind in MESSAGE_KINDS:
         counters["last_message_kind"] = new.kind
-    if new.kind in INBOUND_KINDS[Side.CUSTOMER]:
-        counters["customer_inbound"] = F("customer_inbound") + 1
-    if new.kind in INBOUND_KINDS[Side.STAFF]:
-        counters["staff_inbound"] = F("staff_inbound") + 1
+    for side in (Side.CUSTOMER, Side.STAFF):
+        if is_inbound(kind=new.kind, from_customer=new.from_customer, side=side):
+            counters[f"{side}_inbound"] = F(f"{side}_inbound") + 1
     Thread.objects.filter(pk=locked.pk).update(**counters)
     _after_append(entry, customer=thread.customer, notify=notify)
     return entry, True
@@ -308,10 +321,20 @@ def post_event_card(
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
     notify: bool = True,
+    from_customer: bool = False,
+    action_label: str = "",
+    action_url: str = "",
 ) -> Entry:
-    """A CRM event ("Invoice #2041 sent — $4,200") shown as a chip linking to its document."""
+    """A CRM event ("Invoice #2041 sent — $4,200") shown as a chip linking to its document.
+    `from_customer`: the customer's own act (an estimate decision), unread for staff and
+    routed to the business like a reply, instead of told to the customer. `action_label` and
+    `action_url`: a second link, to an https page elsewhere (an invoice's "Pay")."""
     if not link_url.startswith(("/", "https://", "http://")) or link_url.startswith("//"):
         raise ValidationError("A card links to a page of ours or an http(s) address.")
+    if bool(action_label) != bool(action_url) or not (
+        not action_url or action_url.startswith("https://")
+    ):
+        raise ValidationError("A card's second link is an https address with a label.")
     new = _NewEntry(
         kind=Kind.EVENT_CARD,
         channel=Channel.SYSTEM,
@@ -319,6 +342,9 @@ def post_event_card(
         project=project,
         card_kind=card_kind,
         link_url=link_url,
+        from_customer=from_customer,
+        action_label=action_label,
+        action_url=action_url,
     )
     entry, _ = _append(
         thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
@@ -396,10 +422,10 @@ def mark_read(
         # Each inbound entry's read_at goes from NULL to a time exactly once, so the number
         # of rows stamped is exactly how many more the side has read.
         newly_read = Entry.objects.filter(
+            inbound_q(side),
             thread=locked,
             seq__gt=already,
             seq__lte=target,
-            kind__in=INBOUND_KINDS[side],
             read_at__isnull=True,
         ).update(read_at=now)
         Thread.objects.filter(pk=locked.pk).update(

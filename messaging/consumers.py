@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from messaging import actions, live
-from messaging.models import INBOUND_KINDS, Entry, Side, Thread
+from messaging.models import Entry, Side, Thread, inbound_q
 from messaging.queries import entries_for, load_attachments, timeline_page
 from messaging.rendering import render_entries
 from portal.access import staff_time_zone
@@ -296,9 +296,9 @@ class ThreadConsumer(GroupConsumer):
         entries = list(
             self._visible()
             .filter(
+                inbound_q(Side(reader_side)),
                 seq__gt=max(from_seq, to_seq - MAX_RESUME_ENTRIES),
                 seq__lte=to_seq,
-                kind__in=INBOUND_KINDS[Side(reader_side)],
             )
             .order_by("seq")
         )

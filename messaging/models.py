@@ -136,6 +136,13 @@ class Entry(models.Model):
     # Event cards: what the card is about, and the document it links to.
     card_kind = models.CharField(max_length=20, choices=CardKind.choices, blank=True)
     link_url = models.CharField(max_length=300, blank=True)
+    # A card the customer's own act made (an estimate they decided): staff read it, as they
+    # read a reply; the customer is not told of what they just did.
+    from_customer = models.BooleanField(default=False)
+    # A second link a card may offer, outside our site (an invoice's "Pay $4,200 —
+    # checkout.stripe.com"): https only, opened in a new tab.
+    action_label = models.CharField(max_length=120, blank=True)
+    action_url = models.CharField(max_length=500, blank=True)
     # Call markers.
     call_started_at = models.DateTimeField(null=True, blank=True)
     call_duration_seconds = models.PositiveIntegerField(null=True, blank=True)
@@ -196,6 +203,20 @@ INBOUND_KINDS = {
     Side.CUSTOMER: (Entry.Kind.STAFF_MESSAGE, Entry.Kind.AUTOMATED, Entry.Kind.EVENT_CARD),
     Side.STAFF: (Entry.Kind.CUSTOMER_REPLY,),
 }
+
+
+def is_inbound(*, kind: str, from_customer: bool, side: str) -> bool:
+    """Whether an entry is one `side` should read (counted unread for it until it does)."""
+    if kind == Entry.Kind.EVENT_CARD:
+        return from_customer == (side == Side.STAFF)
+    return kind in INBOUND_KINDS[side]
+
+
+def inbound_q(side: str) -> models.Q:
+    """`is_inbound` as a filter."""
+    cards = models.Q(kind=Entry.Kind.EVENT_CARD, from_customer=side == Side.STAFF)
+    others = [k for k in INBOUND_KINDS[side] if k != Entry.Kind.EVENT_CARD]
+    return cards | models.Q(kind__in=others)
 
 
 def attachment_path(attachment: Attachment, filename: str) -> str:

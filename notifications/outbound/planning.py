@@ -12,7 +12,7 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
-from messaging.models import INBOUND_KINDS, Entry, Side
+from messaging.models import Entry, Side, is_inbound
 from notifications.models import Delivery, NotificationPreferences
 from notifications.outbound import outbox, transports
 from notifications.outbound.quiet_hours import QuietHours, release_time
@@ -38,9 +38,10 @@ def plan_deliveries(*, entry: Entry, customer: Customer) -> list[Delivery]:
     the routing rule in `business_route`. Internal notes and call markers make none.
     """
     now = timezone.now()
-    if entry.kind in INBOUND_KINDS[Side.CUSTOMER]:
+    inbound = {"kind": entry.kind, "from_customer": entry.from_customer}
+    if is_inbound(**inbound, side=Side.CUSTOMER):
         rows = _plan_for_customer(entry=entry, customer=customer, now=now)
-    elif entry.kind in INBOUND_KINDS[Side.STAFF]:
+    elif is_inbound(**inbound, side=Side.STAFF):
         rows = _plan_for_business(entry=entry, customer=customer, now=now)
     else:
         return []
