@@ -163,6 +163,7 @@ def record_payment(
     method: str = "",
     receipt_url: str = "",
     at: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Transition:
     """One payment of the invoice, once per CRM `payment_id` (the same id again changes
     nothing and answers as the first did). It is a receipt card in the thread ("Payment
@@ -219,13 +220,16 @@ def record_payment(
     )
     locked.amount_paid = money(locked.amount_paid + amount)
     locked.save(update_fields=["amount_paid", "updated_at"])
-    card = _receipt_card(locked, payment, balance=locked.total - locked.amount_paid)
-    to = Status.PAID if locked.amount_paid >= locked.total else Status.PARTIALLY_PAID
-    change = transition_invoice(invoice=locked, to=to, at=at)
+    balance = locked.total - locked.amount_paid
+    card = _receipt_card(locked, payment, balance=balance, notify=notify)
+    to = Status.PAID if balance <= 0 else Status.PARTIALLY_PAID
+    change = transition_invoice(invoice=locked, to=to, at=at, notify=notify)
     return Transition(record=change.record, before=change.before, after=change.after, card=card)
 
 
-def _receipt_card(invoice: Invoice, payment: Payment, *, balance: Decimal | None) -> Entry:
+def _receipt_card(
+    invoice: Invoice, payment: Payment, *, balance: Decimal | None, notify: bool = True
+) -> Entry:
     """ "Payment received — $1,000 by card · Balance $3,200", once per payment; it opens the
     processor's receipt when there is one, else the invoice."""
     title = f"Payment received — {format_amount(invoice, payment.amount)}"
@@ -243,6 +247,7 @@ def _receipt_card(invoice: Invoice, payment: Payment, *, balance: Decimal | None
         project=invoice.project,
         key=f"crm:invoice:{invoice.pk}:payment:{payment.pk}",
         at=payment.paid_at,
+        notify=notify,
     )
 
 
