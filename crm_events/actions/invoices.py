@@ -239,6 +239,9 @@ def _receipt_card(
         title += (
             f" · Balance {format_amount(invoice, balance)}" if balance > 0 else " · Paid in full"
         )
+    # Still something to pay: the receipt offers to pay the rest (the amount on the invoice's
+    # own card is what was due when it was sent).
+    pay = balance is not None and balance > 0 and bool(invoice.payment_url)
     return post_card(
         customer=invoice.customer,
         card_kind=CardKind.INVOICE,
@@ -248,6 +251,8 @@ def _receipt_card(
         key=f"crm:invoice:{invoice.pk}:payment:{payment.pk}",
         at=payment.paid_at,
         notify=notify,
+        action_label=pay_label(invoice) if pay else "",
+        action_url=invoice.payment_url if pay else "",
     )
 
 

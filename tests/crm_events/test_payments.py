@@ -97,6 +97,7 @@ def test_partial_payments_then_paid_in_full_each_with_a_receipt_card(
     card = thread.entries.order_by("seq").last()
     assert card.body == "Payment received — $1,000 by card · Balance $3,200"
     assert card.link_url == receipt and response.json()["entry_seq"] == card.seq
+    assert card.action_label == "Pay $3,200 — checkout.stripe.com"
     page = customer_client.get("/invoices/2041/").content.decode()
     assert "Partially paid" in page and "Balance due" in page and "$3,200" in page
     assert "Pay $3,200 — checkout.stripe.com" in page and f'href="{receipt}"' in page
@@ -108,8 +109,12 @@ def test_partial_payments_then_paid_in_full_each_with_a_receipt_card(
     assert _paid(crm, amount="3200.00", method="ach", id="pay_2").status_code == 200
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID and invoice.balance_due == 0
-    bodies = list(thread.entries.order_by("seq").values_list("body", flat=True))
-    assert bodies[-2:] == ["Payment received — $3,200 by ach · Paid in full", "Invoice #2041 paid"]
+    last_two = list(thread.entries.order_by("-seq")[:2])[::-1]
+    assert [e.body for e in last_two] == [
+        "Payment received — $3,200 by ach · Paid in full",
+        "Invoice #2041 paid",
+    ]
+    assert not any(e.action_url for e in last_two)  # nothing left to pay
     assert "Pay $" not in customer_client.get("/invoices/2041/").content.decode()
 
 
