@@ -127,6 +127,7 @@ class Entry(models.Model):
 
     class CardKind(models.TextChoices):
         INVOICE = "invoice", "Invoice"
+        PAYMENT = "payment", "Payment"
         ESTIMATE = "estimate", "Estimate"
         CONTRACT = "contract", "Contract"
         APPOINTMENT = "appointment", "Appointment"

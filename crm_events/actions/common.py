@@ -171,11 +171,8 @@ def check_lines(lines: Sequence[LineData], total: Decimal | None) -> Decimal:
             raise ValidationError("Quantities must be more than zero.", code="bad_quantity")
         if line.unit_price < 0:
             raise ValidationError("Prices cannot be negative.", code="negative_money")
-    if all(line.optional for line in lines):
-        raise ValidationError(
-            "A document needs at least one line that is not optional.", code="no_lines"
-        )
-    # Optional lines are not in the total: the customer adds them when approving.
+    # Optional lines are not in the total: the customer adds them when approving (an
+    # estimate of options only totals zero until they choose).
     computed = money(sum((line.amount for line in lines if not line.optional), Decimal(0)))
     if total is not None and money(total) != computed:
         raise ValidationError(

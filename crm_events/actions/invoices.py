@@ -244,7 +244,8 @@ def _receipt_card(
     pay = balance is not None and balance > 0 and bool(invoice.payment_url)
     return post_card(
         customer=invoice.customer,
-        card_kind=CardKind.INVOICE,
+        # "View receipt" when it opens the processor's receipt; else the invoice.
+        card_kind=CardKind.PAYMENT if payment.receipt_url else CardKind.INVOICE,
         title=title,
         link_url=payment.receipt_url or invoice_url(invoice),
         project=invoice.project,
