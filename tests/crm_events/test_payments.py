@@ -98,9 +98,14 @@ def test_partial_payments_then_paid_in_full_each_with_a_receipt_card(
     assert card.body == "Payment received — $1,000 by card · Balance $3,200"
     assert card.link_url == receipt and response.json()["entry_seq"] == card.seq
     assert card.action_label == "Pay $3,200 — checkout.stripe.com"
+    assert card.card_kind == Entry.CardKind.PAYMENT  # "View receipt"
+    assert "View receipt" in customer_client.get("/messages/").content.decode()
     page = customer_client.get("/invoices/2041/").content.decode()
     assert "Partially paid" in page and "Balance due" in page and "$3,200" in page
     assert "Pay $3,200 — checkout.stripe.com" in page and f'href="{receipt}"' in page
+    project_page = customer_client.get("/project/").content.decode()
+    # Partly paid is still an open invoice on My Project.
+    assert '<a href="/invoices/2041/">Invoice #2041</a> · $4,200' in project_page
     # The same payment again (another webhook-id) is the same payment.
     assert _paid(crm, amount="1000.00", method="card", id="pay_1").status_code == 200
     assert Payment.objects.count() == 1
