@@ -24,21 +24,28 @@ demo = e2e.demo
 pytestmark = [pytest.mark.browser]
 
 
+def _forget_cached_endpoints(redis_url: str) -> None:
+    """The servers share Redis, where each caches its table of endpoints for a minute: this
+    test's server must not read an earlier one's (none), and the servers after it must not
+    read this one's (a row of a database they flush)."""
+    if not redis_url:
+        return
+    redis = Redis.from_url(redis_url)
+    for key in redis.scan_iter("*crm-outbound-endpoints*"):
+        redis.delete(key)
+    redis.close()
+
+
 @pytest.fixture
 def server(transactional_db, crm_endpoint, settings):
     """The server, telling the CRM's receiver (crm_endpoint) of every event."""
-    # The servers share Redis, where an earlier one cached its table of endpoints (none, or
-    # a row of a database since flushed) for a minute: this one must read its own.
-    if settings.REDIS_URL:
-        redis = Redis.from_url(settings.REDIS_URL)
-        for key in redis.scan_iter("*crm-outbound-endpoints*"):
-            redis.delete(key)
-        redis.close()
+    _forget_cached_endpoints(settings.REDIS_URL)
     srv = e2e.start_server(
         CRM_OUTBOUND_URL=settings.CRM_OUTBOUND_URL, CRM_OUTBOUND_SECRET=OUT_SECRET
     )
     yield srv
     srv.stop()
+    _forget_cached_endpoints(settings.REDIS_URL)
 
 
 def test_sarah_signs_estimate_311_and_the_crm_hears_exactly_once(
