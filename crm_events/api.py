@@ -163,6 +163,10 @@ def _invalid(request, exc: ValidationError):
     for error in exc.errors:
         errors.append({"field": field_path(error.get("loc", ())), "message": _message(error)})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    if errors and all(e["field"].endswith("_url") for e in errors):
+        # A payment or receipt address that is not https is refused outright: the customer
+        # would be sent there from our page.
+        return _problem(400, "insecure-url", "Invalid address", detail, errors)
     return _problem(422, "invalid-event", "Invalid event", detail, errors)
 
 

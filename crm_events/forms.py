@@ -164,3 +164,47 @@ class WorkRequestForm(KeyedForm):
             except ValidationError as error:
                 self.add_error("photos", error)
         return data
+
+
+class _EstimateDecisionForm(forms.Form):
+    # The version the page showed: a newer one is refused, so nobody signs unseen content.
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+class ApproveEstimateForm(_EstimateDecisionForm):
+    options = forms.TypedMultipleChoiceField(
+        label="Options", coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    name = forms.CharField(
+        label="Type your full name to sign",
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        error_messages={"required": "Type your full name to sign."},
+    )
+    agree = forms.BooleanField(
+        label="I agree to the terms above and approve this estimate.",
+        error_messages={"required": "Tick “I agree” to approve."},
+    )
+
+    def __init__(self, *args, estimate, money_label, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.optional_lines = [line for line in estimate.lines.all() if line.optional]
+        self.fields["options"].choices = [
+            (line.position, f"{line.description} — {money_label(line.amount)}")
+            for line in self.optional_lines
+        ]
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise ValidationError("Type your full name to sign.")
+        return name
+
+
+class DeclineEstimateForm(_EstimateDecisionForm):
+    reason = forms.CharField(
+        label="Why not? (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

@@ -23,6 +23,7 @@ from crm_events import actions
 from crm_events.models import ApiEvent, Appointment, Call, Contract, Estimate, Invoice
 from crm_events.schemas import Accepted
 from messaging.models import Entry, Thread
+from portal.actions import link_crm_id
 from portal.models import Customer, Project
 from portal.phones import normalize_phone
 
@@ -161,6 +162,13 @@ class Source:
 
 def _apply(*, webhook_id: str, event) -> Accepted:
     customer = find_customer(event.customer)
+    if event.customer.crm_id is not None:
+        try:
+            link_crm_id(customer=customer, crm_id=event.customer.crm_id)
+        except ValidationError as error:
+            raise Refused(
+                409, "crm-id-conflict", "Event refused", " ".join(error.messages)
+            ) from None
     project = find_project(event.project)
     at = entry_time(customer, event.occurred_at)
     source = Source(customer, project, event.data, at, webhook_id)
@@ -205,7 +213,10 @@ def _outcome(result: actions.Transition | Call | Entry) -> tuple[str | None, Ent
 
 
 def _lines(data) -> list[actions.LineData]:
-    return [actions.LineData(ln.description, ln.quantity, ln.unit_price) for ln in data.lines]
+    return [
+        actions.LineData(ln.description, ln.quantity, ln.unit_price, getattr(ln, "optional", False))
+        for ln in data.lines
+    ]
 
 
 def _document(s: Source, dates: dict) -> dict:
@@ -228,6 +239,20 @@ def _invoice(to: str):
         return {"invoice": invoice, "to": to, "at": s.at}
 
     return arguments
+
+
+def _payment(s: Source) -> dict:
+    d = s.data
+    invoice = actions.find_invoice(customer=s.customer, number=d.number)
+    return {
+        "invoice": invoice,
+        "amount": d.amount,
+        "method": d.method or "",
+        "receipt_url": d.receipt_url or "",
+        # Without the CRM's payment id, the event's own id names the payment.
+        "payment_id": d.id or f"webhook:{s.webhook_id}",
+        "at": s.at if d.paid_at is None else entry_time(s.customer, d.paid_at),
+    }
 
 
 def _estimate(to: str):
@@ -262,13 +287,13 @@ def _call(s: Source) -> dict:
 EVENTS: dict[str, tuple[Callable[..., Any], Callable[[Source], dict]]] = {
     "invoice.sent": (
         actions.send_invoice,
-        lambda s: _document(s, {"due_on": s.data.due_on}),
+        lambda s: _document(s, {"due_on": s.data.due_on, "payment_url": s.data.payment_url or ""}),
     ),
-    "invoice.paid": (actions.transition_invoice, _invoice(Invoice.Status.PAID)),
+    "invoice.paid": (actions.pay_invoice, _payment),
     "invoice.voided": (actions.transition_invoice, _invoice(Invoice.Status.VOID)),
     "estimate.sent": (
         actions.send_estimate,
-        lambda s: _document(s, {"valid_until": s.data.valid_until}),
+        lambda s: _document(s, {"valid_until": s.data.valid_until, "terms": s.data.terms}),
     ),
     "estimate.approved": (actions.transition_estimate, _estimate(Estimate.Status.APPROVED)),
     "estimate.declined": (actions.transition_estimate, _estimate(Estimate.Status.DECLINED)),

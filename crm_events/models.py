@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 
@@ -43,6 +44,10 @@ document_number = RegexValidator(
     "A number is 1 to 40 letters, digits, “-”, “_” or “.”, starting with a letter or digit.",
     code="bad_number",
 )
+
+
+# Payment pages and receipts the customer is sent to: https, never anything else.
+https_only = URLValidator(schemes=["https"])
 
 
 def money(value: Decimal) -> Decimal:
@@ -169,11 +174,16 @@ class Invoice(Document):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         SENT = "sent", "Sent"
+        PARTIALLY_PAID = "partially_paid", "Partially paid"
         PAID = "paid", "Paid"
         VOID = "void", "Void"
 
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    status = models.CharField(max_length=14, choices=Status.choices, default=Status.DRAFT)
     due_on = models.DateField(null=True, blank=True)
+    # Where the customer pays (the CRM's payment processor); https only.
+    payment_url = models.URLField(max_length=500, blank=True, validators=[https_only])
+    # The sum of its payments, kept by crm_events.actions.invoices.record_payment.
+    amount_paid = models.DecimalField(**MONEY, default=Decimal(0), editable=False)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
 
@@ -190,7 +200,15 @@ class Invoice(Document):
 
     @property
     def is_open(self) -> bool:
-        return self.status == self.Status.SENT
+        return self.status in (self.Status.SENT, self.Status.PARTIALLY_PAID)
+
+    @property
+    def balance_due(self) -> Decimal:
+        return max(self.total - self.amount_paid, Decimal(0))
+
+    @property
+    def payment_host(self) -> str:
+        return urlsplit(self.payment_url).hostname or ""
 
 
 class Estimate(Document):
@@ -203,6 +221,10 @@ class Estimate(Document):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
     valid_until = models.DateField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    terms = models.TextField(blank=True, help_text="The terms the customer agrees to.")
+    # Each `estimate.sent` with other content is a new version (its content kept in
+    # EstimateVersion); a decision names the version it was made on.
+    version = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["-issued_at", "-pk"]
@@ -246,6 +268,83 @@ class InvoiceLine(Line):
 
 class EstimateLine(Line):
     estimate = models.ForeignKey(Estimate, on_delete=models.CASCADE, related_name="lines")
+    # Not in the total; the customer may choose it when approving.
+    optional = models.BooleanField(default=False)
+
+
+class EstimateVersion(models.Model):
+    """The content of one version of an estimate as the CRM sent it (number, lines, terms,
+    totals): a decided version stays readable after the CRM revises the estimate."""
+
+    estimate = models.ForeignKey(Estimate, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    content = models.JSONField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["estimate", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["estimate", "version"], name="estimate_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Estimate #{self.estimate.number} v{self.version}"
+
+
+class EstimateDecision(models.Model):
+    """The customer's approval (a typed signature) or decline of one version of an estimate,
+    as they made it in the portal. Written only by crm_events.actions.estimates."""
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        DECLINED = "declined", "Declined"
+
+    estimate = models.ForeignKey(Estimate, on_delete=models.PROTECT, related_name="decisions")
+    version = models.PositiveIntegerField()
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    signer_name = models.CharField(max_length=200)
+    decided_at = models.DateTimeField()
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    # Positions of the optional lines chosen, and the total with them.
+    chosen_options = models.JSONField(default=list)
+    total = models.DecimalField(**MONEY)
+    # The canonical JSON of what was shown, and its SHA-256 (docs/crm.md says what is in it).
+    document = models.TextField()
+    document_sha256 = models.CharField(max_length=64)
+    reason = models.TextField(blank=True, help_text="Why it was declined, if the customer said.")
+
+    class Meta:
+        ordering = ["estimate", "version"]
+        constraints = [
+            # One decision per version: deciding twice is refused, not recorded twice.
+            models.UniqueConstraint(fields=["estimate", "version"], name="estimate_decision_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"Estimate #{self.estimate.number} v{self.version} {self.decision}"
+
+
+class Payment(models.Model):
+    """One payment of an invoice, as the CRM reported it (`invoice.paid`), once per CRM
+    payment id. Written only by crm_events.actions.invoices.record_payment."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    external_id = models.CharField("CRM payment id", max_length=200, unique=True)
+    amount = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0.01"))])
+    method = models.CharField(max_length=40, blank=True)
+    receipt_url = models.URLField(max_length=500, blank=True, validators=[https_only])
+    paid_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["invoice", "paid_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment {self.external_id} of {self.invoice}"
 
 
 class Contract(CustomerRecord):

@@ -20,7 +20,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from crm_events.formatting import format_money
-from crm_events.models import Estimate, Invoice
+from crm_events.models import Estimate, EstimateDecision, Invoice
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,8 @@ def document_pdf(document: Invoice | Estimate, *, locale: str) -> bytes:
             heading.cell(title)
         for line in document.lines.all():
             row = table.row()
-            row.cell(_text(line.description))
+            optional = " (optional)" if getattr(line, "optional", False) else ""
+            row.cell(_text(line.description + optional))
             row.cell(f"{line.quantity.normalize():f}")
             row.cell(cash(line.unit_price))
             row.cell(cash(line.amount))
@@ -167,4 +168,50 @@ def document_pdf(document: Invoice | Estimate, *, locale: str) -> bytes:
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(sum(widths[:3]), 9, "Total", align="R")
     pdf.cell(widths[3], 9, cash(document.total), align="R", new_x="LMARGIN", new_y="NEXT")
+    if isinstance(document, Invoice) and document.amount_paid:
+        for label, amount in (
+            ("Paid", document.amount_paid),
+            ("Balance due", document.balance_due),
+        ):
+            pdf.cell(sum(widths[:3]), 7, label, align="R")
+            pdf.cell(widths[3], 7, cash(amount), align="R", new_x="LMARGIN", new_y="NEXT")
+    if isinstance(document, Estimate):
+        _terms_and_signature(pdf, document, cash)
     return bytes(pdf.output())
+
+
+def _terms_and_signature(pdf: FPDF, estimate: Estimate, cash) -> None:
+    """An estimate's terms, and once the customer approved its current version, the
+    signature block: who typed their name, when, from which address, and the SHA-256 of the
+    document they were shown."""
+    if estimate.terms:
+        pdf.ln(4)
+        pdf.set_font("Helvetica", "B", 11)
+        pdf.cell(0, 7, "Terms", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 10)
+        pdf.multi_cell(0, 5, _text(estimate.terms), new_x="LMARGIN", new_y="NEXT")
+    decision = (
+        EstimateDecision.objects.filter(
+            estimate=estimate, version=estimate.version, decision=EstimateDecision.Decision.APPROVED
+        ).first()
+        if estimate.status == Estimate.Status.APPROVED
+        else None
+    )
+    if decision is None:
+        return
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 11)
+    pdf.cell(0, 7, "Approved and signed", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 10)
+    signed_at = decision.decided_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    for label, value in (
+        ("Signed by", decision.signer_name),
+        ("When", signed_at),
+        ("Total", cash(decision.total)),
+        ("IP address", decision.ip_address or "-"),
+        ("SHA-256", decision.document_sha256),
+    ):
+        pdf.set_text_color(*MUTED)
+        pdf.cell(30, 6, _text(label))
+        pdf.set_text_color(0, 0, 0)
+        pdf.multi_cell(0, 6, _text(value), new_x="LMARGIN", new_y="NEXT")

@@ -45,7 +45,7 @@ def customer_invoice(*, customer: Customer, number: str) -> Invoice:
         Invoice.objects.filter(customer=customer, number=number)
         .exclude(status=Invoice.Status.DRAFT)
         .select_related("project", "customer__business")
-        .prefetch_related("lines")
+        .prefetch_related("lines", "payments")
         .first()
     )
     if invoice is None:
@@ -81,7 +81,7 @@ def staff_invoice(*, number: str) -> Invoice:
     invoice = (
         Invoice.objects.filter(number=number)
         .select_related("project", "customer__business", "customer__thread")
-        .prefetch_related("lines")
+        .prefetch_related("lines", "payments")
         .first()
     )
     if invoice is None:
@@ -174,7 +174,9 @@ def project_summaries(
         s = summary(appointment.project_id)
         if s is not None and s.next_appointment is None:
             s.next_appointment = appointment
-    for invoice in Invoice.objects.filter(customer=customer, status=Invoice.Status.SENT):
+    # Partly paid is still open: a balance is due.
+    open_statuses = [Invoice.Status.SENT, Invoice.Status.PARTIALLY_PAID]
+    for invoice in Invoice.objects.filter(customer=customer, status__in=open_statuses):
         if (s := summary(invoice.project_id)) is not None:
             s.open_invoices.append(invoice)
     for estimate in Estimate.objects.filter(customer=customer, status=Estimate.Status.SENT):

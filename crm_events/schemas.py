@@ -29,6 +29,10 @@ TEXT = rf"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
 OPTIONAL_TEXT = rf"^[^{_CONTROL}]*$"
 # Up to 10 digits before the point and 2 after: what the database's columns hold.
 MONEY = r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"
+# More than zero, otherwise as MONEY.
+POSITIVE_MONEY = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,9}(\.[0-9]{1,2})?)$"
+# An https address with a host; no spaces or control characters.
+HTTPS_URL = r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\x00-\x20\x7f]*)?$"
 # More than zero, up to 7 digits before the point and 3 after.
 QUANTITY = r"^([1-9][0-9]{0,6}(\.[0-9]{1,3})?|0\.([1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9]))$"
 CURRENCIES = tuple(sorted(c for c in list_currencies() if len(c) == 3 and c.isupper()))
@@ -40,6 +44,8 @@ PATTERN_MESSAGES = {
     OPTIONAL_TEXT: "must not contain control characters",
     MONEY: "must be a decimal string such as 4200.00: at most 2 places, never negative",
     QUANTITY: "must be a decimal string more than 0, such as 1 or 2.5: at most 3 places",
+    POSITIVE_MONEY: "must be a decimal string more than 0, such as 1000.00: at most 2 places",
+    HTTPS_URL: "must be an https:// address",
 }
 
 
@@ -60,6 +66,15 @@ Money = Annotated[
     str,
     Field(pattern=MONEY, description="A decimal string: at most 2 places, never negative."),
     AfterValidator(Decimal),
+]
+PositiveMoney = Annotated[
+    str,
+    Field(pattern=POSITIVE_MONEY, description="A decimal string more than 0, at most 2 places."),
+    AfterValidator(Decimal),
+]
+HttpsUrl = Annotated[
+    str,
+    Field(pattern=HTTPS_URL, max_length=500, description="An https:// address."),
 ]
 Quantity = Annotated[
     str,
@@ -122,6 +137,11 @@ class CustomerRef(Strict):
     email: Text(254) = None  # type: ignore[assignment]
     phone: Text(40) = None  # type: ignore[assignment]
     id: Annotated[int, Field(ge=1, le=2**62)] = None  # type: ignore[assignment]
+    # Besides the one that names them: the customer's id in the CRM, recorded the first time
+    # (a different one for the same customer, or one another customer has, is refused).
+    crm_id: Text(100) = Field(  # type: ignore[assignment]
+        None, description="Your CRM's id of the customer; events to you carry it back."
+    )
 
     @model_validator(mode="after")
     def exactly_one(self):
@@ -137,22 +157,46 @@ class LineIn(Strict):
     unit_price: Money
 
 
+class EstimateLineIn(LineIn):
+    optional: bool = Field(
+        False, description="Not in the total; the customer may choose it when approving."
+    )
+
+
 class InvoiceData(Strict):
     number: DocumentNumber
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
     total: Money | None = None
     currency: Currency = "USD"
     due_on: dt.date | None = None
+    payment_url: HttpsUrl | None = Field(
+        None, description="Where the customer pays (https only); the portal shows “Pay”."
+    )
     id: Text(100) | None = Field(None, description="The CRM's own id.")
 
 
 class EstimateData(Strict):
     number: DocumentNumber
-    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
-    total: Money | None = None
+    lines: Annotated[list[EstimateLineIn], Field(min_length=1, max_length=200)]
+    total: Money | None = Field(None, description="Of the lines that are not optional.")
     currency: Currency = "USD"
     valid_until: dt.date | None = None
+    terms: Text(20000, min_length=0) = Field("", description="The terms the customer agrees to.")
     id: Text(100) | None = None
+
+
+class PaymentData(Strict):
+    """`invoice.paid`: with `amount`, one payment (several make a partial payment); without,
+    the invoice is paid in full."""
+
+    number: DocumentNumber
+    amount: PositiveMoney | None = Field(None, description="This payment; omitted: in full.")
+    method: Text(40) | None = Field(None, description="card, ach, check…")
+    receipt_url: HttpsUrl | None = Field(None, description="The processor's receipt (https).")
+    id: Text(100) | None = Field(
+        None, description="The CRM's payment id: the same id again is the same payment."
+    )
+    paid_at: Instant | None = None
 
 
 class NumberData(Strict):
@@ -220,7 +264,7 @@ def _event(type_name: str, data_model: type[BaseModel], class_name: str):
 
 EVENT_TYPES: dict[str, type[BaseModel]] = {
     "invoice.sent": InvoiceData,
-    "invoice.paid": NumberData,
+    "invoice.paid": PaymentData,
     "invoice.voided": NumberData,
     "estimate.sent": EstimateData,
     "estimate.approved": NumberData,

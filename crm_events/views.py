@@ -22,9 +22,11 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm_events import actions, calendar, queries
+from crm_events.formatting import format_money
 from crm_events.forms import (
+    ApproveEstimateForm,
     CrewOnTheWayForm,
-    KeyedForm,
+    DeclineEstimateForm,
     LogCallForm,
     RescheduleRequestForm,
     WorkRequestForm,
@@ -104,20 +106,37 @@ def invoice_pdf(request: HttpRequest, number: str) -> HttpResponse:
     return _pdf_response(invoice, locale=_money_locale(request.customer))
 
 
+def _estimate_context(request, estimate, **more) -> dict:
+    locale = _money_locale(request.customer)
+
+    def money_label(amount) -> str:
+        return format_money(amount, estimate.currency, locale)
+
+    approve = more.pop("approve_form", None) or ApproveEstimateForm(
+        initial={"version": estimate.version}, estimate=estimate, money_label=money_label
+    )
+    decline = more.pop("decline_form", None) or DeclineEstimateForm(
+        initial={"version": estimate.version}
+    )
+    return {
+        "doc": estimate,
+        "kind": "estimate",
+        "tab": "invoices",
+        "money_locale": locale,
+        "js_locale": locale.replace("_", "-"),
+        "decision": actions.latest_decision(estimate),
+        "approve_form": approve,
+        "decline_form": decline,
+        **more,
+    }
+
+
 @require_GET
 @customer_document("crm_staff_estimate")
 def estimate_page(request: HttpRequest, number: str) -> HttpResponse:
     estimate = queries.customer_estimate(customer=request.customer, number=number)
-    context = {
-        "doc": estimate,
-        "kind": "estimate",
-        "tab": "invoices",
-        "money_locale": _money_locale(request.customer),
-        "form": KeyedForm(initial={"key": new_key()}),
-        "error": request.GET.get("error", "")[:200],
-        # Just decided (the redirect below): the page opens on the result, focused.
-        "just_decided": "decided" in request.GET,
-    }
+    # Just decided (the redirect below): the page opens on the result, focused.
+    context = _estimate_context(request, estimate, just_decided="decided" in request.GET)
     return render(request, "crm_events/estimate.html", context)
 
 
@@ -128,24 +147,54 @@ def estimate_pdf(request: HttpRequest, number: str) -> HttpResponse:
     return _pdf_response(estimate, locale=_money_locale(request.customer))
 
 
+# Refusals that are about the estimate's state (decided, changed, expired), not the input.
+_ESTIMATE_CONFLICTS = {"bad_transition", "stale_version", "expired"}
+
+
 @require_POST
 @customer_document()
 def estimate_decide(request: HttpRequest, number: str, decision: str) -> HttpResponse:
     if decision not in ("approve", "decline"):
         raise Http404
     estimate = queries.customer_estimate(customer=request.customer, number=number)
+    approve = decision == "approve"
+    locale = _money_locale(request.customer)
+    if approve:
+        form = ApproveEstimateForm(
+            request.POST,
+            estimate=estimate,
+            money_label=lambda amount: format_money(amount, estimate.currency, locale),
+        )
+    else:
+        form = DeclineEstimateForm(request.POST)
+    if not form.is_valid():
+        context = _estimate_context(
+            request, estimate, **{f"{decision}_form": form, "error_for": decision}
+        )
+        return render(request, "crm_events/estimate.html", context, status=400)
+    data = form.cleaned_data
     try:
-        actions.decide_estimate(estimate=estimate, approve=decision == "approve", by_customer=True)
+        actions.decide_estimate(
+            estimate=estimate,
+            approve=approve,
+            by_customer=True,
+            version=data["version"],
+            signer_name=data.get("name", ""),
+            agreed=data.get("agree", False),
+            chosen_options=data.get("options", ()),
+            reason=data.get("reason", ""),
+            # The client's address as Django sees it: behind the trusted proxy, the web server
+            # has already put the forwarded address here (FORWARDED_ALLOW_IPS).
+            ip_address=request.META.get("REMOTE_ADDR"),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        )
     except ValidationError as error:
-        context = {
-            "doc": estimate,
-            "kind": "estimate",
-            "tab": "invoices",
-            "money_locale": _money_locale(request.customer),
-            "form": KeyedForm(initial={"key": new_key()}),
-            "error": " ".join(error.messages),
-        }
-        return render(request, "crm_events/estimate.html", context, status=409)
+        # Read afresh: a newer version is shown for what it is, with a form for it.
+        estimate = queries.customer_estimate(customer=request.customer, number=number)
+        code = getattr(error, "code", "")
+        context = _estimate_context(request, estimate, error=" ".join(error.messages))
+        status = 409 if code in _ESTIMATE_CONFLICTS else 400
+        return render(request, "crm_events/estimate.html", context, status=status)
     return redirect(f"{reverse('crm_estimate', kwargs={'number': estimate.number})}?decided=1")
 
 
@@ -280,6 +329,7 @@ def _staff_doc_context(doc, kind: str) -> dict:
         "staff": True,
         "thread": thread,
         "money_locale": _money_locale(doc.customer),
+        "decision": actions.latest_decision(doc) if kind == "estimate" else None,
     }
 
 

@@ -101,6 +101,8 @@ class _NewEntry:
     urgent: bool = False
     card_kind: str = ""
     link_url: str = ""
+    action_label: str = ""
+    action_url: str = ""
     call_started_at: dt.datetime | None = None
     call_duration_seconds: int | None = None
     transcript: str = ""
@@ -147,6 +149,8 @@ def _append(
         urgent=new.urgent,
         card_kind=new.card_kind,
         link_url=new.link_url,
+        action_label=new.action_label,
+        action_url=new.action_url,
         call_started_at=new.call_started_at,
         call_duration_seconds=new.call_duration_seconds,
         transcript=new.transcript,
@@ -159,10 +163,9 @@ def _append(
     counters = {"last_seq": seq, "last_entry_at": created_at}
     if new.kind in MESSAGE_KINDS:
         counters["last_message_kind"] = new.kind
-    if new.kind in INBOUND_KINDS[Side.CUSTOMER]:
-        counters["customer_inbound"] = F("customer_inbound") + 1
-    if new.kind in INBOUND_KINDS[Side.STAFF]:
-        counters["staff_inbound"] = F("staff_inbound") + 1
+    for side in (Side.CUSTOMER, Side.STAFF):
+        if new.kind in INBOUND_KINDS[side]:
+            counters[f"{side}_inbound"] = F(f"{side}_inbound") + 1
     Thread.objects.filter(pk=locked.pk).update(**counters)
     _after_append(entry, customer=thread.customer, notify=notify)
     return entry, True
@@ -319,17 +322,29 @@ def post_event_card(
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
     notify: bool = True,
+    from_customer: bool = False,
+    action_label: str = "",
+    action_url: str = "",
 ) -> Entry:
-    """A CRM event ("Invoice #2041 sent — $4,200") shown as a chip linking to its document."""
+    """A CRM event ("Invoice #2041 sent — $4,200") shown as a chip linking to its document.
+    `from_customer`: the customer's own act (an estimate decision), made a customer card:
+    unread for staff and routed to the business like a reply, not told to the customer.
+    `action_label` and `action_url`: a second link, to an https page elsewhere (an invoice's "Pay")."""
     if not link_url.startswith(("/", "https://", "http://")) or link_url.startswith("//"):
         raise ValidationError("A card links to a page of ours or an http(s) address.")
+    if bool(action_label) != bool(action_url) or not (
+        not action_url or action_url.startswith("https://")
+    ):
+        raise ValidationError("A card's second link is an https address with a label.")
     new = _NewEntry(
-        kind=Kind.EVENT_CARD,
-        channel=Channel.SYSTEM,
+        kind=Kind.CUSTOMER_CARD if from_customer else Kind.EVENT_CARD,
+        channel=Channel.PORTAL if from_customer else Channel.SYSTEM,
         body=clean_body(title),
         project=project,
         card_kind=card_kind,
         link_url=link_url,
+        action_label=action_label,
+        action_url=action_url,
     )
     entry, _ = _append(
         thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify

@@ -131,6 +131,7 @@ class Entry(models.Model):
 
     class CardKind(models.TextChoices):
         INVOICE = "invoice", "Invoice"
+        PAYMENT = "payment", "Payment"
         ESTIMATE = "estimate", "Estimate"
         CONTRACT = "contract", "Contract"
         APPOINTMENT = "appointment", "Appointment"
@@ -141,6 +142,10 @@ class Entry(models.Model):
     # Event cards: what the card is about, and the document it links to.
     card_kind = models.CharField(max_length=20, choices=CardKind.choices, blank=True)
     link_url = models.CharField(max_length=300, blank=True)
+    # A second link a card may offer, outside our site (an invoice's "Pay $4,200 —
+    # checkout.stripe.com"): https only, opened in a new tab.
+    action_label = models.CharField(max_length=120, blank=True)
+    action_url = models.CharField(max_length=500, blank=True)
     # Call markers.
     call_started_at = models.DateTimeField(null=True, blank=True)
     call_duration_seconds = models.PositiveIntegerField(null=True, blank=True)

@@ -150,3 +150,32 @@ def assign_customer(*, customer: Customer, assignee: AbstractBaseUser | None) ->
             locked.save(update_fields=["assigned_to"])
     customer.assigned_to_id = new_id
     return customer
+
+
+# -- the customer's id in the contractor's CRM -------------------------------------------------
+
+
+def link_crm_id(*, customer: Customer, crm_id: str) -> Customer:
+    """Record `crm_id` as the customer's id in the CRM, the first time the CRM names them
+    with it. Refuses an id another customer has, or another id for one who has one already:
+    the CRM's events are matched by it, so it must name one person, and only one."""
+    crm_id = crm_id.strip()
+    if not crm_id or customer.crm_id == crm_id:
+        return customer
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        if locked.crm_id and locked.crm_id != crm_id:
+            raise ValidationError(
+                "%(name)s has CRM id %(have)s, not %(new)s.",
+                code="conflict",
+                params={"name": locked.name, "have": locked.crm_id, "new": crm_id},
+            )
+        if Customer.objects.filter(crm_id=crm_id).exclude(pk=locked.pk).exists():
+            raise ValidationError(
+                "Another customer has CRM id %(new)s.", code="conflict", params={"new": crm_id}
+            )
+        if locked.crm_id != crm_id:
+            locked.crm_id = crm_id
+            locked.save(update_fields=["crm_id"])
+    customer.crm_id = crm_id
+    return customer

@@ -116,11 +116,19 @@ class Customer(models.Model):
         limit_choices_to={"is_staff": True, "is_active": True},
     )
     tags = models.ManyToManyField(CustomerTag, blank=True, related_name="customers")
+    # The customer's id in the contractor's CRM, as its events name it (`customer.crm_id`);
+    # outbound events carry it back. Written only by portal.actions.link_crm_id.
+    crm_id = models.CharField(
+        "CRM id", max_length=100, blank=True, help_text="The customer's id in the contractor's CRM."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["crm_id"], condition=~models.Q(crm_id=""), name="customer_crm_id_unique"
+            ),
             # Inbound SMS is matched by number and login by email: neither may be ambiguous.
             models.UniqueConstraint(
                 fields=["phone"], condition=~models.Q(phone=""), name="customer_phone_unique"

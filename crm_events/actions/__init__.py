@@ -13,8 +13,9 @@ One module per kind of record, each owning that record's life:
   business's CRM settings, links and titles of cards, posting a card, what a transition
   returns (`Transition`) and the check of a transition table, and the checks on projects,
   lines, money and currencies.
-- `invoices`: sent, paid or voided, each status carded once.
-- `estimates`: sent, then approved or declined, by staff or by the customer in the portal.
+- `invoices`: sent, paid (in payments, each a receipt card) or voided, each status carded once.
+- `estimates`: sent and revised (versions), then approved (signed) or declined, by staff or by
+  the customer in the portal.
 - `contracts`: sent, signed or voided.
 - `appointments`: booked, moved, confirmed, cancelled or completed; asking for another time.
 - `calls_and_messages`: calls and their marker, "crew on the way", automated messages.
@@ -64,12 +65,21 @@ from crm_events.actions.contracts import send_contract, transition_contract
 from crm_events.actions.estimates import TRANSITIONS as ESTIMATE_TRANSITIONS
 from crm_events.actions.estimates import (
     decide_estimate,
+    estimate_content,
     find_estimate,
+    latest_decision,
     send_estimate,
+    signed_document,
     transition_estimate,
 )
 from crm_events.actions.invoices import TRANSITIONS as INVOICE_TRANSITIONS
-from crm_events.actions.invoices import find_invoice, send_invoice, transition_invoice
+from crm_events.actions.invoices import (
+    find_invoice,
+    pay_invoice,
+    record_payment,
+    send_invoice,
+    transition_invoice,
+)
 from crm_events.actions.requests import create_project_from_request, request_work
 
 __all__ = [
@@ -88,13 +98,18 @@ __all__ = [
     # invoices
     "INVOICE_TRANSITIONS",
     "find_invoice",
+    "pay_invoice",
+    "record_payment",
     "send_invoice",
     "transition_invoice",
     # estimates
     "ESTIMATE_TRANSITIONS",
     "decide_estimate",
+    "estimate_content",
     "find_estimate",
+    "latest_decision",
     "send_estimate",
+    "signed_document",
     "transition_estimate",
     # contracts
     "CONTRACT_TRANSITIONS",

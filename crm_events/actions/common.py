@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -37,6 +38,8 @@ class LineData:
     description: str
     quantity: Decimal
     unit_price: Decimal
+    # Estimates only: a line outside the total that the customer may choose.
+    optional: bool = False
 
     @property
     def amount(self) -> Decimal:
@@ -104,8 +107,13 @@ def contract_url(contract: Contract) -> str:
 
 
 def formatted_total(document: Invoice | Estimate) -> str:
+    return format_amount(document, document.total)
+
+
+def format_amount(document: Invoice | Estimate, amount: Decimal) -> str:
+    """`amount` in the document's currency, written as its business writes money."""
     locale = crm_settings(document.customer.business).locale
-    return format_money(document.total, document.currency, locale)
+    return format_money(amount, document.currency, locale)
 
 
 def appointment_when(appointment: Appointment) -> str:
@@ -122,6 +130,9 @@ def post_card(
     key: str,
     at: dt.datetime | None = None,
     notify: bool = True,
+    from_customer: bool = False,
+    action_label: str = "",
+    action_url: str = "",
 ) -> Entry:
     return thread_actions.post_event_card(
         thread=thread_actions.ensure_thread(customer=customer),
@@ -132,6 +143,9 @@ def post_card(
         idempotency_key=key,
         at=at,
         notify=notify,
+        from_customer=from_customer,
+        action_label=action_label,
+        action_url=action_url,
     )
 
 
@@ -157,7 +171,9 @@ def check_lines(lines: Sequence[LineData], total: Decimal | None) -> Decimal:
             raise ValidationError("Quantities must be more than zero.", code="bad_quantity")
         if line.unit_price < 0:
             raise ValidationError("Prices cannot be negative.", code="negative_money")
-    computed = money(sum((line.amount for line in lines), Decimal(0)))
+    # Optional lines are not in the total: the customer adds them when approving (an
+    # estimate of options only totals zero until they choose).
+    computed = money(sum((line.amount for line in lines if not line.optional), Decimal(0)))
     if total is not None and money(total) != computed:
         raise ValidationError(
             "The total %(total)s does not match its lines, which add up to %(computed)s.",
@@ -167,6 +183,29 @@ def check_lines(lines: Sequence[LineData], total: Decimal | None) -> Decimal:
     if computed >= Decimal("1e10"):
         raise ValidationError("That amount is too large.", code="too_large")
     return computed
+
+
+def check_https_url(url: str, *, field: str) -> str:
+    """An https address (a payment page, a receipt), or "" for none."""
+    url = (url or "").strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or len(url) > 500
+        or any(c.isspace() for c in url)
+    ):
+        raise ValidationError(
+            "%(field)s must be an https:// address.", code="insecure_url", params={"field": field}
+        )
+    return url
+
+
+def pay_label(invoice: Invoice) -> str:
+    """ "Pay $4,200 — checkout.stripe.com": what is due, and where the customer is sent."""
+    return f"Pay {format_amount(invoice, invoice.balance_due)} — {invoice.payment_host}"
 
 
 def check_currency(currency: str) -> str:

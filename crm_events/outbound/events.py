@@ -101,7 +101,7 @@ def _record(
         "id": event_id,
         "sequence": sequence,
         "occurred_at": _iso(occurred_at),
-        "customer": {"id": customer.pk, "crm_id": None},
+        "customer": {"id": customer.pk, "crm_id": customer.crm_id or None},
         "project": project.code if project is not None else None,
         "data": data,
     }
@@ -167,25 +167,49 @@ def conversation_read(*, thread: Thread, side: str, up_to_seq: int, at: dt.datet
     )
 
 
-def estimate_decided(*, estimate, decided_by: str) -> None:
+def estimate_decided(*, estimate, decided_by: str, decision=None) -> None:
     """From `transition_estimate`, when an estimate is approved or declined in the portal
-    (by the customer or by staff). What the CRM itself decided it already knows."""
+    (by the customer, with their `decision` record, or by staff). What the CRM itself decided
+    it already knows."""
     if decided_by == "crm":
         return
     approved = estimate.status == "approved"
+    signed = decision is not None
+    chosen = []
+    if signed and decision.chosen_options:
+        by_position = {line.position: line for line in estimate.lines.all()}
+        chosen = [
+            {
+                "position": p,
+                "description": by_position[p].description,
+                "amount": f"{by_position[p].amount:.2f}",
+            }
+            for p in decision.chosen_options
+        ]
     record_event(
         type=EventType.ESTIMATE_APPROVED if approved else EventType.ESTIMATE_DECLINED,
         customer=estimate.customer,
-        key=f"estimate:{estimate.pk}:{estimate.status}",
+        key=f"estimate:{estimate.pk}:v{estimate.version}:{estimate.status}",
         project=estimate.project,
         occurred_at=estimate.decided_at,
         data={
             "number": estimate.number,
             "crm_id": estimate.external_id or None,
-            "total": f"{estimate.total:.2f}",
+            "version": estimate.version,
+            "total": f"{(decision.total if signed else estimate.total):.2f}",
             "currency": estimate.currency,
             "decided_by": decided_by,
             "decided_at": _iso(estimate.decided_at),
+            "signer": {
+                "name": decision.signer_name,
+                "ip_address": decision.ip_address,
+                "user_agent": decision.user_agent,
+            }
+            if signed
+            else None,
+            "document_sha256": decision.document_sha256 if signed else None,
+            "chosen_options": chosen,
+            "reason": decision.reason if signed else "",
         },
     )
 

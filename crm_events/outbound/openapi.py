@@ -35,13 +35,37 @@ class MessageReceivedData(_Strict):
     attachment_count: int = Field(ge=0)
 
 
+class Signer(_Strict):
+    name: str = Field(description="The full name the customer typed to sign.")
+    ip_address: str | None = Field(description="The address they signed from.")
+    user_agent: str = Field(description="Their browser's User-Agent.")
+
+
+class ChosenOption(_Strict):
+    position: int = Field(ge=0, description="The line's place in the estimate, from 0.")
+    description: str
+    amount: str = Field(pattern=_MONEY)
+
+
 class EstimateDecisionData(_Strict):
     number: str
     crm_id: str | None = Field(description="The estimate's id in your CRM, when it gave one.")
-    total: str = Field(pattern=_MONEY)
+    version: int = Field(
+        ge=1,
+        description="Which version was decided (1, then one more for "
+        "each estimate.sent with other content).",
+    )
+    total: str = Field(pattern=_MONEY, description="Approved: with the options chosen.")
     currency: str = Field(min_length=3, max_length=3)
     decided_by: Literal["customer", "staff"]
     decided_at: AwareDatetime
+    signer: Signer | None = Field(description="Who decided in the portal; null for staff.")
+    document_sha256: str | None = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the canonical JSON of the document shown (docs/crm.md).",
+    )
+    chosen_options: list[ChosenOption] = Field(description="The optional lines chosen.")
+    reason: str = Field(description="Why it was declined, if the customer said; else empty.")
 
 
 class AppointmentRefData(_Strict):

@@ -38,3 +38,9 @@ def quantity(value) -> str:
 def new_key() -> str:
     """A fresh form key (see KeyedForm): one action per rendered form."""
     return uuid.uuid4().hex
+
+
+@register.filter
+def has_optional(lines) -> bool:
+    """Whether an estimate's (prefetched) lines include an optional one."""
+    return any(getattr(line, "optional", False) for line in lines)

@@ -103,6 +103,7 @@ def staff_badge_templates() -> list[str]:
 # What a card's link does, by what the card is about.
 CARD_ACTIONS = {
     "invoice": "View invoice",
+    "payment": "View receipt",
     "estimate": "View estimate",
     "contract": "View contract",
     "appointment": "See schedule",

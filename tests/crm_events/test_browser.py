@@ -1,6 +1,6 @@
 """The CRM in headless Chromium against a real daphne: Sarah confirms her appointment with
-the Schedule button by keyboard alone and approves an estimate; mike logs a call and sends
-"Crew on the way" from the chat modal."""
+the Schedule button by keyboard alone; mike logs a call and sends "Crew on the way" from the
+chat modal. (Approving an estimate: test_approval_browser.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from crm_events import actions
-from crm_events.models import Appointment, Call, Estimate
+from crm_events.models import Appointment, Call
 from portal.models import Customer
 from tests.e2e import conftest as e2e
 
@@ -67,17 +67,6 @@ def test_sarah_confirms_her_appointment_with_the_schedule_button_by_keyboard(ope
     assert visit.status == Appointment.Status.CONFIRMED
     page.get_by_role("link", name="Messages").click()
     expect(page.get_by_text("Appointment confirmed —").last).to_be_visible()
-
-
-def test_sarah_approves_the_estimate_waiting_for_her(open_as, demo):
-    sarah, _ = demo
-    page = open_as(sarah.user)
-    page.get_by_role("link", name="Invoices").click()
-    page.get_by_role("link", name="Estimate #311").click()
-    expect(page.get_by_role("cell", name="Cedar privacy screen, 24 ft")).to_be_visible()
-    page.get_by_role("button", name="Approve estimate — $9,800").click()
-    expect(page.get_by_role("status")).to_contain_text("You approved this estimate")
-    assert Estimate.objects.get(number="311").status == Estimate.Status.APPROVED
 
 
 def test_sarah_taps_the_invoice_card_and_sees_its_lines(open_as, demo):

@@ -213,3 +213,102 @@ def test_the_check_finds_a_status_written_in_a_models_own_method():
         """
     )
     assert status_writes(source, crm_file=True) == [(4, "mark_paid")]
+
+
+# -- issue 21's states: each has one writer too ------------------------------------------------
+
+# A field (assigned, or saved by name) or a model's rows (created), and the one function that
+# writes it.
+FIELD_OWNERS = {
+    "amount_paid": {("crm_events/actions/invoices.py", "record_payment")},
+    "crm_id": {("portal/actions.py", "link_crm_id")},
+    "version": {("crm_events/actions/estimates.py", "send_estimate")},
+}
+ROW_OWNERS = {
+    "Payment": {("crm_events/actions/invoices.py", "record_payment")},
+    "EstimateDecision": {("crm_events/actions/estimates.py", "decide_estimate")},
+    "EstimateVersion": {("crm_events/actions/estimates.py", "_snapshot")},
+}
+
+
+class _StateFinder(ast.NodeVisitor):
+    """Writes of FIELD_OWNERS' fields and ROW_OWNERS' rows, each with its function."""
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+        self.found: list[tuple[str, str]] = []
+
+    def visit_FunctionDef(self, node) -> None:
+        self.stack.append(node.name)
+        self.generic_visit(node)
+        self.stack.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def _add(self, state: str) -> None:
+        self.found.append((state, self.stack[-1] if self.stack else "<module>"))
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            targets = target.elts if isinstance(target, ast.Tuple | ast.List) else [target]
+            for element in targets:
+                if isinstance(element, ast.Attribute) and element.attr in FIELD_OWNERS:
+                    self._add(element.attr)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node) -> None:
+        if isinstance(node.target, ast.Attribute) and node.target.attr in FIELD_OWNERS:
+            self._add(node.target.attr)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else ""
+        root = receiver.split(".")[0]
+        if name in WRITES and root in ROW_OWNERS:
+            self._add(root)
+        for keyword in node.keywords:
+            if keyword.arg in FIELD_OWNERS and name in {"update", "save"}:
+                self._add(keyword.arg)
+            if keyword.arg == "update_fields" and isinstance(keyword.value, ast.List | ast.Tuple):
+                for element in keyword.value.elts:
+                    if isinstance(element, ast.Constant) and element.value in FIELD_OWNERS:
+                        self._add(element.value)
+        self.generic_visit(node)
+
+
+def _state_writes(source: str) -> list[tuple[str, str]]:
+    finder = _StateFinder()
+    finder.visit(ast.parse(source))
+    return finder.found
+
+
+def test_payments_decisions_versions_and_crm_ids_have_one_writer_each():
+    owners = FIELD_OWNERS | ROW_OWNERS
+    offenders, seen = [], set()
+    for path in _source_files():
+        relative = str(path.relative_to(ROOT))
+        for state, function in _state_writes(path.read_text()):
+            if (relative, function) in owners[state]:
+                seen.add(state)
+            else:
+                offenders.append((relative, function, state))
+    assert offenders == []
+    assert seen == set(owners)  # the check sees each owner write what it owns
+
+
+def test_the_state_check_finds_a_planted_write():
+    source = textwrap.dedent(
+        """
+        def sneak(invoice, customer):
+            invoice.amount_paid = 0
+            customer.save(update_fields=["crm_id"])
+            Payment.objects.create(invoice=invoice, amount=1)
+        """
+    )
+    assert _state_writes(source) == [
+        ("amount_paid", "sneak"),
+        ("crm_id", "sneak"),
+        ("Payment", "sneak"),
+    ]

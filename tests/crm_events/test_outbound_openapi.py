@@ -58,7 +58,14 @@ def test_the_bodies_sent_conform_to_the_document(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         thread_actions.post_customer_reply(customer=customer, body="Hi", channel="sms")
-        actions.decide_estimate(estimate=estimate, approve=True, by_customer=True)
+        actions.decide_estimate(
+            estimate=estimate,
+            approve=True,
+            by_customer=True,
+            signer_name="Sarah Mitchell",
+            agreed=True,
+            ip_address="203.0.113.7",
+        )
         actions.confirm_appointment(appointment=appointment)
         actions.ask_to_reschedule(appointment=appointment, note="", idempotency_key="k")
         thread_actions.post_staff_message(thread=thread, author=staff, body="Noted")

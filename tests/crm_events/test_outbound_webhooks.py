@@ -372,14 +372,28 @@ def test_rotating_an_admin_endpoints_secret_signs_with_the_new_and_the_previous(
         Webhook(secret).verify("{}", headers)
 
 
+SARAH_SIGNS = {
+    "approve": True,
+    "by_customer": True,
+    "version": 1,
+    "signer_name": "Sarah Mitchell",
+    "agreed": True,
+    "ip_address": "203.0.113.7",
+    "user_agent": "Mozilla/5.0 (test)",
+}
+
+
 # -- idempotency and order -----------------------------------------------------------------------
 
 
 def test_the_same_change_is_one_event_and_a_resend_carries_the_same_webhook_id_and_body(
     customer, thread, estimate, crm_endpoint, on_commit
 ):
-    for _ in range(2):
-        on_commit(actions.decide_estimate, estimate=estimate, approve=True, by_customer=True)
+    on_commit(actions.decide_estimate, estimate=estimate, **SARAH_SIGNS)
+    with pytest.raises(ValidationError, match="approved already"):
+        on_commit(actions.decide_estimate, estimate=estimate, **SARAH_SIGNS)
+    # The admin marking it approved again changes nothing.
+    on_commit(actions.transition_estimate, estimate=estimate, to="approved")
     assert OutboundEvent.objects.filter(type="estimate.approved").count() == 1
     approved = OutboundEvent.objects.get(type="estimate.approved")
     delivery = WebhookDelivery.objects.get(event=approved)
@@ -419,19 +433,29 @@ def _sent(receiver, type_):
 def test_an_estimate_the_customer_approves_tells_the_crm_who_and_when(
     customer, thread, estimate, crm_endpoint, on_commit
 ):
-    on_commit(actions.decide_estimate, estimate=estimate, approve=True, by_customer=True)
+    on_commit(actions.decide_estimate, estimate=estimate, **SARAH_SIGNS)
     estimate.refresh_from_db()
+    decision = actions.latest_decision(estimate)
     (event,) = _sent(crm_endpoint, "estimate.approved")
     assert event["project"] == "PRJ-1042"
     assert event["data"] == {
         "number": "311",
         "crm_id": None,
+        "version": 1,
         "total": "9800.00",
         "currency": "USD",
         "decided_by": "customer",
         "decided_at": estimate.decided_at.astimezone(dt.UTC)
         .isoformat(timespec="seconds")
         .replace("+00:00", "Z"),
+        "signer": {
+            "name": "Sarah Mitchell",
+            "ip_address": "203.0.113.7",
+            "user_agent": "Mozilla/5.0 (test)",
+        },
+        "document_sha256": decision.document_sha256,
+        "chosen_options": [],
+        "reason": "",
     }
 
 

@@ -93,26 +93,29 @@ def test_customers_get_404_on_staff_documents(customer_client, invoice):
 
 def test_sarah_approves_an_estimate_and_the_business_hears_of_it(customer_client, estimate, thread):
     page = customer_client.get("/estimates/311/").content.decode()
-    assert "Approve estimate — $9,800" in page and "Decline" in page
-    response = customer_client.post("/estimates/311/approve/")
+    assert "Approve estimate — " in page and "$9,800" in page and "Decline" in page
+    response = customer_client.post(
+        "/estimates/311/approve/", {"version": 1, "name": "Sarah Mitchell", "agree": "on"}
+    )
     assert response.status_code == 302
     estimate.refresh_from_db()
     assert estimate.status == Estimate.Status.APPROVED
+    # A card, not a message in her name.
     bodies = list(thread.entries.order_by("seq").values_list("kind", "body"))
-    assert bodies[-2:] == [
-        ("event_card", "Estimate #311 approved"),
-        ("customer_reply", "I approve Estimate #311 ($9,800)."),
-    ]
+    assert bodies[-1] == ("event_card", "Estimate #311 approved by Sarah Mitchell — $9,800")
+    assert not thread.entries.filter(kind="customer_reply").exists()
     thread.refresh_from_db()
     assert thread.staff_unread == 1  # on the staff list, and routed to the business
     from notifications.models import Delivery
 
     assert Delivery.objects.filter(audience="business").count() == 1
-    # Twice is once; deciding otherwise afterwards is refused.
-    customer_client.post("/estimates/311/approve/")
-    response = customer_client.post("/estimates/311/decline/")
-    assert response.status_code == 409
-    assert "already" in response.content.decode()
+    # Deciding again, either way, is refused and writes nothing.
+    for decision in ("approve", "decline"):
+        response = customer_client.post(
+            f"/estimates/311/{decision}/", {"version": 1, "name": "Sarah Mitchell", "agree": "on"}
+        )
+        assert response.status_code == 409
+        assert "already" in response.content.decode()
     assert thread.entries.filter(body__contains="approved").count() == 1
 
 

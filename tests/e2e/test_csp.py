@@ -77,6 +77,12 @@ def test_sarahs_flows_run_under_the_policy(open_as, demo, server, violations):
     page.get_by_role("button", name="Print").click()
     expect(page.locator("html")).to_have_attribute("data-printed", "yes")
     page.goto(f"{base}/estimates/311/")
+    page.get_by_label("Second coat of cedar stain").check()  # estimate.js, under the CSP
+    expect(page.get_by_role("button", name=re.compile("Approve estimate"))).to_contain_text(
+        "$10,250"
+    )
+    page.get_by_label("Type your full name to sign").fill("Sarah Mitchell")
+    page.get_by_label("I agree").check()
     page.get_by_role("button", name=re.compile("Approve estimate")).click()
     expect(page.get_by_role("status")).to_contain_text("You approved this estimate")
     page.goto(f"{base}/schedule/")

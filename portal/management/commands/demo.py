@@ -13,8 +13,9 @@ pushes nobody.
 The CRM records are real and made by the same actions the API and the admin use: yesterday's
 "Deck install" is booked, confirmed when Sarah replies CONFIRM (history recorded with
 `notify=False` runs no keyword, so the demo confirms it as the keyword would) and completed,
-estimate #311 waits for her approval, invoice #2041 has its lines, and Daniel's kitchen has a
-visit next week.
+estimate #311 (with its terms and an optional line) waits for her approval, invoice #2041 has
+its lines, a "Pay" link to the processor and a first payment of $1,000 by card, and Daniel's
+kitchen has a visit next week.
 """
 
 from __future__ import annotations
@@ -226,9 +227,16 @@ class Command(BaseCommand):
             lines=[
                 crm.LineData("Cedar privacy screen, 24 ft", Decimal(1), Decimal("6200.00")),
                 crm.LineData("Pergola over the grill area", Decimal(1), Decimal("3600.00")),
+                crm.LineData(
+                    "Second coat of cedar stain", Decimal(1), Decimal("450.00"), optional=True
+                ),
             ],
             total=Decimal("9800.00"),
             valid_until=today + dt.timedelta(days=30),
+            terms=(
+                "50% deposit on approval, the balance on completion. Work starts within three "
+                "weeks of approval, weather permitting. Prices hold until the date above."
+            ),
             at=at(1, 15, 30),
             notify=False,
         )
@@ -242,7 +250,7 @@ class Command(BaseCommand):
             at=at(0, 10, 15),
             notify=False,
         )
-        crm.send_invoice(
+        invoice = crm.send_invoice(
             customer=sarah,
             project=deck,
             number="2041",
@@ -254,7 +262,17 @@ class Command(BaseCommand):
             ],
             total=Decimal("4200.00"),
             due_on=today + dt.timedelta(days=14),
+            payment_url="https://checkout.stripe.com/c/pay/demo_cs_2041",
             at=at(0, 10, 16),
+            notify=False,
+        )
+        crm.record_payment(
+            invoice=invoice.record,
+            amount=Decimal("1000.00"),
+            method="card",
+            payment_id="demo_pay_2041_1",
+            receipt_url="https://pay.stripe.com/receipts/demo_2041_1",
+            at=at(0, 10, 18),
             notify=False,
         )
         actions.mark_read(thread=thread, side=Side.CUSTOMER, at=at(0, 10, 20))
