@@ -329,7 +329,8 @@ def post_event_card(
     """A CRM event ("Invoice #2041 sent — $4,200") shown as a chip linking to its document.
     `from_customer`: the customer's own act (an estimate decision), made a customer card:
     unread for staff and routed to the business like a reply, not told to the customer.
-    `action_label` and `action_url`: a second link, to an https page elsewhere (an invoice's "Pay")."""
+    `action_label` and `action_url`: a second link, to an https page elsewhere (an invoice's
+    "Pay")."""
     if not link_url.startswith(("/", "https://", "http://")) or link_url.startswith("//"):
         raise ValidationError("A card links to a page of ours or an http(s) address.")
     if bool(action_label) != bool(action_url) or not (
