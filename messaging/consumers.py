@@ -381,14 +381,31 @@ class StaffInboxConsumer(GroupConsumer):
 
     @database_sync_to_async
     def _render_rows(self, thread_id: int) -> str:
-        from portal.queries import staff_project_rows
+        from portal.queries import assignable_staff, staff_project_rows
+        from portal.templatetags.assignee import assignee_control_context
 
         rows = list(staff_project_rows().filter(customer__thread__pk=thread_id))
+        if not rows:
+            return ""
+        staff_members = assignable_staff()
         with timezone.override(self.zone):
-            return "".join(
-                render_to_string("portal/staff_projects.html#row", {"row": row, "oob": True})
+            html = [
+                render_to_string(
+                    "portal/staff_projects.html#row",
+                    {"row": row, "oob": True, "staff_members": staff_members},
+                )
                 for row in rows
+            ]
+            # The chat modal's assignee control too, for whoever has this customer's chat
+            # open (no one: htmx finds no target and drops it).
+            control = assignee_control_context(customer=rows[0].customer, where="chat")
+            html.append(
+                render_to_string(
+                    "portal/_assignee.html",
+                    {**control, "staff_members": staff_members, "oob": True},
+                )
             )
+            return "".join(html)
 
 
 def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict:

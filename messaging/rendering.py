@@ -53,11 +53,11 @@ def _key(entry, *, audience: str, business, customer, zone: str, today: str, oob
             customer.pk,
             customer.name,
             entry.transcript,
-            (author.pk, author.get_full_name(), author.get_username()) if author else None,
+            (author.pk, author.first_name, author.get_username()) if author else None,
             tuple(badge.state(entry) for badge in extensions.staff_badges()),
         )
     digest = hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()
-    return f"entry:v3:{digest}"  # v3: cards with their action, senders named
+    return f"entry:v4:{digest}"  # v4: staff see each author by first name
 
 
 def render_entries(entries, *, audience: str, business, customer, oob: str = "") -> SafeString:
