@@ -35,6 +35,7 @@ from messaging import actions
 from messaging.models import Entry, Side
 from notifications.inbound import actions as inbound
 from notifications.models import StaffNotificationPreferences
+from notifications.outbound import preferences
 from portal import actions as portal_actions
 from portal.models import Business, Customer, Project
 
@@ -127,9 +128,8 @@ class Command(BaseCommand):
             kim.is_staff = True
             kim.set_password(DEMO_STAFF_PASSWORD)
             kim.save()
-        StaffNotificationPreferences.objects.get_or_create(
-            user=kim, defaults={"email_enabled": True, "push_enabled": True}
-        )
+        if not StaffNotificationPreferences.objects.filter(user=kim).exists():
+            preferences.update_staff_preferences(user=kim, email_enabled=True, push_enabled=True)
         return kim
 
     def _unmatched_text(self, business) -> None:
