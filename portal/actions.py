@@ -4,6 +4,7 @@ details: portal/account.py.)"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from urllib.parse import urlencode
@@ -140,6 +141,7 @@ def assign_customer(
     customer: Customer,
     assignee: AbstractBaseUser | None,
     by: AbstractBaseUser | None = None,
+    at: dt.datetime | None = None,
 ) -> Customer:
     """Make `assignee` the staff member who owns `customer`'s conversation (None: nobody).
     The only writer of Customer.assigned_to. Refuses a user who is not active staff, checked
@@ -147,7 +149,8 @@ def assign_customer(
 
     A change is told to staff in the thread itself, as an internal note by `by` ("Mike
     assigned Sarah Mitchell to Kim"), in the same transaction: staff only, like every note,
-    and the note's append is what updates open lists and chats (messaging.live)."""
+    and the note's append is what updates open lists and chats (messaging.live). `at` dates
+    the note (history loaded later, as the demo does); by default, now."""
     with transaction.atomic():
         if assignee is not None:
             User = type(assignee)
@@ -169,6 +172,7 @@ def assign_customer(
                 thread=messaging_actions.ensure_thread(customer=locked),
                 author=by,
                 body=_assignment_note(customer=locked, assignee=assignee, previous=previous, by=by),
+                at=at,
             )
     customer.assigned_to_id = new_id
     if assignee is not None:

@@ -365,7 +365,8 @@ def staff_assign(request: HttpRequest, customer_id: int) -> HttpResponse:
     error = ""
     if not form.is_valid():
         error = "Choose a staff member or Unassigned."
-        data = {"where": "row"}
+        # Answer in the control that asked, as far as what it sent says which.
+        data = {key: form.cleaned_data.get(key) for key in ("where", "row")}
     else:
         data = form.cleaned_data
         assignee = None

@@ -384,3 +384,11 @@ def test_a_staff_device_subscribes_and_a_bad_subscription_is_refused(
         assert response.status_code == 400
         assert response.json()["error"]
     assert StaffPushSubscription.objects.count() == 1
+
+
+def test_a_refusal_answers_in_the_control_that_asked(staff_client, customer, thread, project):
+    from_chat = assign(staff_client, customer, "kim", where="chat")
+    assert from_chat.status_code == 400
+    assert f'id="assignee-chat-{customer.pk}"' in from_chat.content.decode()
+    from_row = assign(staff_client, customer, "kim", row=project.pk)
+    assert f'id="assignee-row-{project.pk}"' in from_row.content.decode()

@@ -101,16 +101,22 @@ class Command(BaseCommand):
             },
         )
         crm.crm_settings(business)
+        kim = self._kim()
+        self._assign(sarah, mike)
+        self._assign(daniel, kim)
         self._sarah_thread(sarah, deck, mike, business)
         self._daniel_thread(daniel, kitchen, mike)
         self._unmatched_text(business)
-        luis = self._luis(business, mike)
-        kim = self._kim()
-        # Who owns which conversation, on first load only: an assignment changed in the
-        # portal since stays as it is (and the demo writes no second assignment note).
-        for customer, owner in [(sarah, mike), (daniel, kim), (luis, kim)]:
-            if customer.assigned_to_id is None:
-                portal_actions.assign_customer(customer=customer, assignee=owner)
+        self._luis(business, mike, kim)
+
+    def _assign(self, customer, owner) -> None:
+        """Who owns the conversation, on first load only: an assignment changed in the portal
+        since stays as it is. Its note is dated before the thread's history (a week back), so
+        the staff list still sorts by the demo's own messages."""
+        if customer.assigned_to_id is None:
+            portal_actions.assign_customer(
+                customer=customer, assignee=owner, at=timezone.now() - dt.timedelta(days=7)
+            )
 
     def _kim(self):
         """A second staff member, with customers of her own; she hears of their messages
@@ -337,13 +343,14 @@ class Command(BaseCommand):
 
     # -- Luis Ramirez: phone only (no email), Roof Repair ----------------------------------------
 
-    def _luis(self, business, mike) -> Customer:
+    def _luis(self, business, mike, kim) -> None:
         """A customer with no email, who signs in with a code texted to his phone."""
         # A demo database from before Luis gave his number to Daniel: move Daniel off it.
         Customer.objects.filter(user__username="daniel", phone=LUIS_PHONE).update(
             phone=DANIEL_PHONE
         )
         luis = self._customer(business, "Luis Ramirez", "", LUIS_PHONE, "luis")
+        self._assign(luis, kim)
         roof, _ = Project.objects.get_or_create(
             code="PRJ-1044",
             defaults={
@@ -355,7 +362,7 @@ class Command(BaseCommand):
         )
         thread = actions.ensure_thread(customer=luis)
         if Entry.objects.filter(thread=thread, idempotency_key="demo:luis:1").exists():
-            return luis
+            return
         now = timezone.now()
         actions.post_staff_message(
             thread=thread,
@@ -385,4 +392,3 @@ class Command(BaseCommand):
             at=now - dt.timedelta(days=1, hours=6),
             notify=False,
         )
-        return luis
