@@ -375,18 +375,18 @@ class StaffInboxConsumer(GroupConsumer):
 
     async def _send_rows(self, thread_id: int, event_key: tuple) -> None:
         key = ("rows", thread_id, *event_key, self.zone.key)
-        html = await shared_render(key, lambda: self._render_rows(thread_id))
-        if html:
+        frames = await shared_render(key, lambda: self._render_rows(thread_id))
+        for html in frames or ():
             await self.send(text_data=html)
 
     @database_sync_to_async
-    def _render_rows(self, thread_id: int) -> str:
+    def _render_rows(self, thread_id: int) -> tuple[str, ...]:
         from portal.queries import assignable_staff, staff_project_rows
         from portal.templatetags.assignee import assignee_control_context
 
         rows = list(staff_project_rows().filter(customer__thread__pk=thread_id))
         if not rows:
-            return ""
+            return ()
         staff_members = assignable_staff()
         with timezone.override(self.zone):
             html = [
@@ -397,15 +397,14 @@ class StaffInboxConsumer(GroupConsumer):
                 for row in rows
             ]
             # The chat modal's assignee control too, for whoever has this customer's chat
-            # open (no one: htmx finds no target and drops it).
+            # open (no one: htmx finds no target and drops it). A frame of its own: htmx
+            # parses a frame of <tr>s as table content, where a <form> comes out empty.
             control = assignee_control_context(customer=rows[0].customer, where="chat")
-            html.append(
-                render_to_string(
-                    "portal/_assignee.html",
-                    {**control, "staff_members": staff_members, "oob": True},
-                )
+            chat_control = render_to_string(
+                "portal/_assignee.html",
+                {**control, "staff_members": staff_members, "oob": True},
             )
-            return "".join(html)
+            return ("".join(html), chat_control)
 
 
 def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict:

@@ -113,12 +113,16 @@ def test_axe_finds_nothing_on_the_assignee_controls_of_the_list_and_the_chat(
     page.goto(f"{server.url}/staff/projects/")
     found = violations_on(page)
     page.get_by_role("link", name=re.compile("Open chat with Sarah Mitchell")).click()
-    control = page.locator(f"#assignee-chat-{sarah.pk}")
-    expect(control.get_by_role("combobox", name="Assignee for Sarah Mitchell")).to_be_visible()
+    dialog = page.locator("dialog#chat-dialog")
+    expect(dialog.get_by_placeholder("Type a reply…")).to_be_focused()
     found += violations_on(page)
-    # The modal's control, after it answered in place.
-    control.get_by_role("combobox").select_option(label="Unassigned")
-    control.get_by_role("button", name="Assign Sarah Mitchell").click()
-    expect(control.get_by_role("combobox")).to_have_value("")
-    found += violations_on(page)
+    if width == "desktop":
+        # (On a phone the chat opens typing, and the header's controls step aside until the
+        # reply box is left: tests/e2e/test_layout.py.) The control, and its answer in place.
+        control = page.locator(f"#assignee-chat-{sarah.pk}")
+        select = control.get_by_role("combobox", name="Assignee for Sarah Mitchell")
+        select.select_option(label="Unassigned")
+        control.get_by_role("button", name="Assign Sarah Mitchell").click()
+        expect(select).to_have_value("")
+        found += violations_on(page)
     assert found == [], "\n".join(found)
