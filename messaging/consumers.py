@@ -79,7 +79,7 @@ _row_renders: dict[tuple, _RowRender] = {}
 _render_numbers = itertools.count(1)
 
 
-async def coalesced_rows(key: tuple, render) -> tuple[int, str]:
+async def coalesced_rows(key: tuple, render) -> tuple[int, tuple[str, ...]]:
     """The thread's rows rendered after this call, shared per process: while a render runs,
     every later event of the same rows waits for ONE render that starts when it ends, and
     shows the newest state. A burst of 100 sends into one thread renders its row a handful of
@@ -110,7 +110,7 @@ def _start_rows(key: tuple, state: _RowRender) -> None:
             future.set_result((number, await state.render()))
         except Exception:
             logger.exception("rendering live rows failed; the list shows them on reload")
-            future.set_result((number, ""))
+            future.set_result((number, ()))
         finally:
             state.running = None
             if state.waiting is not None:
@@ -482,11 +482,12 @@ class StaffInboxConsumer(GroupConsumer):
         try:
             while True:
                 self.rows_again.discard(thread_id)
-                number, html = await coalesced_rows(key, lambda: self._render_rows(thread_id))
+                number, frames = await coalesced_rows(key, lambda: self._render_rows(thread_id))
                 # A render shared by several events of this socket is sent once.
-                if html and self.sent_rows.get(thread_id) != number:
+                if frames and self.sent_rows.get(thread_id) != number:
                     self.sent_rows[thread_id] = number
-                    await self.send(text_data=html)
+                    for html in frames:
+                        await self.send(text_data=html)
                 if thread_id not in self.rows_again:
                     break
         finally:
@@ -498,15 +499,31 @@ class StaffInboxConsumer(GroupConsumer):
         await super().disconnect(code)
 
     @off_the_database_thread
-    def _render_rows(self, thread_id: int) -> str:
-        from portal.queries import staff_project_rows
+    def _render_rows(self, thread_id: int) -> tuple[str, ...]:
+        from portal.queries import assignable_staff, staff_project_rows
+        from portal.templatetags.assignee import assignee_control_context
 
         rows = list(staff_project_rows().filter(customer__thread__pk=thread_id))
+        if not rows:
+            return ()
+        staff_members = assignable_staff()
         with timezone.override(self.zone):
-            return "".join(
-                render_to_string("portal/staff_projects.html#row", {"row": row, "oob": True})
+            html = [
+                render_to_string(
+                    "portal/staff_projects.html#row",
+                    {"row": row, "oob": True, "staff_members": staff_members},
+                )
                 for row in rows
+            ]
+            # The chat modal's assignee control too, for whoever has this customer's chat
+            # open (no one: htmx finds no target and drops it). A frame of its own: htmx
+            # parses a frame of <tr>s as table content, where a <form> comes out empty.
+            control = assignee_control_context(customer=rows[0].customer, where="chat")
+            chat_control = render_to_string(
+                "portal/_assignee.html",
+                {**control, "staff_members": staff_members, "oob": True},
             )
+            return ("".join(html), chat_control)
 
 
 def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict:

@@ -53,11 +53,12 @@ def _key(entry, *, audience: str, business, customer, zone: str, today: str, oob
             customer.pk,
             customer.name,
             entry.transcript,
-            (author.pk, author.get_full_name(), author.get_username()) if author else None,
+            (author.pk, author.first_name, author.get_username()) if author else None,
             tuple(badge.state(entry) for badge in extensions.staff_badges()),
         )
     digest = hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()
-    return f"entry:v4:{digest}"  # v4: customer cards, with their photos
+    # v5: customer cards with their photos; staff see each author by first name
+    return f"entry:v5:{digest}"
 
 
 def render_entries(entries, *, audience: str, business, customer, oob: str = "") -> SafeString:

@@ -25,6 +25,7 @@ from messaging.models import Side, Thread
 from portal import throttles
 from portal.access import customer_required, staff_required
 from portal.models import Project
+from portal.queries import assignable_staff
 
 
 def _extends(request: HttpRequest) -> str:
@@ -235,12 +236,13 @@ def staff_chat(request: HttpRequest, thread_id: int) -> HttpResponse:
         "projects": list(thread.customer.projects.all()),
         "page": page,
         "form": StaffReplyForm.blank(),
+        "staff_members": assignable_staff(),
     }
     if request.htmx:
         return render(request, "messaging/_staff_chat.html", context)
     from portal.views import staff_projects_context
 
-    context |= staff_projects_context(viewer=request.user)
+    context = staff_projects_context(viewer=request.user) | context
     return render(request, "portal/staff_projects.html", context)
 
 

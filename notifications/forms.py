@@ -294,3 +294,10 @@ class AssignForm(forms.Form):
         if len(matches) > 1:
             raise ValidationError("More than one customer matches; use an email address.")
         return matches[0]
+
+
+class StaffPreferencesForm(forms.Form):
+    """/staff/settings/: how a staff member hears of their assigned threads and mentions."""
+
+    email_enabled = forms.BooleanField(label="Email", required=False)
+    push_enabled = forms.BooleanField(label="Push notifications", required=False)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Least
 
 from messaging.models import Entry
@@ -95,6 +96,56 @@ class PushSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"Push subscription {self.pk} of {self.customer}"
+
+    def as_subscription_info(self) -> dict:
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
+
+
+class StaffNotificationPreferences(models.Model):
+    """How one staff member wants to hear of what is theirs: a customer message in a thread
+    assigned to them, and an internal note that mentions them (@name). Staff without a row
+    get `for_user()`'s defaults: email on, push on (push needs a subscribed device too)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="staff_notification_preferences",
+    )
+    email_enabled = models.BooleanField("Email", default=True)
+    push_enabled = models.BooleanField("Push notifications", default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "staff notification preferences"
+
+    def __str__(self) -> str:
+        return f"Notification preferences of {self.user}"
+
+    @classmethod
+    def for_user(cls, user) -> StaffNotificationPreferences:
+        """The stored row, or an unsaved one holding the defaults (reads never write)."""
+        try:
+            return cls.objects.get(user=user)
+        except cls.DoesNotExist:
+            return cls(user=user)
+
+
+class StaffPushSubscription(models.Model):
+    """One browser that may receive Web Push for a staff member (kept apart from customers'
+    devices: a customer's thread must never be able to name a staff device, nor the reverse)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_push_subscriptions"
+    )
+    endpoint = models.URLField(max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=200)
+    auth = models.CharField(max_length=100)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Push subscription {self.pk} of {self.user}"
 
     def as_subscription_info(self) -> dict:
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
@@ -228,6 +279,8 @@ class Delivery(models.Model):
     class Audience(models.TextChoices):
         CUSTOMER = "customer", "Customer"
         BUSINESS = "business", "Business"
+        # One staff member (`staff_user`): the assignee of the thread, or someone mentioned.
+        STAFF = "staff", "Staff member"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -268,6 +321,14 @@ class Delivery(models.Model):
     fallback_for = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="fallback"
     )
+    # Audience STAFF only: whom it tells (their preferences and devices are read at send time).
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff_deliveries",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = DeliveryQuerySet.as_manager()
@@ -277,7 +338,20 @@ class Delivery(models.Model):
         ordering = ["entry_id", "channel"]
         constraints = [
             models.UniqueConstraint(
-                fields=["entry", "channel", "audience"], name="delivery_one_per_channel"
+                fields=["entry", "channel", "audience"],
+                condition=Q(staff_user__isnull=True),
+                name="delivery_one_per_channel",
+            ),
+            # A staff member hears of one entry once per channel (a note naming @kim twice).
+            models.UniqueConstraint(
+                fields=["entry", "channel", "staff_user"],
+                condition=Q(staff_user__isnull=False),
+                name="delivery_one_per_staff_channel",
+            ),
+            models.CheckConstraint(
+                condition=Q(audience="staff", staff_user__isnull=False)
+                | (~Q(audience="staff") & Q(staff_user__isnull=True)),
+                name="delivery_staff_user_iff_staff",
             ),
         ]
         indexes = [

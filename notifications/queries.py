@@ -49,15 +49,20 @@ def deliveries_prefetch() -> Prefetch:
         *(When(channel=channel, then=Value(rank)) for channel, rank in CHANNEL_ORDER.items()),
         output_field=IntegerField(),
     )
-    return Prefetch("deliveries", queryset=Delivery.objects.order_by(channel_rank, "audience"))
+    return Prefetch(
+        "deliveries",
+        queryset=Delivery.objects.select_related("staff_user").order_by(
+            channel_rank, "audience", "staff_user_id"
+        ),
+    )
 
 
 def delivery_state(entry) -> tuple:
     """Everything the status line (notifications/_delivery_status.html) shows of an entry's
     deliveries: part of the key of its cached staff HTML (messaging.rendering)."""
     return tuple(
-        (d.pk, d.channel, d.audience, d.status, d.hold_reason, d.attempts, d.last_error,
-         d.send_after, d.sent_at, d.delivered_at)
+        (d.pk, d.channel, d.audience, d.staff_user_id, d.status, d.hold_reason, d.attempts,
+         d.last_error, d.send_after, d.sent_at, d.delivered_at)
         for d in entry.deliveries.all()
     )  # fmt: skip
 

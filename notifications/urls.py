@@ -18,6 +18,13 @@ urlpatterns = [
     # RFC 8058 one-click unsubscribe, from the List-Unsubscribe header of customers' emails.
     path("email/unsubscribe/<str:token>/", views.email_unsubscribe, name="email_unsubscribe"),
     path("webhooks/twilio/sms/", inbound_views.twilio_sms, name="twilio_sms"),
+    path("staff/settings/", views.staff_settings, name="staff_settings"),
+    path("staff/settings/push/subscribe/", views.staff_push_subscribe, name="staff_push_subscribe"),
+    path(
+        "staff/settings/push/unsubscribe/",
+        views.staff_push_unsubscribe,
+        name="staff_push_unsubscribe",
+    ),
     path("staff/unmatched/", inbound_views.unmatched, name="unmatched"),
     path(
         "staff/unmatched/<int:inbound_id>/assign/",

@@ -23,11 +23,13 @@ from notifications.forms import (
     PreferencesForm,
     PushEndpointForm,
     PushSubscriptionForm,
+    StaffPreferencesForm,
     TwilioStatusForm,
 )
 from notifications.inbound.webhooks import twilio_signed
+from notifications.models import StaffNotificationPreferences, StaffPushSubscription
 from notifications.outbound import preferences, provider_status, transports
-from portal.access import customer_required
+from portal.access import customer_required, staff_required
 
 logger = logging.getLogger(__name__)
 
@@ -225,3 +227,66 @@ def favicon(request: HttpRequest) -> HttpResponse:
 def offline(request: HttpRequest) -> HttpResponse:
     """Shown by the service worker when a page cannot load. It needs nothing but itself."""
     return render(request, "notifications/offline.html")
+
+
+# -- a staff member's own settings ---------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def staff_settings(request: HttpRequest) -> HttpResponse:
+    """How this staff member hears of messages in threads assigned to them and of notes that
+    mention them."""
+    user = request.user
+    status = 200
+    if request.method == "POST":
+        form = StaffPreferencesForm(request.POST)
+        if form.is_valid():
+            preferences.update_staff_preferences(user=user, **form.cleaned_data)
+            messages.success(request, "Your notification settings are saved.")
+            return redirect("staff_settings")
+        status = 400
+    else:
+        prefs = StaffNotificationPreferences.for_user(user)
+        form = StaffPreferencesForm(
+            initial={"email_enabled": prefs.email_enabled, "push_enabled": prefs.push_enabled}
+        )
+    context = {
+        "form": form,
+        "devices": StaffPushSubscription.objects.filter(user=user).count(),
+        "push_configured": transports.push_configured(),
+        "vapid_public_key": settings.VAPID_PUBLIC_KEY,
+    }
+    return render(request, "notifications/staff_settings.html", context, status=status)
+
+
+@require_POST
+@staff_required
+def staff_push_subscribe(request: HttpRequest) -> HttpResponse:
+    """Takes `PushSubscription.toJSON()` from the staff settings page."""
+    body = _json_body(request)
+    if body is None:
+        return JsonResponse({"error": "Send the subscription as a JSON object."}, status=400)
+    keys = body.get("keys") if isinstance(body.get("keys"), dict) else {}
+    form = PushSubscriptionForm(
+        {"endpoint": body.get("endpoint"), "p256dh": keys.get("p256dh"), "auth": keys.get("auth")}
+    )
+    if not form.is_valid():
+        errors = " ".join(e for field in form.errors.values() for e in field)
+        return JsonResponse({"error": errors}, status=400)
+    preferences.subscribe_staff_push(
+        user=request.user, user_agent=request.headers.get("User-Agent", ""), **form.cleaned_data
+    )
+    devices = StaffPushSubscription.objects.filter(user=request.user).count()
+    return JsonResponse({"devices": devices}, status=201)
+
+
+@require_POST
+@staff_required
+def staff_push_unsubscribe(request: HttpRequest) -> HttpResponse:
+    form = PushEndpointForm(_json_body(request) or {})
+    if not form.is_valid():
+        return JsonResponse({"error": "That is not a push subscription."}, status=400)
+    preferences.unsubscribe_staff_push(user=request.user, endpoint=form.cleaned_data["endpoint"])
+    devices = StaffPushSubscription.objects.filter(user=request.user).count()
+    return JsonResponse({"devices": devices})

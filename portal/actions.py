@@ -4,6 +4,7 @@ details: portal/account.py.)"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from urllib.parse import urlencode
@@ -17,7 +18,9 @@ from django.db import transaction
 from django.urls import reverse
 from sesame.utils import get_token
 
+from messaging import actions as messaging_actions
 from portal.celery import run_task
+from portal.mentions import staff_name
 from portal.models import Business, Customer, Project
 from portal.queries import customer_for_login
 
@@ -133,22 +136,47 @@ class AssignmentRefused(ValueError):
     """The user cannot own a customer's conversation (not staff, or deactivated)."""
 
 
-def assign_customer(*, customer: Customer, assignee: AbstractBaseUser | None) -> Customer:
+def assign_customer(
+    *,
+    customer: Customer,
+    assignee: AbstractBaseUser | None,
+    by: AbstractBaseUser | None = None,
+    at: dt.datetime | None = None,
+) -> Customer:
     """Make `assignee` the staff member who owns `customer`'s conversation (None: nobody).
     The only writer of Customer.assigned_to. Refuses a user who is not active staff, checked
-    on the row as it is now (a deactivation a moment ago counts), under a lock on both."""
+    on the row as it is now (a deactivation a moment ago counts), under a lock on both.
+
+    A change is told to staff in the thread itself, as an internal note by `by` ("Mike
+    assigned Sarah Mitchell to Kim"), in the same transaction: staff only, like every note,
+    and the note's append is what updates open lists and chats (messaging.live). `at` dates
+    the note (history loaded later, as the demo does); by default, now."""
     with transaction.atomic():
         if assignee is not None:
             User = type(assignee)
             current = User.objects.select_for_update().filter(pk=assignee.pk).first()
             if current is None or not current.is_active or not current.is_staff:
                 raise AssignmentRefused("Only an active staff member can be assigned a customer.")
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+            assignee = current
+        locked = (
+            Customer.objects.select_for_update(of=("self",))
+            .select_related("assigned_to")
+            .get(pk=customer.pk)
+        )
         new_id = assignee.pk if assignee is not None else None
         if locked.assigned_to_id != new_id:
+            previous = locked.assigned_to
             locked.assigned_to_id = new_id
             locked.save(update_fields=["assigned_to"])
+            messaging_actions.add_internal_note(
+                thread=messaging_actions.ensure_thread(customer=locked),
+                author=by,
+                body=_assignment_note(customer=locked, assignee=assignee, previous=previous, by=by),
+                at=at,
+            )
     customer.assigned_to_id = new_id
+    if assignee is not None:
+        customer.assigned_to = assignee
     return customer
 
 
@@ -179,3 +207,12 @@ def link_crm_id(*, customer: Customer, crm_id: str) -> Customer:
             locked.save(update_fields=["crm_id"])
     customer.crm_id = crm_id
     return customer
+
+
+def _assignment_note(*, customer: Customer, assignee, previous, by) -> str:
+    who = staff_name(by) if by is not None else "Porchlight"
+    if assignee is None:
+        return f"{who} unassigned {customer.name} (was {staff_name(previous)})"
+    if previous is None:
+        return f"{who} assigned {customer.name} to {staff_name(assignee)}"
+    return f"{who} assigned {customer.name} to {staff_name(assignee)} (was {staff_name(previous)})"

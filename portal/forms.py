@@ -76,3 +76,14 @@ class ContactForm(forms.Form):
 
 class DeviceForm(forms.Form):
     device = forms.IntegerField(min_value=1)
+
+
+class AssigneeForm(forms.Form):
+    """The assignee control of a staff list row or the chat modal: a staff member's id, or
+    nothing for "Unassigned". Whether that id is active staff is the action's to check."""
+
+    assignee = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    # Which control sent it (the answer is that control again); without JavaScript, where to go.
+    where = forms.ChoiceField(choices=[("row", "row"), ("chat", "chat")], required=False)
+    row = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    next = forms.CharField(required=False, max_length=500)

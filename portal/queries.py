@@ -6,6 +6,7 @@ import datetime as dt
 import string
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
     F,
@@ -16,6 +17,7 @@ from django.db.models import (
 )
 
 from messaging.models import MESSAGE_KINDS, Entry
+from portal.mentions import staff_name
 from portal.models import Customer, Project
 
 _MESSAGE_KINDS = MESSAGE_KINDS
@@ -47,6 +49,26 @@ def staff_project_rows() -> QuerySet[Project]:
             F("customer__thread__last_entry_at").desc(nulls_last=True),
             "customer_id",
             "code",
+        )
+    )
+
+
+class StaffChoices(list):
+    """(id, name) pairs, with `ids` for templates to tell a former staff member."""
+
+    @property
+    def ids(self) -> set[int]:
+        return {pk for pk, _ in self}
+
+
+def assignable_staff() -> StaffChoices:
+    """(id, name) of every active staff member, the choices of an assignee control: one
+    query for a whole list of rows, by name."""
+    users = get_user_model().objects.filter(is_active=True, is_staff=True)
+    return StaffChoices(
+        sorted(
+            ((u.pk, staff_name(u)) for u in users.only("pk", "first_name", "username")),
+            key=lambda choice: (choice[1].lower(), choice[0]),
         )
     )
 

@@ -67,6 +67,7 @@ urlpatterns = [
     # Staff pages
     path("staff/projects/", views.staff_projects, name="staff_projects"),
     path("staff/insights/", insights_views.staff_insights, name="staff_insights"),
+    path("staff/customers/<int:customer_id>/assignee/", views.staff_assign, name="staff_assign"),
     path("staff/chat/<int:thread_id>/", messaging_views.staff_chat, name="staff_chat"),
     path(
         "staff/chat/<int:thread_id>/entries/",

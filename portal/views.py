@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 import phonenumbers
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
@@ -17,16 +17,19 @@ from crm_events import calendar as crm_calendar
 from crm_events import queries as crm_queries
 from portal import actions, codes, devices, entry_links, throttles
 from portal.access import customer_required, staff_required
-from portal.forms import CodeForm, EmailLoginForm, MagicLinkForm
+from portal.forms import AssigneeForm, CodeForm, EmailLoginForm, MagicLinkForm
+from portal.mentions import staff_name
 from portal.models import Business, Customer, Project
 from portal.phones import format_phone
 from portal.queries import (
     RowCursor,
     Show,
     StaffListQuery,
+    assignable_staff,
     login_address,
     staff_project_page,
 )
+from portal.templatetags.assignee import assignee_control_context
 
 
 def too_many(request: HttpRequest, *, what: str) -> HttpResponse:
@@ -308,7 +311,12 @@ def staff_projects_context(
 ) -> dict:
     query = query or StaffListQuery()
     rows, next_cursor = staff_project_page(after=after, query=query, viewer=viewer)
-    context = {"rows": rows, "next_cursor": next_cursor, "query": query}
+    context = {
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "query": query,
+        "staff_members": assignable_staff(),
+    }
     if next_cursor is not None:
         context["more_query"] = urlencode(query.params(after=next_cursor.encode()))
     if after is None:
@@ -346,6 +354,54 @@ def staff_projects(request: HttpRequest) -> HttpResponse:
         # Typing in the search box: the filters with their counts and the rows, not the page.
         return render(request, "portal/staff_projects.html#results", context)
     return render(request, "portal/staff_projects.html", context)
+
+
+@require_POST
+@staff_required
+def staff_assign(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """The assignee control (a list row or the chat modal): one action, and the control
+    again, saying what happened or why not (400: not a number, not active staff)."""
+    customer = get_object_or_404(
+        Customer.objects.select_related("assigned_to", "thread"), pk=customer_id
+    )
+    form = AssigneeForm(request.POST)
+    error = ""
+    if not form.is_valid():
+        error = "Choose a staff member or Unassigned."
+        # Answer in the control that asked, as far as what it sent says which.
+        data = {key: form.cleaned_data.get(key) for key in ("where", "row")}
+    else:
+        data = form.cleaned_data
+        assignee = None
+        if data["assignee"] is not None:
+            assignee = get_user_model().objects.filter(pk=data["assignee"]).first()
+            if assignee is None:
+                error = "That staff member does not exist."
+        if not error:
+            try:
+                actions.assign_customer(customer=customer, assignee=assignee, by=request.user)
+            except actions.AssignmentRefused as refused:
+                error = str(refused)
+    if not request.htmx and not error:
+        back = data.get("next") or ""
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = resolve_url("staff_projects")
+        return redirect(back)
+    where = data.get("where") or "row"
+    context = {
+        **assignee_control_context(customer=customer, where=where, row_id=data.get("row")),
+        "staff_members": assignable_staff(),
+        "error": error,
+        "said": "" if error else _assigned_said(customer),
+    }
+    template = "portal/_assignee.html" if request.htmx else "portal/staff_assign.html"
+    return render(request, template, context, status=400 if error else 200)
+
+
+def _assigned_said(customer: Customer) -> str:
+    if customer.assigned_to_id is None:
+        return f"{customer.name} is unassigned."
+    return f"Assigned to {staff_name(customer.assigned_to)}."
 
 
 class StaffLoginView(auth_views.LoginView):

@@ -27,7 +27,7 @@ router = URLRouter(websocket_urlpatterns)
 async def _connect(path: str, user) -> tuple[WebsocketCommunicator, bool]:
     communicator = WebsocketCommunicator(router, path)
     communicator.scope["user"] = user
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=5)  # 2 shared cores can be slow
     return communicator, connected
 
 
@@ -208,6 +208,49 @@ async def test_the_staff_inbox_gets_the_changed_row(customer, thread, staff, pro
     await inbox.disconnect()
 
 
+async def test_an_assignment_updates_the_row_and_open_chats_live_for_other_staff(
+    customer, thread, staff, project
+):
+    from portal.actions import assign_customer
+    from tests.factories import StaffUserFactory
+
+    kim = await sync_to_async(StaffUserFactory)(username="kim", first_name="Kim", password=None)
+    inbox, _ = await _connect("/ws/staff/inbox/", staff)
+    chat, _ = await _connect(f"/ws/staff/threads/{thread.pk}/", staff)
+    await sync_to_async(assign_customer)(customer=customer, assignee=kim, by=staff)
+    rows = await inbox.receive_from(timeout=3)
+    control = await inbox.receive_from(timeout=3)
+    # The row, and in a frame of its own (htmx parses a frame of rows as table content, where
+    # a form comes out empty) the chat modal's control, both on Kim.
+    assert f'id="project-{project.pk}"' in rows and f'id="assignee-row-{project.pk}"' in rows
+    assert "<form" not in rows.split("<tr", 1)[0] and "assignee-chat" not in rows
+    assert control.lstrip().startswith("<form") and f'id="assignee-chat-{customer.pk}"' in control
+    assert 'hx-swap-oob="outerHTML"' in control
+    for frame in (rows, control):
+        assert f'<option value="{kim.pk}" selected>Kim</option>' in frame
+    note = await chat.receive_from(timeout=3)
+    assert "assigned Sarah Mitchell to Kim" in note and "Internal note" in note
+    await inbox.disconnect()
+    await chat.disconnect()
+
+
+async def test_staff_frames_name_the_author_and_customer_frames_the_business(
+    customer, thread, staff
+):
+    customer_socket, _ = await _connect("/ws/thread/", customer.user)
+    staff_socket, _ = await _connect(f"/ws/staff/threads/{thread.pk}/", staff)
+    await _resume(customer_socket)
+    await sync_to_async(_post_in_committed_transaction)(thread, staff, "Signed by Mike")
+    staff_frame = await staff_socket.receive_from(timeout=3)
+    customer_frame = await customer_socket.receive_from(timeout=3)
+    assert '<span class="author">Mike</span>' in staff_frame
+    assert "Signed by Mike" in customer_frame
+    assert 'class="author"' not in customer_frame
+    assert "Mike&#x27;s Contracting" in customer_frame
+    await customer_socket.disconnect()
+    await staff_socket.disconnect()
+
+
 @pytest.mark.parametrize(
     "frame",
     [
@@ -246,7 +289,7 @@ async def test_a_socket_from_another_origin_is_refused(customer):
     communicator = WebsocketCommunicator(
         full_application, "/ws/thread/", headers=[(b"origin", b"http://evil.example")]
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=5)  # 2 shared cores can be slow
     assert not connected
 
 
@@ -262,7 +305,7 @@ async def test_a_socket_from_our_origin_with_a_session_cookie_connects(customer,
             (b"cookie", cookie),
         ],
     )
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=5)  # 2 shared cores can be slow
     assert connected
     await communicator.disconnect()
 

@@ -172,3 +172,21 @@ def test_the_demo_has_visits_today_for_an_announcement():
         business=business, choice=audience.Choice(audience="visit_on", visit_date=today)
     )
     assert [r.customer.name for r in chosen] == ["Luis Ramirez", "Sarah Mitchell"]
+
+
+def test_kim_is_a_second_staff_member_with_customers_of_her_own(client, db):
+    from notifications.models import StaffNotificationPreferences
+
+    call_command("demo")
+    call_command("demo")
+    kim = User.objects.get(username="kim")
+    assert kim.is_staff and kim.is_active and kim.check_password("porchlight-demo")
+    owners = dict(Customer.objects.values_list("name", "assigned_to__username"))
+    assert owners == {"Sarah Mitchell": "mike", "Daniel Ortiz": "kim", "Luis Ramirez": "kim"}
+    assert StaffNotificationPreferences.objects.get(user=kim).email_enabled
+    # Each assignment is told to staff once, as a note: loading again writes no second one.
+    notes = Entry.objects.filter(kind=Entry.Kind.INTERNAL_NOTE, body__contains=" assigned ")
+    assert notes.count() == 3
+    client.force_login(kim)
+    page = client.get("/staff/projects/?show=mine").content.decode()
+    assert "Daniel Ortiz" in page and "Luis Ramirez" in page and "Sarah Mitchell" not in page

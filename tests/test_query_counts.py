@@ -71,8 +71,9 @@ def test_staff_project_list_query_count_is_constant(
         actions.post_staff_message(thread=thread, author=staff, body="Hi")
     # user, business time zone, projects with customer, thread, unread and last
     # message (one query with subqueries), the filters' counts (one aggregate over customers),
-    # the statuses' counts (one over projects), the navigation's count of unmatched messages
-    with django_assert_num_queries(6):
+    # the statuses' counts (one over projects), the navigation's count of unmatched messages,
+    # the active staff (the choices of every row's assignee control, once)
+    with django_assert_num_queries(7):
         response = staff_client.get("/staff/projects/")
     assert response.status_code == 200
     assert response.content.decode().count("Open chat with") == min(projects, 50)
@@ -95,14 +96,15 @@ def test_searched_and_filtered_staff_list_query_count_is_constant(
         project = ProjectFactory(customer=CustomerFactory(business=business))
         actions.ensure_thread(customer=project.customer)
         actions.post_customer_reply(customer=project.customer, body="Hello")
-    # The same six as the plain list: the search terms and filters are subqueries of the
+    # The same seven as the plain list: the search terms and filters are subqueries of the
     # rows query and of the counts queries, never queries of their own.
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         response = staff_client.get("/staff/projects/", params)
     assert response.status_code == 200
-    # The search box's htmx answer: user, rows, the two counts (the business time zone is
-    # cached by now, and the navigation with its unmatched count is not part of the answer).
-    with django_assert_num_queries(4):
+    # The search box's htmx answer: user, rows, the two counts, the active staff (the business
+    # time zone is cached by now, and the navigation with its unmatched count is not part of
+    # the answer).
+    with django_assert_num_queries(5):
         response = staff_client.get(
             "/staff/projects/", params, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="staff-results"
         )
@@ -116,7 +118,7 @@ def test_staff_chat_query_count_is_constant(
     _fill(thread, staff, customer, pairs)
     # user, business time zone, thread+customer+business, entries page,
     # mark_read: savepoint, lock, read mark, watermark, release; the page's deliveries (one query
-    # for all entries); the customer's projects
-    with django_assert_num_queries(11):
+    # for all entries); the customer's projects; the active staff (the assignee control)
+    with django_assert_num_queries(12):
         response = staff_client.get(f"/staff/chat/{thread.pk}/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200

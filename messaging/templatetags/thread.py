@@ -12,6 +12,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from messaging import extensions
+from portal import mentions
 from portal.phones import format_phone
 
 register = template.Library()
@@ -144,3 +145,9 @@ def phone(value: str) -> str:
         return format_phone(value) if value and value.startswith("+") else value
     except Exception:  # noqa: BLE001 - a display helper never breaks a page
         return value
+
+
+@register.filter
+def staff_name(user) -> str:
+    """A staff member as colleagues see them: "Kim" (portal.mentions.staff_name)."""
+    return mentions.staff_name(user)

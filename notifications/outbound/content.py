@@ -1,8 +1,10 @@
 """What a notification says, per channel. Pure functions of entries and people: no queries
 beyond the related objects the caller loaded, no network.
 
-Only message kinds (staff, automated, customer reply) and event cards are ever notified, so
-staff-only text (internal notes, call transcripts) cannot reach an SMS, email or push.
+Only message kinds (staff, automated, customer reply) and event cards are ever notified to
+customers, so staff-only text (internal notes, call transcripts) cannot reach their SMS,
+email or push. An internal note reaches only the staff members it mentions (`staff_email`,
+`staff_push_payload`), at their own addresses and devices.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from notifications import reply_addresses, unsubscribe
 from notifications.outbound.transports import SMS_MAX_LENGTH
 from notifications.reply_addresses import STAFF_SIDE, reply_address
 from portal import entry_links
+from portal.mentions import staff_name
 from portal.models import Business, Customer
 
 PUSH_PREVIEW_LENGTH = 140
@@ -284,3 +287,63 @@ def business_email(
     )
     message.attach_alternative(html, "text/html")
     return message
+
+
+# -- Staff members (the assignee; someone a note mentions) ------------------------------------
+
+
+def _is_mention(entry: Entry) -> bool:
+    return entry.kind == Entry.Kind.INTERNAL_NOTE
+
+
+def staff_email(*, entry: Entry, customer: Customer, delivery) -> EmailMultiAlternatives:
+    """To one staff member: a customer's message in a thread assigned to them (the business's
+    email, to their own address), or an internal note that mentions them, with a link to
+    the note. A mention is answered in the portal, never by replying: its email carries no
+    reply address of the thread, so a reply cannot become a message to the customer."""
+    business = customer.business
+    if not _is_mention(entry):
+        return business_email(
+            entry=entry,
+            customer=customer,
+            business=business,
+            to=delivery.recipient,
+            delivery_id=delivery.pk,
+        )
+    author = staff_name(entry.author) or "Porchlight"
+    with timezone.override(zoneinfo.ZoneInfo(business.time_zone)):
+        context = {
+            "customer": customer,
+            "business": business,
+            "entry": entry,
+            "text": preview(entry.body, EMAIL_PREVIEW_LENGTH),
+            "portal_url": staff_chat_url(entry),
+            "preheader": preview(entry.body, 90),
+            "mention_by": author,
+        }
+        text = render_to_string("notifications/email/business.txt", context)
+        html = render_to_string("notifications/email/business.html", context)
+    message = EmailMultiAlternatives(
+        subject=f"{author} mentioned you: {customer.name}",
+        body=text,
+        from_email=formataddr(("Porchlight", _from_address())),
+        to=[delivery.recipient],
+        headers=_headers(delivery_id=delivery.pk, earlier=()),
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def staff_push_payload(entry: Entry, customer: Customer) -> dict:
+    """A short preview for a staff member's device; tapping it opens the staff chat at the
+    entry (a path of ours: the service worker opens only its own origin's)."""
+    if _is_mention(entry):
+        title = f"{staff_name(entry.author) or 'Porchlight'} mentioned you · {customer.name}"
+    else:
+        title = customer.name
+    return {
+        "title": title,
+        "body": preview(entry_text(entry), PUSH_PREVIEW_LENGTH),
+        "url": f"{reverse('staff_chat', args=[entry.thread_id])}?at={entry.seq}",
+        "tag": f"staff-thread-{entry.thread_id}",
+    }

@@ -13,9 +13,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from messaging.models import INBOUND_KINDS, Entry, Side
-from notifications.models import Delivery, NotificationPreferences
+from notifications.models import (
+    Delivery,
+    NotificationPreferences,
+    StaffNotificationPreferences,
+    StaffPushSubscription,
+)
 from notifications.outbound import outbox, transports
 from notifications.outbound.quiet_hours import QuietHours, release_time
+from portal import mentions
 from portal.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -34,14 +40,21 @@ def plan_deliveries(*, entry: Entry, customer: Customer) -> list[Delivery]:
     To the customer (what they should read: staff, automated and CRM messages): one row per
     channel they enabled and can be reached on, held until the end of quiet hours unless the
     entry is urgent; email waits EMAIL_NOTIFICATION_DELAY_SECONDS in case they read it in the
-    portal first. To the business (what staff should read: customer replies): one row, by
-    the routing rule in `business_route`. Internal notes and call markers make none.
+    portal first. To the business (what staff should read: customer replies): the assignee
+    of the thread on the channels they chose (`staff_route`), or, when the thread is
+    unassigned or its assignee cannot be reached, one row by the routing rule in
+    `business_route`. An internal note tells the staff members it mentions (@kim), and never
+    the customer; call markers make none.
     """
     now = timezone.now()
     if entry.kind in INBOUND_KINDS[Side.CUSTOMER]:
         rows = _plan_for_customer(entry=entry, customer=customer, now=now)
     elif entry.kind in INBOUND_KINDS[Side.STAFF]:
-        rows = _plan_for_business(entry=entry, customer=customer, now=now)
+        rows = _plan_for_assignee(entry=entry, customer=customer, now=now)
+        if not rows:
+            rows = _plan_for_business(entry=entry, customer=customer, now=now)
+    elif entry.kind == Entry.Kind.INTERNAL_NOTE:
+        rows = _plan_for_mentions(entry=entry, now=now)
     else:
         return []
     if rows:
@@ -161,3 +174,59 @@ def _plan_for_business(*, entry: Entry, customer: Customer, now: dt.datetime) ->
             created_at=now,
         )
     ]
+
+
+# -- staff members: the assignee, and whoever a note mentions ---------------------------------
+
+
+def staff_route(user) -> list[tuple[str, str]]:
+    """(channel, recipient) pairs a staff member hears on, by their own preferences: email
+    to the address on their account, push to the devices they subscribed. Empty when they
+    cannot be reached (both off, no address, no device), or are no longer active staff."""
+    if not (user.is_active and user.is_staff):
+        return []
+    prefs = StaffNotificationPreferences.for_user(user)
+    channels = []
+    if prefs.email_enabled and user.email:
+        channels.append((Channel.EMAIL, user.email))
+    if prefs.push_enabled and transports.push_configured():
+        devices = StaffPushSubscription.objects.filter(user=user).count()
+        if devices:
+            channels.append((Channel.PUSH, describe_devices(devices)))
+    return channels
+
+
+def _staff_deliveries(*, entry: Entry, user, now: dt.datetime) -> list[Delivery]:
+    return [
+        Delivery(
+            entry=entry,
+            channel=channel,
+            audience=Audience.STAFF,
+            staff_user=user,
+            recipient=recipient,
+            status=Status.QUEUED,
+            send_after=now,
+            task_eta=outbox.task_eta(Status.QUEUED, now, now),
+            created_at=now,
+        )
+        for channel, recipient in staff_route(user)
+    ]
+
+
+def _plan_for_assignee(*, entry: Entry, customer: Customer, now: dt.datetime) -> list[Delivery]:
+    """A customer's message in an assigned thread goes to its assignee alone; the others see
+    it as unread on the list. An assignee who cannot be reached is no reason for the message
+    to reach nobody: the caller then tells the business as for an unassigned thread."""
+    if customer.assigned_to_id is None:
+        return []
+    return _staff_deliveries(entry=entry, user=customer.assigned_to, now=now)
+
+
+def _plan_for_mentions(*, entry: Entry, now: dt.datetime) -> list[Delivery]:
+    """Each active staff member the note names (@kim) hears of it once, whatever the number
+    of times it names them; unknown names stay text, and writing your own name tells no one."""
+    rows = []
+    for user in mentions.mentioned_staff(entry.body):
+        if user.pk != entry.author_id:
+            rows.extend(_staff_deliveries(entry=entry, user=user, now=now))
+    return rows

@@ -1,4 +1,5 @@
-"""The customer's choices: channels, quiet hours, SMS opt-out, and push devices."""
+"""The customer's choices: channels, quiet hours, SMS opt-out, and push devices; and a staff
+member's (email, push and their devices)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.models import Delivery, NotificationPreferences, PushSubscription
+from notifications.models import (
+    Delivery,
+    NotificationPreferences,
+    PushSubscription,
+    StaffNotificationPreferences,
+    StaffPushSubscription,
+)
 from notifications.outbound import outbox, planning
 from notifications.outbound.quiet_hours import release_time
 from portal import actions as portal_actions
@@ -105,6 +112,7 @@ def subscribe_push(
 ) -> PushSubscription:
     """Remember this device for the customer. An endpoint already known (this device, maybe
     used by someone else before) is reassigned: it belongs to whoever subscribed last."""
+    StaffPushSubscription.objects.filter(endpoint=endpoint).delete()
     subscription, _ = PushSubscription.objects.update_or_create(
         endpoint=endpoint,
         defaults={
@@ -133,3 +141,33 @@ def queue_test_push(*, customer: Customer) -> None:
             logger.exception("could not queue a test push for customer %s", customer.pk)
 
     transaction.on_commit(publish)
+
+
+# -- staff members: how each hears of their assigned threads and mentions ------------------------
+
+
+def update_staff_preferences(*, user, email_enabled: bool, push_enabled: bool) -> None:
+    """A staff member's own choices (/staff/settings/). Read again when each notification is
+    sent, so turning a channel off stops what is still queued on it."""
+    StaffNotificationPreferences.objects.update_or_create(
+        user=user, defaults={"email_enabled": email_enabled, "push_enabled": push_enabled}
+    )
+
+
+def subscribe_staff_push(
+    *, user, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
+) -> StaffPushSubscription:
+    """Remember this browser for the staff member. A device a customer subscribed before is
+    no longer the customer's: one device, one owner (whoever subscribed it last)."""
+    PushSubscription.objects.filter(endpoint=endpoint).delete()
+    subscription, _ = StaffPushSubscription.objects.update_or_create(
+        endpoint=endpoint,
+        defaults={"user": user, "p256dh": p256dh, "auth": auth, "user_agent": user_agent[:300]},
+    )
+    return subscription
+
+
+def unsubscribe_staff_push(*, user, endpoint: str) -> bool:
+    """Forget this browser (the settings page unsubscribed it). Only the staff member's own."""
+    deleted, _ = StaffPushSubscription.objects.filter(user=user, endpoint=endpoint).delete()
+    return bool(deleted)

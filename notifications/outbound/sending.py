@@ -23,7 +23,12 @@ from django.utils import timezone
 from messaging import live
 from messaging.queries import shared_attachment_url
 from notifications import queries
-from notifications.models import Delivery, NotificationPreferences, PushSubscription
+from notifications.models import (
+    Delivery,
+    NotificationPreferences,
+    StaffNotificationPreferences,
+    StaffPushSubscription,
+)
 from notifications.outbound import content, fallback, outbox, planning, transports
 from notifications.outbound.preferences import set_sms_opt_out
 from notifications.outbound.transports import TransportError
@@ -81,6 +86,7 @@ def claim_delivery(delivery_id: int) -> Claim | None:
         "entry__thread__customer__business",
         "entry__thread__customer__notification_preferences",
         "entry__author",
+        "staff_user",
     ).get(pk=delivery_id)
     entry = delivery.entry
     return Claim(delivery=delivery, token=token, now=now, entries=[(entry.thread_id, entry.seq)])
@@ -214,7 +220,12 @@ def _send_email(claim: Claim) -> str:
     entry = delivery.entry
     customer = entry.thread.customer
     business = customer.business
-    if delivery.audience == Audience.BUSINESS:
+    if delivery.audience == Audience.STAFF:
+        reason = _staff_suppression(delivery)
+        if reason:
+            return _record_suppressed(claim, reason)
+        message = content.staff_email(entry=entry, customer=customer, delivery=delivery)
+    elif delivery.audience == Audience.BUSINESS:
         message = content.business_email(
             entry=entry,
             customer=customer,
@@ -278,12 +289,33 @@ def _claim_email_batch(claim: Claim) -> list[Delivery]:
     return batch
 
 
+def _staff_suppression(delivery: Delivery) -> str:
+    """Why a staff member's notification should not go after all ("" if it should): their
+    preferences as they are now, and whether they are still active staff."""
+    user = delivery.staff_user
+    if not (user.is_active and user.is_staff):
+        return "No longer an active staff member"
+    prefs = StaffNotificationPreferences.for_user(user)
+    if delivery.channel == Channel.EMAIL and not prefs.email_enabled:
+        return f"Email turned off by {content.staff_name(user)}"
+    if delivery.channel == Channel.PUSH and not prefs.push_enabled:
+        return f"Push turned off by {content.staff_name(user)}"
+    return ""
+
+
 def _send_push(claim: Claim) -> str:
     delivery = claim.delivery
     entry = delivery.entry
     customer = entry.thread.customer
-    reason = _customer_suppression(delivery, _claimed_preferences(customer))
-    subscriptions = list(customer.push_subscriptions.all()) if not reason else []
+    if delivery.audience == Audience.STAFF:
+        reason = _staff_suppression(delivery)
+        devices = StaffPushSubscription.objects.filter(user=delivery.staff_user)
+        payload = content.staff_push_payload(entry, customer)
+    else:
+        reason = _customer_suppression(delivery, _claimed_preferences(customer))
+        devices = customer.push_subscriptions.all()
+        payload = content.push_payload(entry, customer.business)
+    subscriptions = list(devices) if not reason else []
     if not reason and not subscriptions:
         reason = "No device is subscribed any more"
     transport = transports.push_transport()
@@ -291,7 +323,6 @@ def _send_push(claim: Claim) -> str:
         reason = "Push is not configured on this server"
     if reason:
         return _record_suppressed(claim, reason)
-    payload = content.push_payload(entry, customer.business)
     result = push_to_devices(
         transport, subscriptions, payload, urgency="high" if entry.urgent else "normal"
     )
@@ -340,10 +371,12 @@ def push_to_devices(transport, subscriptions, payload: dict, *, urgency: str) ->
         sent += 1
         location = location or answer
         ok_ids.append(subscription.pk)
+    # A customer's devices or a staff member's: both models keep the same columns.
+    devices = type(subscriptions[0])._default_manager if subscriptions else None
     if gone:
-        PushSubscription.objects.filter(pk__in=gone).delete()
+        devices.filter(pk__in=gone).delete()
     if ok_ids:
-        PushSubscription.objects.filter(pk__in=ok_ids).update(last_success_at=timezone.now())
+        devices.filter(pk__in=ok_ids).update(last_success_at=timezone.now())
     provider_id = location or (planning.describe_devices(sent) if sent else "")
     return PushResult(sent=sent, provider_id=provider_id, errors=errors, removed=len(gone))
 

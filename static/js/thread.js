@@ -250,11 +250,16 @@
   // A live row replaces (and sortRows moves) the row holding the focused chat button, which
   // drops keyboard focus to the page: remember the button by where it leads, to restore it.
   var focusedChat = null;
+  // The same for an assignee control (a row's, or the open chat's, which the inbox frame
+  // replaces too): its select or button is found again by its id.
+  var focusedControl = null;
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
     if (event.detail.elt.hasAttribute("data-inbox")) {
       var active = document.activeElement;
       var link = active && active.closest && active.closest("[data-open-chat]");
       focusedChat = link ? link.getAttribute("href") : null;
+      var control = active && active.closest && active.closest("[data-assignee-control]");
+      focusedControl = control && active.id ? active.id : control ? control.id : null;
       return;
     }
     var scope = event.detail.elt.closest("[data-thread]");
@@ -273,6 +278,12 @@
         if (again) again.focus();
       }
       focusedChat = null;
+      if (focusedControl && document.activeElement.id !== focusedControl) {
+        var control = document.getElementById(focusedControl);
+        var target = control && control.matches("form") ? control.querySelector("button") : control;
+        if (target) target.focus();
+      }
+      focusedControl = null;
       return;
     }
     var scope = event.detail.elt.closest("[data-thread]");

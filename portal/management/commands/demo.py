@@ -1,5 +1,6 @@
 """Load the demo: Mike's Contracting, Sarah and her deck thread, Daniel and his kitchen, Luis
-(phone only, no email) and his roof.
+(phone only, no email) and his roof; staff `mike` (Sarah's conversation is his) and `kim`
+(Daniel's and Luis's are hers, and she hears of their messages by email).
 
 Idempotent: records are looked up by natural keys and every entry carries a `demo:` key, so
 running it again changes nothing. The thread ends today (or yesterday, before 10:30am), so
@@ -34,6 +35,9 @@ from crm_events.models import Appointment, SavedReply
 from messaging import actions
 from messaging.models import Entry, Side
 from notifications.inbound import actions as inbound
+from notifications.models import StaffNotificationPreferences
+from notifications.outbound import preferences
+from portal import actions as portal_actions
 from portal.models import Business, Customer, Project
 
 DEMO_STAFF_PASSWORD = "porchlight-demo"  # noqa: S105 - demo data, printed by `make run`
@@ -43,7 +47,7 @@ DANIEL_PHONE = "+15555550145"
 
 
 class Command(BaseCommand):
-    help = "Load idempotent demo data (Mike's Contracting, Sarah, Daniel, Luis, staff user mike)."
+    help = "Load idempotent demo data (Mike's Contracting, its customers, staff mike and kim)."
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
@@ -98,12 +102,44 @@ class Command(BaseCommand):
             },
         )
         crm.crm_settings(business)
+        kim = self._kim()
+        self._assign(sarah, mike)
+        self._assign(daniel, kim)
         self._sarah_thread(sarah, deck, mike, business)
         self._daniel_thread(daniel, kitchen, mike)
         self._unmatched_text(business)
-        self._luis(business, mike)
+        self._luis(business, mike, kim)
         self._visits_today()
         self._saved_replies()
+
+    def _assign(self, customer, owner) -> None:
+        """Who owns the conversation, on first load only: an assignment changed in the portal
+        since stays as it is. Its note is dated before the thread's history (a week back), so
+        the staff list still sorts by the demo's own messages."""
+        if customer.assigned_to_id is None:
+            portal_actions.assign_customer(
+                customer=customer, assignee=owner, at=timezone.now() - dt.timedelta(days=7)
+            )
+
+    def _kim(self):
+        """A second staff member, with customers of her own; she hears of their messages
+        by email (staff notification preferences)."""
+        User = get_user_model()
+        kim, created = User.objects.get_or_create(
+            username="kim",
+            defaults={
+                "first_name": "Kim",
+                "last_name": "Nguyen",
+                "email": "kim@mikescontracting.example",
+            },
+        )
+        if created:
+            kim.is_staff = True
+            kim.set_password(DEMO_STAFF_PASSWORD)
+            kim.save()
+        if not StaffNotificationPreferences.objects.filter(user=kim).exists():
+            preferences.update_staff_preferences(user=kim, email_enabled=True, push_enabled=True)
+        return kim
 
     def _unmatched_text(self, business) -> None:
         # A text from a number no customer has: it waits at /staff/unmatched/ for staff to
@@ -393,13 +429,14 @@ class Command(BaseCommand):
 
     # -- Luis Ramirez: phone only (no email), Roof Repair ----------------------------------------
 
-    def _luis(self, business, mike) -> None:
+    def _luis(self, business, mike, kim) -> None:
         """A customer with no email, who signs in with a code texted to his phone."""
         # A demo database from before Luis gave his number to Daniel: move Daniel off it.
         Customer.objects.filter(user__username="daniel", phone=LUIS_PHONE).update(
             phone=DANIEL_PHONE
         )
         luis = self._customer(business, "Luis Ramirez", "", LUIS_PHONE, "luis")
+        self._assign(luis, kim)
         roof, _ = Project.objects.get_or_create(
             code="PRJ-1044",
             defaults={
