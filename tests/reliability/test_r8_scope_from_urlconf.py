@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -23,6 +24,8 @@ from django.utils import timezone
 from PIL import Image
 
 from crm_events import actions as crm
+from crm_events.announcements import audience
+from crm_events.announcements.actions import start_announcement
 from messaging import actions
 from messaging.models import Attachment, Entry
 from messaging.queries import shared_attachment_url
@@ -146,6 +149,14 @@ def sarahs_things(settings, tmp_path, customer, thread, staff):
             status=InboundMessage.Status.UNMATCHED,
             received_at=timezone.now(),
         ),
+        # Staff's, not Sarah's: every customer (Sarah among them) is told one thing.
+        "announcement": start_announcement(
+            business=customer.business,
+            author=staff,
+            body=f"Hi {{first_name}}, {SECRET} rain today",
+            choice=audience.Choice(audience="all"),
+            form_token=uuid.uuid4(),
+        )[0],
         "project": project,
         "photo": data,
     }
@@ -161,6 +172,8 @@ def fill(route: str, name: str, param: str, things: dict):
         "appointment_id": things["appointment"].pk,
         "contract_id": things["contract"].pk,
         "inbound_id": things["inbound"].pk,
+        "announcement_id": things["announcement"].pk,
+        "customer_id": things["thread"].customer_id,
         "business_id": things["thread"].customer.business_id,
         # The signed link for Twilio is a capability: whoever holds it may fetch the file.
         # Another customer does not hold it; the same link with its signature forged is his.
