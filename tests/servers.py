@@ -246,6 +246,12 @@ class AsgiServer:
         self.stop()
 
 
+# docker-compose.yml's worker: one process whose tasks run on threads (they wait on providers;
+# bench.deliveries chose it, docs/performance.md "perf2").
+WORKER_POOL = "threads"
+WORKER_CONCURRENCY = 64
+
+
 class CeleryWorker:
     """`celery -A portal worker` (optionally with beat) in its own process group."""
 
@@ -254,6 +260,7 @@ class CeleryWorker:
         *,
         env: dict[str, str],
         concurrency: int = 1,
+        pool: str = WORKER_POOL,
         beat: bool = False,
         name: str = "test",
     ) -> None:
@@ -261,6 +268,7 @@ class CeleryWorker:
         worker_database = {"DB_POOL": "0", "DB_CONN_MAX_AGE": "600"}
         self.env = {**os.environ, "PORCHLIGHT_ENV_FILE": "", **worker_database, **env}
         self.concurrency = concurrency
+        self.pool = pool
         self.beat = beat
         self.name = f"{name}-{uuid.uuid4().hex[:8]}"
         self.output: list[str] = []
@@ -271,8 +279,8 @@ class CeleryWorker:
     def start(self, timeout: float = 60) -> CeleryWorker:
         command = [
             sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
-            f"--concurrency={self.concurrency}", "--without-heartbeat", "--without-gossip",
-            "--without-mingle", f"--hostname={self.name}@%h",
+            f"--pool={self.pool}", f"--concurrency={self.concurrency}", "--without-heartbeat",
+            "--without-gossip", "--without-mingle", f"--hostname={self.name}@%h",
         ]  # fmt: skip
         if self.beat:
             schedule = Path(tempfile.gettempdir()) / f"celerybeat-{self.name}"
