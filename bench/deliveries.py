@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=WORKER_CONCURRENCY)
     parser.add_argument("--latency", type=float, default=1, help="ms each fake waits to answer")
     parser.add_argument("--no-profile", action="store_true", help="without py-spy")
+    parser.add_argument(
+        "--gil", action="store_true", help="py-spy samples CPU (--gil), not wall time (--idle)"
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the drain")
     args = parser.parse_args(argv)
 
@@ -143,7 +146,8 @@ def _run(args, worker, twilio, postmark, push, redis_url) -> int:
     raw = Path(tempfile.mkdtemp()) / "py-spy.txt"
     profiler = None
     if not args.no_profile:
-        profiler = harness.py_spy(worker.process.pid, raw, rate=200, mode="--idle")
+        mode = "--gil" if args.gil else "--idle"
+        profiler = harness.py_spy(worker.process.pid, raw, rate=200, mode=mode)
     cpu_at_ready = worker.cpu_seconds()
     pending = [Delivery.Status.QUEUED, Delivery.Status.HELD, Delivery.Status.SENDING]
     deadline = time.perf_counter() + args.timeout
@@ -193,6 +197,8 @@ def _run(args, worker, twilio, postmark, push, redis_url) -> int:
         ]
     )
     print(harness.table(rows))
+    if profiler is not None:
+        print(f"py-spy's stacks: {raw} (python -m bench.profile_top {raw})")
     once = len(twilio.messages) == len(postmark.emails) == len(push.pushes) == args.messages
     ok = sent == expected == 3 * args.messages and once and not push.rejections
     print("every delivery sent once" if ok else "FAIL: see the counts above")

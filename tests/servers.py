@@ -249,7 +249,10 @@ class AsgiServer:
 # docker-compose.yml's worker: one process whose tasks run on threads (they wait on providers;
 # bench.deliveries chose it, docs/performance.md "perf2").
 WORKER_POOL = "threads"
-WORKER_CONCURRENCY = 64
+WORKER_CONCURRENCY = 32
+# Its threads share a pool, and give their connection back while a provider answers
+# (notifications.outbound.sending): a task holds one only for its own queries.
+WORKER_DATABASE = {"DB_POOL": "1", "DB_POOL_MAX": "16", "DB_CONN_MAX_AGE": "0"}
 
 
 class CeleryWorker:
@@ -264,8 +267,8 @@ class CeleryWorker:
         beat: bool = False,
         name: str = "test",
     ) -> None:
-        # As docker-compose.yml runs workers: a kept connection per process, no pool.
-        worker_database = {"DB_POOL": "0", "DB_CONN_MAX_AGE": "600"}
+        # As docker-compose.yml runs workers: a pool of connections the threads share.
+        worker_database = WORKER_DATABASE
         self.env = {**os.environ, "PORCHLIGHT_ENV_FILE": "", **worker_database, **env}
         self.concurrency = concurrency
         self.pool = pool

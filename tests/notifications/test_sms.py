@@ -289,3 +289,18 @@ def test_a_delivery_whose_worker_dies_at_every_attempt_is_given_up(
     assert delivery.status == S.FAILED
     assert delivery.last_error == "No worker finished sending it in 8 attempts"
     assert fake_twilio.requests == []
+
+
+def test_each_worker_thread_keeps_its_own_twilio_client(fake_twilio):
+    # The worker runs tasks on threads: one client (and HTTP session) per thread, reused.
+    import threading
+
+    from notifications.outbound import transports
+
+    here = [transports.sms_transport(), transports.sms_transport()]
+    there = []
+    worker = threading.Thread(target=lambda: there.append(transports.sms_transport()))
+    worker.start()
+    worker.join()
+    assert isinstance(here[0], TwilioSms) and here[0] is here[1]
+    assert there[0] is not here[0] and isinstance(there[0], TwilioSms)
