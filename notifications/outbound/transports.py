@@ -474,8 +474,8 @@ def _twilio(sid: str, token: str, from_number: str, base_url: str, timeout: floa
 
 def warm_up() -> None:
     """Import now what the Twilio and Web Push clients import on their first send: the
-    worker calls this before it takes tasks, so that its first deliveries do not each pay
-    for it (a fifth of the worker's CPU in a 900-delivery run of bench.deliveries)."""
+    worker calls this before it takes tasks, so that its first sends do not each pay
+    for it (a fifth of the worker's CPU over 900 sends; docs/performance.md, "perf2")."""
     import pywebpush  # noqa: F401
     from twilio.rest.api.v2010.account import message  # noqa: F401
 
