@@ -249,10 +249,10 @@ class AsgiServer:
 # docker-compose.yml's worker: one process whose tasks run on threads (they wait on providers;
 # bench.deliveries chose it, docs/performance.md "perf2").
 WORKER_POOL = "threads"
-WORKER_CONCURRENCY = 32
+WORKER_CONCURRENCY = 64
 # Its threads share a pool, and give their connection back while a provider answers
 # (notifications.outbound.sending): a task holds one only for its own queries.
-WORKER_DATABASE = {"DB_POOL": "1", "DB_POOL_MAX": "16", "DB_CONN_MAX_AGE": "0"}
+WORKER_DATABASE = {"DB_POOL": "1", "DB_POOL_MAX": "16"}
 
 
 class CeleryWorker:
