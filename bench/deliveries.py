@@ -1,6 +1,7 @@
 """Deliveries: a real Celery worker draining the outbox to the fake providers.
 
-    SECRET_KEY=x .venv/bin/python -m bench.deliveries [--messages 1000] [--concurrency 2]
+    SECRET_KEY=x .venv/bin/python -m bench.deliveries [--messages 1000] [--latency 200]
+        [--pool threads] [--concurrency 64]      # defaults: docker-compose.yml's worker
 
 N customers each get one staff message (SMS, email and push: 3 deliveries each), appended
 with the worker stopped; then `celery -A portal worker` (tests.servers.CeleryWorker) drains
@@ -8,8 +9,9 @@ them. Reported, all from outside the product: deliveries per second (from the wo
 ready to the last row leaving the queue); where the tasks' wall time goes, from py-spy
 sampling the worker's processes (idle time included: a task waiting on a provider is
 waiting in the provider call): the share inside a transport's send() against the whole task;
-the providers' own service time (the fakes' clocks: request in, reply out); and that every
-delivery reached its fake once.
+the providers' own service time (the fakes' clocks: request in, reply out) and its share of
+the tasks' own time (Celery's "succeeded in"); and that every delivery reached its fake once.
+The fakes answer after --latency ms (a real provider's service time is about 200 ms).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench import harness
+from tests.servers import WORKER_CONCURRENCY, WORKER_POOL
 
 SUCCEEDED = re.compile(r"Task notifications\.deliver\[[^\]]+\] succeeded in ([\d.]+)s")
 TASK_FRAME = "deliver (notifications/tasks.py"
@@ -60,7 +63,13 @@ def _vapid_pair() -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--pool", default=WORKER_POOL, choices=["threads", "prefork", "solo"])
+    parser.add_argument("--concurrency", type=int, default=WORKER_CONCURRENCY)
+    parser.add_argument("--latency", type=float, default=1, help="ms each fake waits to answer")
+    parser.add_argument("--no-profile", action="store_true", help="without py-spy")
+    parser.add_argument(
+        "--gil", action="store_true", help="py-spy samples CPU (--gil), not wall time (--idle)"
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the drain")
     args = parser.parse_args(argv)
 
@@ -69,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     from tests.fakes.twilio import FakeTwilio
 
     public, private = _vapid_pair()
-    twilio, postmark = FakeTwilio().start(), FakePostmark().start()
-    push = FakePushService(vapid_public_key=public).start()
+    latency = args.latency / 1000
+    twilio = FakeTwilio(latency=latency).start()
+    postmark = FakePostmark(latency=latency).start()
+    push = FakePushService(vapid_public_key=public, latency=latency).start()
     anymail = postmark.settings()["ANYMAIL"]
     provider_env = {
         **{k: str(v) for k, v in twilio.settings().items()},
@@ -91,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = CeleryWorker(
         env={"DATABASE_URL": database_url, "REDIS_URL": redis_url, "LOG_LEVEL": "INFO"},
         concurrency=args.concurrency,
+        pool=args.pool,
         name="bench-deliveries",
     )
     try:
@@ -105,7 +117,10 @@ def _run(args, worker, twilio, postmark, push, redis_url) -> int:
     from messaging import actions
     from notifications.models import Delivery, NotificationPreferences, PushSubscription
 
-    print(f"bench.deliveries · {harness.machine()} · concurrency {args.concurrency}")
+    print(
+        f"bench.deliveries · {harness.machine()} · --pool {args.pool} --concurrency "
+        f"{args.concurrency} · providers answer in {args.latency:g} ms"
+    )
     harness.reset(redis_url)
     world = harness.build_world(customers=args.messages)
     NotificationPreferences.objects.bulk_create(
@@ -129,7 +144,10 @@ def _run(args, worker, twilio, postmark, push, redis_url) -> int:
 
     worker.start()
     raw = Path(tempfile.mkdtemp()) / "py-spy.txt"
-    profiler = harness.py_spy(worker.process.pid, raw, rate=200, mode="--idle")
+    profiler = None
+    if not args.no_profile:
+        mode = "--gil" if args.gil else "--idle"
+        profiler = harness.py_spy(worker.process.pid, raw, rate=200, mode=mode)
     cpu_at_ready = worker.cpu_seconds()
     pending = [Delivery.Status.QUEUED, Delivery.Status.HELD, Delivery.Status.SENDING]
     deadline = time.perf_counter() + args.timeout
@@ -163,6 +181,14 @@ def _run(args, worker, twilio, postmark, push, redis_url) -> int:
                 ]
             )
     rows.append(["providers' own service time (the fakes' clocks)", f"{provider_s:.1f} s"])
+    if task_s:
+        # Each delivery is one request to one fake here (one SMS, one email, one device).
+        rows.append(
+            [
+                "share of task time outside the provider (fakes' clocks / task time)",
+                f"{1 - provider_s / task_s:.0%} ({task_s / max(sent, 1) * 1000:.0f} ms a task)",
+            ]
+        )
     rows.append(["worker CPU per delivery", f"{cpu / max(sent, 1) * 1000:.1f} ms"])
     rows.append(
         [
@@ -171,6 +197,8 @@ def _run(args, worker, twilio, postmark, push, redis_url) -> int:
         ]
     )
     print(harness.table(rows))
+    if profiler is not None:
+        print(f"py-spy's stacks: {raw} (python -m bench.profile_top {raw})")
     once = len(twilio.messages) == len(postmark.emails) == len(push.pushes) == args.messages
     ok = sent == expected == 3 * args.messages and once and not push.rejections
     print("every delivery sent once" if ok else "FAIL: see the counts above")

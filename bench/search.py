@@ -92,7 +92,7 @@ def _describe(plan: dict) -> str:
             visit(child)
 
     visit(plan)
-    return " & ".join(scans)
+    return " & ".join(scans) or "no table"
 
 
 def _rows_read(plan: dict) -> int:

@@ -9,10 +9,11 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchVectorField
 from django.core.signing import BadSignature, TimestampSigner
 from django.db import connection
-from django.db.models import F, Q, QuerySet, prefetch_related_objects
+from django.db.models import F, Q, QuerySet, TextField, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.urls import reverse
@@ -33,6 +34,9 @@ SEARCH_DOCUMENT = RawSQL(
 TRANSCRIPT_DOCUMENT = RawSQL(
     '"messaging_entry"."transcript_document"', [], output_field=SearchVectorField()
 )
+# Each entry's adjacent word pairs ("saw thank"), stored and GIN-indexed (migration 0016):
+# what finds a phrase without rechecking every entry that holds its words.
+WORD_PAIRS = RawSQL('"messaging_entry"."word_pairs"', [], output_field=ArrayField(TextField()))
 
 
 @dataclass(frozen=True)
@@ -246,8 +250,37 @@ def search_entries(*, thread: Thread, audience: Side, query: str, limit: int = 3
     recent = list(matches.filter(seq__gt=boundary)[:limit])
     if len(recent) == limit or boundary <= 0:
         return recent
-    older = matches.filter(seq__lte=boundary).order_by((F("seq") + 0).desc())
+    older = matches.filter(seq__lte=boundary)
+    pairs = _phrase_pairs(query) if audience == Side.CUSTOMER else []
+    if pairs:
+        # Narrows only: a row without the pairs cannot hold the phrase, and the phrase itself
+        # is still checked on those that have them. Customer searches only: staff search
+        # transcripts too, whose pairs are not stored.
+        older = older.alias(word_pairs=WORD_PAIRS).filter(word_pairs__contains=pairs)
+    older = older.order_by((F("seq") + 0).desc())
     return recent + list(older[: limit - len(recent)])
+
+
+# A quoted phrase; and what can make one optional in web-search syntax ("or", "-").
+_PHRASE = re.compile(r'"([^"]+)"')
+_OPTIONAL = re.compile(r"(^|\s)-|\bor\b", re.IGNORECASE)
+
+
+def _phrase_pairs(query: str) -> list[str]:
+    """The adjacent word pairs (as migration 0016 stores them) that every entry matching
+    `query` must hold: those of its quoted phrases, parsed by PostgreSQL as the search
+    document is. None when a phrase may be optional (an "or", a "-" anywhere) or without
+    PostgreSQL; one query otherwise."""
+    phrases = _PHRASE.findall(query)
+    if not phrases or _OPTIONAL.search(query) or connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT array(SELECT DISTINCT unnest(messaging_word_pairs("
+            "to_tsvector('english'::regconfig, phrase))) FROM unnest(%s::text[]) AS phrase)",
+            [phrases],
+        )
+        return cursor.fetchone()[0]
 
 
 # Around each match in a snippet: characters no message holds (private use), turned into

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("porchlight")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+def _warm_up_providers(**kwargs) -> None:
+    from notifications.outbound import transports
+
+    transports.warm_up()
 
 
 def run_task(name: str, *args, countdown: float | None = None) -> None:

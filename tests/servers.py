@@ -246,6 +246,15 @@ class AsgiServer:
         self.stop()
 
 
+# docker-compose.yml's worker: one process whose tasks run on threads (they wait on providers;
+# bench.deliveries chose it, docs/performance.md "perf2").
+WORKER_POOL = "threads"
+WORKER_CONCURRENCY = 64
+# Its threads share a pool, and give their connection back while a provider answers
+# (notifications.outbound.sending): a task holds one only for its own queries.
+WORKER_DATABASE = {"DB_POOL": "1", "DB_POOL_MAX": "16"}
+
+
 class CeleryWorker:
     """`celery -A portal worker` (optionally with beat) in its own process group."""
 
@@ -254,13 +263,15 @@ class CeleryWorker:
         *,
         env: dict[str, str],
         concurrency: int = 1,
+        pool: str = WORKER_POOL,
         beat: bool = False,
         name: str = "test",
     ) -> None:
-        # As docker-compose.yml runs workers: a kept connection per process, no pool.
-        worker_database = {"DB_POOL": "0", "DB_CONN_MAX_AGE": "600"}
+        # As docker-compose.yml runs workers: a pool of connections the threads share.
+        worker_database = WORKER_DATABASE
         self.env = {**os.environ, "PORCHLIGHT_ENV_FILE": "", **worker_database, **env}
         self.concurrency = concurrency
+        self.pool = pool
         self.beat = beat
         self.name = f"{name}-{uuid.uuid4().hex[:8]}"
         self.output: list[str] = []
@@ -271,8 +282,8 @@ class CeleryWorker:
     def start(self, timeout: float = 60) -> CeleryWorker:
         command = [
             sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
-            f"--concurrency={self.concurrency}", "--without-heartbeat", "--without-gossip",
-            "--without-mingle", f"--hostname={self.name}@%h",
+            f"--pool={self.pool}", f"--concurrency={self.concurrency}", "--without-heartbeat",
+            "--without-gossip", "--without-mingle", f"--hostname={self.name}@%h",
         ]  # fmt: skip
         if self.beat:
             schedule = Path(tempfile.gettempdir()) / f"celerybeat-{self.name}"

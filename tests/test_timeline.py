@@ -130,3 +130,60 @@ def test_search_looks_past_the_newest_window_and_keeps_newest_first(
     hits = search_entries(thread=thread, audience=Side.CUSTOMER, query="chimney", limit=limit)
     expected = ["chimney flashing 10", "chimney flashing 4", "chimney flashing 2"]
     assert [h.body for h in hits] == expected[:limit]
+
+
+@pytest.mark.postgres
+def test_a_phrase_past_the_newest_window_is_found_only_where_its_words_are_adjacent(
+    thread, staff, monkeypatch
+):
+    # Older than the window, both words everywhere but adjacent in two entries only: the
+    # stored word pairs narrow the search to those, the phrase decides among them.
+    monkeypatch.setattr("messaging.queries.SEARCH_RECENT_WINDOW", 3)
+    bodies = ["I saw the gate, thanks", "Saw thanks on the card", "thanks, saw it", "saw-thanks"]
+    bodies += [f"deck boards {i}" for i in range(5)]
+    for body in bodies:
+        actions.post_staff_message(thread=thread, author=staff, body=body)
+    thread.refresh_from_db()
+
+    def found(query: str) -> list[str]:
+        return [h.body for h in search_entries(thread=thread, audience=Side.CUSTOMER, query=query)]
+
+    assert found('"saw thanks"') == ["saw-thanks", "Saw thanks on the card"]
+    assert found('"thanks saw"') == ["thanks, saw it"]
+    assert found('"gate thanks" card') == []
+    assert found('"saw the gate"') == ["I saw the gate, thanks"]  # a stop word: no pair, found
+    # "or" and "-" can make a phrase optional: the pairs are not required then
+    assert found('"saw thanks" or "deck boards 4"') == [
+        "deck boards 4", "saw-thanks", "Saw thanks on the card"
+    ]  # fmt: skip
+    assert found('card -"saw thanks"') == []
+    assert found('"gate thanks"') == ["I saw the gate, thanks"]  # punctuation is no gap
+    assert found('"boards deck"') == []
+
+
+@pytest.mark.postgres
+def test_an_absent_phrase_is_looked_up_in_the_word_pairs_index(thread, staff, monkeypatch):
+    monkeypatch.setattr("messaging.queries.SEARCH_RECENT_WINDOW", 1)
+    for _ in range(3):
+        actions.post_staff_message(thread=thread, author=staff, body="saw it, thanks")
+    thread.refresh_from_db()
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert search_entries(thread=thread, audience=Side.CUSTOMER, query='"saw thanks"') == []
+    assert len(captured) == 3  # the newest window, the phrase's pairs, the older entries
+    assert "\"word_pairs\") @> (ARRAY['saw thank'])" in captured[-1]["sql"]
+
+
+@pytest.mark.postgres
+def test_a_customer_phrase_search_past_the_window_never_finds_notes_or_transcripts(
+    secrets_thread, staff, monkeypatch
+):
+    monkeypatch.setattr("messaging.queries.SEARCH_RECENT_WINDOW", 1)
+    for i in range(3):
+        actions.post_staff_message(thread=secrets_thread, author=staff, body=f"later {i}")
+    secrets_thread.refresh_from_db()
+    for query in ('"gate code"', '"second coat"', '"cedar stain"'):
+        assert search_entries(thread=secrets_thread, audience=Side.CUSTOMER, query=query) == []
+    staff_hits = search_entries(thread=secrets_thread, audience=Side.STAFF, query='"gate code"')
+    assert [h.body for h in staff_hits] == ["NOTE-SECRET gate code 4512"]

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -74,6 +74,16 @@ def send_delivery(*, delivery_id: int) -> str | None:
         status = _record_failure(claim, error)
     live.broadcast_deliveries_changed_on_commit(claim.entries)  # open staff chats update
     return status
+
+
+def _release_connection() -> None:
+    """Before a provider call: a pooled database connection goes back to the pool for the
+    wait (the next query takes one again). The worker runs its tasks on threads, dozens
+    waiting on providers at once; holding a connection each would need as many, for
+    nothing. A connection of its own (DB_POOL=0) is kept: closing it would cost a new one."""
+    pooled = connection.settings_dict.get("OPTIONS", {}).get("pool")
+    if pooled and connection.connection is not None and not connection.in_atomic_block:
+        connection.close()
 
 
 def claim_delivery(delivery_id: int) -> Claim | None:
@@ -200,6 +210,7 @@ def _send_sms(claim: Claim) -> str:
     callback = f"{settings.SITE_URL}{reverse('twilio_status')}?d={delivery.pk}"
     # Photos go as MMS: Twilio fetches each from a signed link that works for a day.
     media_urls = [shared_attachment_url(f) for f in content.mms_files(entry)]
+    _release_connection()
     try:
         sid = transports.sms_transport().send(
             to=delivery.recipient, body=body, status_callback=callback, media_urls=media_urls
@@ -250,6 +261,7 @@ def _send_email(claim: Claim) -> str:
             delivery_id=min(pks),
             earlier=_earlier_emails(delivery, pks),
         )
+    _release_connection()
     try:
         provider_id = transports.email_transport().send(message)
     except TransportError as error:
@@ -323,6 +335,7 @@ def _send_push(claim: Claim) -> str:
         reason = "Push is not configured on this server"
     if reason:
         return _record_suppressed(claim, reason)
+    _release_connection()
     result = push_to_devices(
         transport, subscriptions, payload, urgency="high" if entry.urgent else "normal"
     )

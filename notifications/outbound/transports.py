@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from functools import cache
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -440,9 +439,30 @@ def sms_transport() -> SmsTransport:
     return ConsoleSms()
 
 
-@cache
+_per_thread = threading.local()
+
+
+def _per_thread_cache(factory):
+    """Like functools.cache, but one instance per thread: each client keeps an HTTP session
+    whose connections are reused, and the worker runs its tasks on threads (docker-compose.yml):
+    a session shared by dozens of threads would keep only its pool's 10 connections and open
+    a new one for every other send."""
+
+    def cached(*key):
+        instances = _per_thread.__dict__.setdefault(factory.__name__, {})
+        if key not in instances:
+            instances[key] = factory(*key)
+        return instances[key]
+
+    def cache_clear() -> None:  # this thread's, as tests change settings
+        _per_thread.__dict__.pop(factory.__name__, None)
+
+    cached.cache_clear = cache_clear
+    return cached
+
+
+@_per_thread_cache
 def _twilio(sid: str, token: str, from_number: str, base_url: str, timeout: float) -> TwilioSms:
-    # Cached per configuration: the client keeps a pooled HTTP session.
     return TwilioSms(
         account_sid=sid,
         auth_token=token,
@@ -450,6 +470,14 @@ def _twilio(sid: str, token: str, from_number: str, base_url: str, timeout: floa
         base_url=base_url,
         timeout=timeout,
     )
+
+
+def warm_up() -> None:
+    """Import now what the Twilio and Web Push clients import on their first send: the
+    worker calls this before it takes tasks, so that its first sends do not each pay
+    for it (a fifth of the worker's CPU over 900 sends; docs/performance.md, "perf2")."""
+    import pywebpush  # noqa: F401
+    from twilio.rest.api.v2010.account import message  # noqa: F401
 
 
 def email_transport() -> EmailTransport:
@@ -471,7 +499,7 @@ def push_transport() -> WebPushTransport | None:
     )
 
 
-@cache
+@_per_thread_cache
 def _webpush(
     private_key: str, subject: str, timeout: float, listed_hosts: tuple[str, ...]
 ) -> WebPushTransport:

@@ -120,6 +120,16 @@ def test_one_beat_and_a_worker_with_the_celery_app(compose):
     assert "deploy" not in services["beat"]  # no replicas
 
 
+def test_the_worker_runs_as_the_tests_and_benches_start_it(compose):
+    # tests/servers.py's CeleryWorker (bench.deliveries, the worker tests) mirrors production.
+    from tests.servers import WORKER_CONCURRENCY, WORKER_DATABASE, WORKER_POOL
+
+    worker = compose["services"]["worker"]
+    assert f"--pool={WORKER_POOL}" in worker["command"]
+    assert f"--concurrency={WORKER_CONCURRENCY}" in worker["command"]
+    assert {k: worker["environment"].get(k) for k in WORKER_DATABASE} == WORKER_DATABASE
+
+
 def test_the_image_runs_as_an_unprivileged_user_and_serves_with_uvicorn():
     dockerfile = (ROOT / "Dockerfile").read_text()
     users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)

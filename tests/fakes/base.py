@@ -7,7 +7,9 @@ Each fake provider subclasses `FakeServer` and implements `respond()`. Tests (an
 - `script(Reply(...), ...)` — answers for the next requests, before the default one;
 - `hold_next()` — the next request blocks until `release()` (a provider that hangs), then
   the connection is dropped without an answer;
-- `wait_for(n)` — block until n requests have arrived.
+- `wait_for(n)` — block until n requests have arrived;
+- `latency` — seconds every answer waits before going out (a provider's own service time;
+  bench.deliveries sets it), on top of a scripted reply's `delay`.
 """
 
 from __future__ import annotations
@@ -67,6 +69,13 @@ class Reply:
         return json.dumps(self.body).encode(), "application/json"
 
 
+class _Server(ThreadingHTTPServer):
+    # A worker with dozens of threads opens dozens of connections at once: the default
+    # backlog of 5 made the kernel drop SYNs, and each dropped one cost the client a
+    # 1-second retransmit that no provider would charge.
+    request_queue_size = 128
+
+
 class _Drop(Exception):
     """Close the connection without answering."""
 
@@ -74,7 +83,8 @@ class _Drop(Exception):
 class FakeServer:
     name = "fake"
 
-    def __init__(self, *, port: int = 0, verbose: bool = False):
+    def __init__(self, *, port: int = 0, verbose: bool = False, latency: float = 0.0):
+        self.latency = latency
         self.requests: list[Recorded] = []
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -82,7 +92,7 @@ class FakeServer:
         self._hold: threading.Event | None = None
         self._held = threading.Event()
         self.verbose = verbose
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server = _Server(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -184,8 +194,8 @@ class FakeServer:
             hold.wait()
             raise _Drop
         reply = self._next_reply(request)
-        if reply.delay:
-            time.sleep(reply.delay)
+        if reply.delay or self.latency:
+            time.sleep(reply.delay + self.latency)
         payload, content_type = reply.encoded()
         handler.send_response(reply.status)
         headers = {"Content-Type": content_type, **reply.headers}

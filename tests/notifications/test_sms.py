@@ -289,3 +289,52 @@ def test_a_delivery_whose_worker_dies_at_every_attempt_is_given_up(
     assert delivery.status == S.FAILED
     assert delivery.last_error == "No worker finished sending it in 8 attempts"
     assert fake_twilio.requests == []
+
+
+def test_each_worker_thread_keeps_its_own_twilio_client(fake_twilio):
+    # The worker runs tasks on threads: one client (and HTTP session) per thread, reused.
+    import threading
+
+    from notifications.outbound import transports
+
+    here = [transports.sms_transport(), transports.sms_transport()]
+    there = []
+    worker = threading.Thread(target=lambda: there.append(transports.sms_transport()))
+    worker.start()
+    worker.join()
+    assert isinstance(here[0], TwilioSms) and here[0] is here[1]
+    assert there[0] is not here[0] and isinstance(there[0], TwilioSms)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pooled_connection_goes_back_to_the_pool_while_twilio_answers(fake_twilio, thread, staff):
+    # The worker's threads share a pool of fewer connections than threads: a send waiting on
+    # its provider must not hold one.
+    import threading
+
+    from django.db import connection
+
+    assert connection.settings_dict["OPTIONS"].get("pool")
+    fake_twilio.hold_next()
+    sender_connection = []
+
+    def post() -> None:
+        from django.db import connections
+
+        sender_connection.append(connections["default"])  # this thread's own
+        try:
+            # Committed here, so the delivery is sent (inline) in this thread.
+            actions.post_staff_message(thread=thread, author=staff, body="While Twilio thinks")
+        finally:
+            connections.close_all()
+
+    sender = threading.Thread(target=post)
+    sender.start()
+    try:
+        assert fake_twilio.wait_until_held(timeout=20)
+        assert sender_connection[0].connection is None  # back in the pool
+    finally:
+        fake_twilio.release()
+        sender.join(timeout=30)
+    delivery = Delivery.objects.get(entry__thread=thread, channel="sms")
+    assert delivery.status == S.QUEUED and "will retry" in delivery.last_error
