@@ -144,8 +144,9 @@ class Entry(models.Model):
     link_url = models.CharField(max_length=300, blank=True)
     # A second link a card may offer, outside our site (an invoice's "Pay $4,200 —
     # checkout.stripe.com"): https only, opened in a new tab.
-    action_label = models.CharField(max_length=120, blank=True)
-    action_url = models.CharField(max_length=500, blank=True)
+    # db_default: rows written by SQL alone (bulk loads of benches, tests) need not name them.
+    action_label = models.CharField(max_length=120, blank=True, db_default="")
+    action_url = models.CharField(max_length=500, blank=True, db_default="")
     # Call markers.
     call_started_at = models.DateTimeField(null=True, blank=True)
     call_duration_seconds = models.PositiveIntegerField(null=True, blank=True)

@@ -12,12 +12,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="entry",
             name="action_label",
-            field=models.CharField(blank=True, max_length=120),
+            field=models.CharField(blank=True, db_default="", max_length=120),
         ),
         migrations.AddField(
             model_name="entry",
             name="action_url",
-            field=models.CharField(blank=True, max_length=500),
+            field=models.CharField(blank=True, db_default="", max_length=500),
         ),
         migrations.AlterField(
             model_name="entry",

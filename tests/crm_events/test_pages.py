@@ -102,7 +102,7 @@ def test_sarah_approves_an_estimate_and_the_business_hears_of_it(customer_client
     assert estimate.status == Estimate.Status.APPROVED
     # A card, not a message in her name.
     bodies = list(thread.entries.order_by("seq").values_list("kind", "body"))
-    assert bodies[-1] == ("event_card", "Estimate #311 approved by Sarah Mitchell — $9,800")
+    assert bodies[-1] == ("customer_card", "Estimate #311 approved by Sarah Mitchell — $9,800")
     assert not thread.entries.filter(kind="customer_reply").exists()
     thread.refresh_from_db()
     assert thread.staff_unread == 1  # on the staff list, and routed to the business

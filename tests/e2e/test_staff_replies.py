@@ -20,10 +20,27 @@ from tests.e2e.test_csp import Violations
 
 pytestmark = [pytest.mark.browser]
 
-DEPOSIT_FOR_SARAH = (
-    "Hi Sarah, the deposit for Deck Replacement Project is $4,200. Once it is in, we are all "
-    "set: your next visit is [no visit scheduled]."
-)
+
+def deposit_for(customer) -> str:
+    """The Deposit reply as the server fills it for her (the values themselves are checked in
+    tests/crm_events/test_saved_replies.py); here, that the box receives exactly it."""
+    from crm_events.queries import saved_replies_for
+
+    replies = saved_replies_for(customer=customer, zone=customer.business.time_zone)
+    return next(reply.text for reply in replies if reply.name == "Deposit")
+
+
+def without_upcoming_visits(customer) -> None:
+    """The demo's visit today (an announcement's audience) is cancelled, so that the reply
+    has a variable without a value, whatever the time of day the suite runs."""
+    from django.utils import timezone
+
+    from crm_events import actions as crm
+    from crm_events.models import Appointment
+
+    upcoming = Appointment.objects.filter(customer=customer, starts_at__gte=timezone.now())
+    for visit in upcoming.exclude(status=Appointment.Status.CANCELLED):
+        crm.transition_appointment(appointment=visit, to="cancelled", notify=False)
 
 
 def _open_sarahs_chat(page, server):
@@ -41,6 +58,9 @@ def test_slash_dep_inserts_sarahs_deposit_reply_and_search_opens_the_transcript(
     open_as, demo, server, width
 ):
     sarah, mike = demo
+    without_upcoming_visits(sarah)
+    deposit = deposit_for(sarah)
+    assert "[no visit scheduled]" in deposit
     thread = Thread.objects.get(customer=sarah)
     call_seq = Entry.objects.get(thread=thread, kind=Entry.Kind.CALL).seq
     # Enough newer messages that the call is no longer on the chat's first page.
@@ -78,10 +98,10 @@ def test_slash_dep_inserts_sarahs_deposit_reply_and_search_opens_the_transcript(
     expect(listbox).to_be_visible()
     box.press("Enter")
     expect(listbox).to_be_hidden()
-    expect(box).to_have_value(DEPOSIT_FOR_SARAH)
+    expect(box).to_have_value(deposit)
     expect(dialog.locator("[data-saved-reply-note]")).to_contain_text("[no visit scheduled]")
     # Editable text: the staff member fixes the fallback, then sends as ever.
-    value = DEPOSIT_FOR_SARAH.replace("[no visit scheduled]", "next Tuesday")
+    value = deposit.replace("[no visit scheduled]", "next Tuesday")
     box.fill(value)
     box.press("Enter")
     expect(dialog.locator(".entry-message .bubble").last).to_have_text(value)
