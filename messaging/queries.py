@@ -128,12 +128,18 @@ def load_seen(
         .order_by("up_to_seq")
         .values_list("up_to_seq", "at")[: high - low + 1]
     )
-    reaches = [up_to for up_to, _ in marks]
     for entry in waiting:
-        i = bisect.bisect_left(reaches, entry.seq)
-        if i < len(marks):
-            entry.seen_at = marks[i][1]
+        at = first_mark_reaching(marks, entry.seq)
+        if at is not None:
+            entry.seen_at = at
     return entries
+
+
+def first_mark_reaching(marks: list[tuple[int, dt.datetime]], seq: int) -> dt.datetime | None:
+    """When `seq` was read: the time of the first of `marks` ((up_to_seq, at), ordered by
+    up_to_seq, which also orders them in time) whose up_to_seq reaches it."""
+    i = bisect.bisect_left(marks, seq, key=lambda mark: mark[0])
+    return marks[i][1] if i < len(marks) else None
 
 
 def _mark_day_starts(entries: list[Entry], previous: Entry | None) -> None:

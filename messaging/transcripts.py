@@ -19,7 +19,6 @@ says which in both formats.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import hashlib
 import json
@@ -33,7 +32,7 @@ from django.utils import timezone
 from messaging import extensions
 from messaging.models import Attachment, Entry, ReadMark, Thread
 from messaging.pdf_stream import PageComposer, PdfWriter
-from messaging.queries import reader_of
+from messaging.queries import first_mark_reaching, reader_of
 
 FORMAT = "porchlight-transcript/1"
 CHUNK = 500
@@ -89,23 +88,18 @@ def seen_times(thread: Thread) -> Callable[[Entry], dt.datetime | None]:
     knows how "seen" is stored (read marks: each side's watermark as it moved, with its
     time). The thread's marks are loaded once, one per read, not one per entry. As on the
     page, a text is never "seen": its receipt is the carrier's."""
-    marks: dict[str, tuple[list[int], list[dt.datetime]]] = {}
+    marks: dict[str, list[tuple[int, dt.datetime]]] = {}
     for side, up_to_seq, at in (
         ReadMark.objects.filter(thread=thread).order_by("side", "up_to_seq")
         .values_list("side", "up_to_seq", "at")
     ):  # fmt: skip
-        seqs, times = marks.setdefault(side, ([], []))
-        seqs.append(up_to_seq)
-        times.append(at)
+        marks.setdefault(side, []).append((up_to_seq, at))
 
     def seen(entry: Entry) -> dt.datetime | None:
         side = reader_of(entry)
-        if entry.channel == Entry.Channel.SMS or side is None or side not in marks:
+        if entry.channel == Entry.Channel.SMS or side is None:
             return None
-        seqs, times = marks[side]
-        # Marks' up_to_seq increase with time: the first reaching the entry is when it was read.
-        at = bisect.bisect_left(seqs, entry.seq)
-        return times[at] if at < len(seqs) else None
+        return first_mark_reaching(marks.get(side, []), entry.seq)
 
     return seen
 

@@ -91,24 +91,33 @@ def _json_body(request: HttpRequest) -> dict | None:
     return body if isinstance(body, dict) else None
 
 
-@require_POST
-@customer_required
-def push_subscribe(request: HttpRequest) -> HttpResponse:
-    """Takes `PushSubscription.toJSON()` from the settings page."""
+def _subscription(request: HttpRequest) -> tuple[dict, JsonResponse | None]:
+    """A browser's `PushSubscription.toJSON()` as the subscribe actions take it, or the 400
+    that refuses it (customer and staff devices alike)."""
     body = _json_body(request)
     if body is None:
-        return JsonResponse({"error": "Send the subscription as a JSON object."}, status=400)
+        return {}, JsonResponse({"error": "Send the subscription as a JSON object."}, status=400)
     keys = body.get("keys") if isinstance(body.get("keys"), dict) else {}
     form = PushSubscriptionForm(
         {"endpoint": body.get("endpoint"), "p256dh": keys.get("p256dh"), "auth": keys.get("auth")}
     )
     if not form.is_valid():
         errors = " ".join(e for field in form.errors.values() for e in field)
-        return JsonResponse({"error": errors}, status=400)
+        return {}, JsonResponse({"error": errors}, status=400)
+    return form.cleaned_data, None
+
+
+@require_POST
+@customer_required
+def push_subscribe(request: HttpRequest) -> HttpResponse:
+    """Takes `PushSubscription.toJSON()` from the settings page."""
+    subscription, refusal = _subscription(request)
+    if refusal is not None:
+        return refusal
     preferences.subscribe_push(
         customer=request.customer,
         user_agent=request.headers.get("User-Agent", ""),
-        **form.cleaned_data,
+        **subscription,
     )
     return JsonResponse({"devices": queries.push_device_count(request.customer)}, status=201)
 
@@ -264,18 +273,11 @@ def staff_settings(request: HttpRequest) -> HttpResponse:
 @staff_required
 def staff_push_subscribe(request: HttpRequest) -> HttpResponse:
     """Takes `PushSubscription.toJSON()` from the staff settings page."""
-    body = _json_body(request)
-    if body is None:
-        return JsonResponse({"error": "Send the subscription as a JSON object."}, status=400)
-    keys = body.get("keys") if isinstance(body.get("keys"), dict) else {}
-    form = PushSubscriptionForm(
-        {"endpoint": body.get("endpoint"), "p256dh": keys.get("p256dh"), "auth": keys.get("auth")}
-    )
-    if not form.is_valid():
-        errors = " ".join(e for field in form.errors.values() for e in field)
-        return JsonResponse({"error": errors}, status=400)
+    subscription, refusal = _subscription(request)
+    if refusal is not None:
+        return refusal
     preferences.subscribe_staff_push(
-        user=request.user, user_agent=request.headers.get("User-Agent", ""), **form.cleaned_data
+        user=request.user, user_agent=request.headers.get("User-Agent", ""), **subscription
     )
     devices = StaffPushSubscription.objects.filter(user=request.user).count()
     return JsonResponse({"devices": devices}, status=201)
