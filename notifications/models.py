@@ -79,13 +79,10 @@ class NotificationPreferences(models.Model):
         return bool(customer.email) and not self.email_bounced
 
 
-class PushSubscription(models.Model):
-    """One browser or installed app that may receive Web Push for a customer."""
+class PushDevice(models.Model):
+    """A browser or installed app that may receive Web Push: what pywebpush needs of it."""
 
-    customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="push_subscriptions"
-    )
-    # The push service's URL for this device: a capability, so unique across customers (a
+    # The push service's URL for this device: a capability, so unique across owners (a
     # shared device belongs to whoever subscribed last).
     endpoint = models.URLField(max_length=1000, unique=True)
     p256dh = models.CharField(max_length=200)
@@ -94,11 +91,22 @@ class PushSubscription(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
 
-    def __str__(self) -> str:
-        return f"Push subscription {self.pk} of {self.customer}"
+    class Meta:
+        abstract = True
 
     def as_subscription_info(self) -> dict:
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
+
+
+class PushSubscription(PushDevice):
+    """One browser or installed app that may receive Web Push for a customer."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="push_subscriptions"
+    )
+
+    def __str__(self) -> str:
+        return f"Push subscription {self.pk} of {self.customer}"
 
 
 class StaffNotificationPreferences(models.Model):
@@ -130,25 +138,16 @@ class StaffNotificationPreferences(models.Model):
             return cls(user=user)
 
 
-class StaffPushSubscription(models.Model):
+class StaffPushSubscription(PushDevice):
     """One browser that may receive Web Push for a staff member (kept apart from customers'
     devices: a customer's thread must never be able to name a staff device, nor the reverse)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_push_subscriptions"
     )
-    endpoint = models.URLField(max_length=1000, unique=True)
-    p256dh = models.CharField(max_length=200)
-    auth = models.CharField(max_length=100)
-    user_agent = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Push subscription {self.pk} of {self.user}"
-
-    def as_subscription_info(self) -> dict:
-        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
 
 class DeliveryQuerySet(models.QuerySet):
