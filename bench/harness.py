@@ -270,12 +270,21 @@ def fill_thread(*, customer, staff, entries: int, chunk: int = 500) -> None:
 # -- the server and its clients ----------------------------------------------------------------
 
 
-def start_server(database_url: str, redis_url: str, *, server: str = PRODUCTION_SERVER, **env):
+def start_server(
+    database_url: str,
+    redis_url: str,
+    *,
+    server: str = PRODUCTION_SERVER,
+    args: tuple[str, ...] = (),
+    port: int | None = None,
+    **env,
+):
     """The project's ASGI server, one process, DEBUG off, with the bare floor view beside the
     app. By default production's own: deploy/web.sh run as the script (its uvicorn command
     line, WebSocket implementation and log level) with production's logging settings, the
     floor added by bench/settings.py. Other servers (bench.servers compares them) serve
-    bench/asgi.py."""
+    bench/asgi.py. `args` go on the server's command line (deploy/web.sh hands them to
+    uvicorn: a later option wins)."""
     from tests.servers import UNLIMITED_RATES, AsgiServer
 
     if server == PRODUCTION_SERVER:
@@ -284,6 +293,8 @@ def start_server(database_url: str, redis_url: str, *, server: str = PRODUCTION_
         database_url=database_url,
         server=server,
         app="bench.asgi:application",
+        args=args,
+        port=port,
         env={
             "REDIS_URL": redis_url,
             "SECRET_KEY": os.environ["SECRET_KEY"],
@@ -411,3 +422,125 @@ def table(rows: list[list[str]]) -> str:
     lines = [" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# -- several web processes behind Caddy ------------------------------------------------------
+
+
+class Caddy:
+    """Debian's caddy running deploy/Caddyfile (production's proxy: its body limits,
+    compression, round robin and WebSocket upgrades) over a list of upstreams, plain HTTP,
+    in its own process group (its CPU read like a server's)."""
+
+    def __init__(self, upstreams: list[str], home: Path, port: int) -> None:
+        executable = shutil.which("caddy")
+        if executable is None:
+            refuse("--web N needs Debian's caddy (apt-get install caddy)")
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.home = home
+        self.env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "SITE_ADDRESS": self.url,
+            "UPSTREAMS": "list",
+            "WEB_UPSTREAMS": " ".join(upstreams),
+            "CADDY_ADMIN": "off",
+        }
+        self.command = [executable, "run", "--config", str(ROOT / "deploy" / "Caddyfile")]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Caddy:
+        import socket
+
+        with (self.home / "caddy.log").open("w") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - fixed arguments
+                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        refuse("caddy did not start:\n" + (self.home / "caddy.log").read_text()[-3000:])
+        return self
+
+    def cpu_seconds(self) -> float:
+        from tests.servers import group_cpu_seconds
+
+        assert self.process is not None
+        return group_cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class Cluster:
+    """`web` processes, each deploy/web.sh on a port of its own, and Caddy in front with
+    deploy/Caddyfile: the shape of production with several web containers. Clients talk to
+    Caddy (`url`); live frames between the processes go through the Redis channel layer.
+    CPU and memory are summed over the web processes (Caddy's CPU apart: `proxy_cpu_seconds`),
+    so a bench reads it as it reads one server."""
+
+    def __init__(self, servers: list, caddy: Caddy) -> None:
+        self.servers, self.caddy = servers, caddy
+        self.url = caddy.url
+
+    @property
+    def pid(self) -> int:
+        return self.servers[0].pid
+
+    def cpu_seconds(self) -> float:
+        return sum(server.cpu_seconds() for server in self.servers)
+
+    def proxy_cpu_seconds(self) -> float:
+        return self.caddy.cpu_seconds()
+
+    def rss_kb(self) -> int:
+        return sum(server.rss_kb() for server in self.servers)
+
+    def stop(self) -> None:
+        self.caddy.stop()
+        for server in self.servers:
+            server.stop()
+        shutil.rmtree(self.caddy.home, ignore_errors=True)
+
+
+def start_cluster(database_url: str, redis_url: str, *, web: int = 2, **env) -> Cluster:
+    """`web` deploy/web.sh processes (SITE_URL is Caddy's address, as behind production's
+    proxy) and Caddy in front of them."""
+    import tempfile
+
+    from tests.servers import free_port
+
+    proxy_port = free_port()
+    ports = [free_port() for _ in range(web)]
+    servers = []
+    try:
+        for port in ports:
+            servers.append(
+                start_server(
+                    database_url,
+                    redis_url,
+                    port=port,
+                    SITE_URL=f"http://127.0.0.1:{proxy_port}",
+                    FORWARDED_ALLOW_IPS="127.0.0.1",
+                    **env,
+                )  # fmt: skip
+            )
+        home = Path(tempfile.mkdtemp(prefix="porchlight-caddy-"))
+        caddy = Caddy([f"127.0.0.1:{port}" for port in ports], home, proxy_port).start()
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return Cluster(servers, caddy)

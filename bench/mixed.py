@@ -2,6 +2,7 @@
 server (deploy/web.sh, production's logging) on PostgreSQL and Redis.
 
     SECRET_KEY=x .venv/bin/python -m bench.mixed [--seconds 60] [--projects 10000] [--idle 1000]
+    SECRET_KEY=x .venv/bin/python -m bench.mixed --web 2      # 2 web processes behind Caddy
 
 At once, for --seconds:
 - --idle customer tabs open (/ws/thread/), each a different customer, doing nothing;
@@ -14,8 +15,11 @@ Figures: POST → the sender's other tab, POST → each staff list socket (a row
 by a newer one of the same thread before it arrives; that is fine if the newest arrives, and
 a row whose thread's newest state never reached a socket is counted as lost), the list's GET,
 the memory per idle socket, the server's CPU over the window, and the bare view's CPU in the
-same run. Goal (issue 24): customer tab p99 ≤ 250 ms, staff socket p99 ≤ 500 ms, none lost,
-list GET p99 ≤ 200 ms.
+same run. With --web N, N deploy/web.sh processes run behind Caddy (deploy/Caddyfile, round
+robin, WebSockets upgraded through it), every client talks to Caddy, live frames between the
+processes go through the Redis channel layer, and CPU and memory are summed over the web
+processes (Caddy's CPU printed apart). Goal (issue 24): customer tab p99 ≤ 250 ms, staff
+socket p99 ≤ 500 ms, none lost, list GET p99 ≤ 200 ms.
 """
 
 from __future__ import annotations
@@ -137,11 +141,18 @@ async def run(args, server, world, staff_users, project_of) -> list[list[str]]:
                 await asyncio.sleep(max(0.0, 1 - (time.perf_counter() - began)))
 
         cpu_before, load_before = server.cpu_seconds(), os.getloadavg()[0]
+        proxy_before = server.proxy_cpu_seconds() if args.web > 1 else 0.0
+        each_before = [w.cpu_seconds() for w in getattr(server, "servers", [server])]
         await asyncio.gather(
             *(send_loop(i) for i in range(len(sender_sessions))),
             *(list_loop(s) for s in staff_sessions),
         )
         cpu = server.cpu_seconds() - cpu_before
+        proxy_cpu = server.proxy_cpu_seconds() - proxy_before if args.web > 1 else 0.0
+        each = [
+            w.cpu_seconds() - b
+            for w, b in zip(getattr(server, "servers", [server]), each_before, strict=True)
+        ]
         await asyncio.sleep(args.drain)
 
         to_tab, tab_missing = [], 0
@@ -178,7 +189,16 @@ async def run(args, server, world, staff_users, project_of) -> list[list[str]]:
              f"{superseded / max(sends * len(lists), 1):.1%} / {lost}"],
             [f"staff list GET ({args.projects:,} projects, {args.staff} staff each second): "
              "p50 / p99", f"{p(gets, 50):.0f} / {p(gets, 99):.0f} ms ({len(gets)} GETs)"],
-            ["server CPU over the window", f"{cpu / args.seconds:.0%} of one core"],
+            ["server CPU over the window"
+             + (f" (summed over {args.web} web processes)" if args.web > 1 else ""),
+             f"{cpu / args.seconds:.0%} of one core"],
+        ]  # fmt: skip
+        if args.web > 1:
+            rows += [
+                ["  each web process", " / ".join(f"{c / args.seconds:.0%}" for c in each)],
+                ["  Caddy's CPU over the window", f"{proxy_cpu / args.seconds:.0%} of one core"],
+            ]
+        rows += [
             ["load average (1 min) at start / end",
              f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"],
         ]  # fmt: skip
@@ -200,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument("--drain", type=float, default=5, help="seconds to wait for last frames")
     parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
+    parser.add_argument(
+        "--web", type=int, default=1, help="web processes (deploy/web.sh) behind Caddy; 1: no proxy"
+    )
     args = parser.parse_args(argv)
+    if args.web > 1 and args.server != harness.PRODUCTION_SERVER:
+        harness.refuse("--web N runs deploy/web.sh processes behind Caddy")
     if args.idle + args.senders > args.projects:
         harness.refuse("--projects must cover the idle and sending customers")
 
@@ -213,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.idle + 512)), hard))
-    print(f"bench.mixed · {harness.machine()} · server {args.server}")
+    shape = f" × {args.web} behind Caddy (deploy/Caddyfile)" if args.web > 1 else ""
+    print(f"bench.mixed · {harness.machine()} · server {args.server}{shape}")
     harness.reset(redis_url)
     world = harness.build_world(customers=args.projects)
     fill_project_list(world)
@@ -222,9 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     project_of = dict(Project.objects.values_list("customer_id", "pk"))
     harness.analyze()
-    server = harness.start_server(
-        database_url, redis_url, server=args.server, EMAIL_NOTIFICATION_DELAY_SECONDS="120"
-    )
+    if args.web > 1:
+        server = harness.start_cluster(
+            database_url, redis_url, web=args.web, EMAIL_NOTIFICATION_DELAY_SECONDS="120"
+        )
+    else:
+        server = harness.start_server(
+            database_url, redis_url, server=args.server, EMAIL_NOTIFICATION_DELAY_SECONDS="120"
+        )
     try:
         rows = asyncio.run(run(args, server, world, staff_users, project_of))
     finally:

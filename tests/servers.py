@@ -169,11 +169,15 @@ class AsgiServer:
         env: dict[str, str] | None = None,
         server: str = "uvicorn",
         app: str = "portal.asgi:application",
+        args: tuple[str, ...] = (),
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = server
         self.app = app
+        # Appended to the server's command line (deploy/web.sh passes them on to uvicorn, where
+        # a later option wins: `("--ws", "websockets")` runs the other WebSocket implementation).
+        self.args = tuple(args)
         self.env = {
             **os.environ,
             "SITE_URL": self.url,
@@ -186,7 +190,7 @@ class AsgiServer:
         self.log = Path(tempfile.gettempdir()) / f"porchlight-server-{self.port}.log"
 
     def start(self, timeout: float = 30) -> AsgiServer:
-        command = SERVER_COMMANDS[self.server](self.app, self.port)
+        command = [*SERVER_COMMANDS[self.server](self.app, self.port), *self.args]
         if self.server == "deploy/web.sh":
             self.env.update(HOST="127.0.0.1", PORT=str(self.port), PYTHON=sys.executable)
         else:
