@@ -63,6 +63,7 @@ BENCHES = [
     Bench("mixed", quick=("--seconds", "20", "--projects", "2000", "--idle", "300")),
     Bench("mixed", ("--web", "2"), name="mixed_web2",
           quick=("--web", "2", "--seconds", "20", "--projects", "2000", "--idle", "300")),
+    Bench("burst", quick=("--projects", "200", "--bursts", "2")),
     Bench("staff_search", quick=("--customers", "2000", "--requests", "30")),
     Bench("insights", quick=("--customers", "500", "--entries", "50000", "--repeat", "3")),
     Bench("announcements", quick=("--customers", "200",)),
