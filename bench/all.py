@@ -56,7 +56,10 @@ BENCHES = [
     Bench("pages", ("--threads", "10,100000", "--projects", "10,10000"),
           quick=("--threads", "10,5000", "--projects", "10,100", "--requests", "50")),
     Bench("sends", quick=("--messages", "300", "--live-messages", "100", "--memory", "500")),
-    Bench("live", quick=("--messages", "100", "--idle", "300")),
+    # Production's WebSocket implementation beside the deprecated one: the table behind
+    # deploy/web.sh's --ws (issue 24, goal 5).
+    Bench("live", ("--ws", "websockets"),
+          quick=("--messages", "100", "--idle", "300", "--customers", "300", "--ws", "websockets")),
     Bench("search", quick=("--entries", "20000", "--requests", "30")),
     Bench("inbound", quick=("--messages", "100")),
     Bench("deliveries", quick=("--messages", "300")),

@@ -2,6 +2,7 @@
 server on PostgreSQL and Redis.
 
     SECRET_KEY=x .venv/bin/python -m bench.live [--tabs 1,20] [--messages 300] [--idle 1000]
+                                                [--customers 1000] [--ws websockets]
 
 1. Floor: the same run's bare Django view (server CPU per request), and what one message
    costs the services with no framework at all (a bare INSERT+COMMIT, a Redis PUBLISH to a
@@ -11,8 +12,16 @@ server on PostgreSQL and Redis.
    as htmx does; each is timed from the start of its POST to its frame in every tab.
    p50/p95/p99 per N, the server's CPU per message, database transactions per message
    (pg_stat_database) and Redis commands per message (INFO, server-wide).
-3. Idle sockets: N customer sockets on the one server process: memory per socket, HTTP still
-   answering, and one message reaching all of them (first and last frame after the POST).
+3. Idle sockets: one socket for each of --customers different customers (each signed in
+   through the magic link): server memory per socket, HTTP still answering.
+4. Fan-out: --idle tabs of ONE customer (one thread) beside them, and --fanouts messages
+   sent to that thread one after another: the first and the last tab's frame after the POST
+   and the server's CPU from the POST to the last frame (medians), memory per tab.
+
+Every row runs on deploy/web.sh as production does (websockets' sans-I/O implementation).
+`--ws websockets` (or wsproto) runs the same rows again, in the same run, on deploy/web.sh
+with `--ws websockets` appended (uvicorn takes the later one) and prints a column for each:
+the table that chose production's implementation (issue 24, goal 5).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import statistics
 import time
 
 import aiohttp
@@ -148,7 +158,7 @@ async def latency_row(server, http, *, staff_session, customer_cookie, thread_id
     for i in range(args.warmup + args.messages):
         if i == args.warmup:
             cpu_before, counters_before = server.cpu_seconds(), _counters(args)
-        mark = i + 1
+        mark = args.offset + i + 1
         started = time.perf_counter()
         data = {"body": f"Live LB{mark}E {harness.body(i)}", "key": f"bench{tabs_n}x{mark}"}
         async with http.post(send_url, data=data, headers=headers) as response:
@@ -163,39 +173,69 @@ async def latency_row(server, http, *, staff_session, customer_cookie, thread_id
     return latencies, cpu, xacts / args.messages, commands / args.messages
 
 
-async def idle_row(server, http, *, staff_session, customer_cookie, thread_id, count):
+async def customers_row(server, http, *, cookies: list[str]) -> tuple[float, float]:
+    """One socket for each of len(cookies) different customers: (server memory per socket
+    in KB, the bare view's latency in ms with them all open). They stay open."""
     rss_before = server.rss_kb()
-    tabs = Tabs(http, server, customer_cookie, "/ws/thread/")
-    await tabs.open(count)
+    gate = asyncio.Semaphore(50)
+    tabs = [Tabs(http, server, cookie, "/ws/thread/") for cookie in cookies]
+
+    async def open_one(t: Tabs) -> None:
+        async with gate:
+            await t.open(1, concurrency=1)
+
+    await asyncio.gather(*(open_one(t) for t in tabs))
     await asyncio.sleep(1)
-    rss_after = server.rss_kb()
+    per_socket = (server.rss_kb() - rss_before) / max(len(cookies), 1)
     started = time.perf_counter()
     async with http.get(f"{server.url}{harness.BARE_PATH}") as response:
         assert response.status == 200
     http_ms = (time.perf_counter() - started) * 1000
+    return per_socket, http_ms, tabs
+
+
+async def fanout_row(
+    server, http, *, args, staff_session, customer_cookie, thread_id, count, repeat
+):
+    """`count` tabs of ONE customer, and `repeat` messages to them one after another: per
+    message, the first and the last tab's frame after the start of the POST, and the server's
+    CPU from the POST to the last frame (the median of each). Also the memory per tab."""
+    rss_before = server.rss_kb()
+    tabs = Tabs(http, server, customer_cookie, "/ws/thread/")
+    await tabs.open(count)
+    await asyncio.sleep(1)
+    per_socket = (server.rss_kb() - rss_before) / count
     headers = {
         "Cookie": _cookie_header(staff_session),
         "X-CSRFToken": staff_session.cookies["csrftoken"],
         "HX-Request": "true",
         "Referer": server.url + "/",
     }
-    started = time.perf_counter()
-    data = {"body": "Everyone LB999999E", "key": "bench-idle"}
-    async with http.post(f"{server.url}/staff/chat/{thread_id}/send/", data=data, headers=headers):
-        pass
-    arrivals = await tabs.wait_for(999999, timeout=90)
-    first, last = (min(arrivals) - started) * 1000, (max(arrivals) - started) * 1000
+    firsts, lasts, cpus = [], [], []
+    for i in range(repeat):
+        mark = args.offset + 999000 + i
+        await asyncio.sleep(0.5)
+        cpu_before = server.cpu_seconds()
+        started = time.perf_counter()
+        data = {"body": f"Everyone LB{mark}E", "key": f"bench-fanout-{mark}"}
+        url = f"{server.url}/staff/chat/{thread_id}/send/"
+        async with http.post(url, data=data, headers=headers) as response:
+            assert response.status == 200, response.status
+        arrivals = await tabs.wait_for(mark, timeout=90)
+        cpus.append((server.cpu_seconds() - cpu_before) * 1000)
+        firsts.append((min(arrivals) - started) * 1000)
+        lasts.append((max(arrivals) - started) * 1000)
     await tabs.close()
-    return (rss_after - rss_before) / count, http_ms, first, last
+    median = statistics.median
+    return per_socket, median(firsts), median(lasts), median(cpus)
 
 
-async def run(args, server, world, thread_id) -> list[list[str]]:
-    staff_session = harness.signed_in_session(server.url, world.staff)
-    customer_session = harness.signed_in_session(server.url, world.customers[0].user)
+async def run(args, server, world, thread_id, sessions) -> dict[str, str]:
+    """Every row on one server: {label: figure}."""
+    staff_session, customer_session, idle_cookies = sessions
     floor = harness.bare_cost(server, staff_session)
-    rows = [["measure", "figure"]]
-    rows.append(["bare Django view, server CPU/request", f"{floor.cpu_ms:.2f} ms"])
-    rows.append(["services alone (INSERT+COMMIT, PUBLISH→SUBSCRIBE)", f"{args.services:.2f} ms"])
+    rows = {"bare Django view, server CPU/request": f"{floor.cpu_ms:.2f} ms"}
+    rows["services alone (INSERT+COMMIT, PUBLISH→SUBSCRIBE)"] = f"{args.services:.2f} ms"
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         for n in args.tabs:
@@ -209,36 +249,48 @@ async def run(args, server, world, thread_id) -> list[list[str]]:
                 args=args,
             )
             p50, p95, p99 = (harness.percentile(latencies, p) for p in (50, 95, 99))
-            rows.append(
-                [
-                    f"POST → frame, {n} tab{'s' if n > 1 else ''}: p50 / p95 / p99",
-                    f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms",
-                ]
+            rows[f"POST → frame, {n} tab{'s' if n > 1 else ''}: p50 / p95 / p99"] = (
+                f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"
             )
-            rows.append(
-                [
-                    f"  per message ({n} tabs): server CPU, transactions, Redis commands",
-                    f"{cpu:.1f} ms ({cpu / floor.cpu_ms:.1f}× bare), {xacts:.1f}, {commands:.1f}",
-                ]
+            rows[f"  per message ({n} tabs): server CPU, transactions, Redis commands"] = (
+                f"{cpu:.1f} ms ({cpu / floor.cpu_ms:.1f}× bare), {xacts:.1f}, {commands:.1f}"
             )
+        idle_tabs = []
+        if idle_cookies:
+            per_socket, http_ms, idle_tabs = await customers_row(server, http, cookies=idle_cookies)
+            n = len(idle_cookies)
+            rows[f"{n:,} sockets of {n:,} different customers: memory per socket"] = (
+                f"{per_socket:.1f} KB"
+            )
+            rows[f"  HTTP (bare view) with {n:,} sockets open"] = f"{http_ms:.1f} ms"
         if args.idle:
-            per_socket, http_ms, first, last = await idle_row(
+            per_socket, first, last, cpu = await fanout_row(
                 server,
                 http,
+                args=args,
                 staff_session=staff_session,
                 customer_cookie=_cookie_header(customer_session),
                 thread_id=thread_id,
                 count=args.idle,
+                repeat=args.fanouts,
             )
-            rows.append([f"{args.idle:,} idle sockets: memory per socket", f"{per_socket:.1f} KB"])
-            rows.append([f"  HTTP with {args.idle:,} sockets open", f"{http_ms:.1f} ms"])
-            rows.append(
-                [
-                    f"  one message to all {args.idle:,}: first / last frame",
-                    f"{first:.0f} / {last:.0f} ms",
-                ]
+            n, beside = args.idle, f", beside the {len(idle_cookies):,}" if idle_cookies else ""
+            rows[f"{n:,} tabs of ONE customer{beside}: memory per socket"] = f"{per_socket:.1f} KB"
+            rows[f"  one message to all {n:,}: first / last frame (median of {args.fanouts})"] = (
+                f"{first:.0f} / {last:.0f} ms"
             )
+            rows[f"  one message to all {n:,}: server CPU, POST to last frame"] = (
+                f"{cpu:.0f} ms ({cpu / floor.cpu_ms:.0f}× bare)"
+            )
+        for tabs in idle_tabs:
+            await tabs.close()
     return rows
+
+
+# deploy/web.sh's WebSocket implementation, and the ones `--ws` can set beside it (deploy/web.sh
+# hands its arguments to uvicorn, where a later --ws wins).
+PRODUCTION_WS = "websockets-sansio"
+OTHER_WS = ("websockets", "wsproto")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,10 +298,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tabs", default="1,20", help="customer tabs per latency row")
     parser.add_argument("--messages", type=int, default=300, help="timed messages per row")
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--idle", type=int, default=1000, help="idle sockets (0: skip)")
+    parser.add_argument(
+        "--idle", type=int, default=1000, help="tabs of one customer for the fan-out (0: skip)"
+    )
+    parser.add_argument(
+        "--customers", type=int, default=1000, help="sockets of different customers (0: skip)"
+    )
+    parser.add_argument("--fanouts", type=int, default=3, help="messages to the --idle tabs")
+    parser.add_argument(
+        "--ws",
+        default="",
+        help="also run every row with deploy/web.sh --ws IMPL (comma-separated: "
+        f"{', '.join(OTHER_WS)}), one column each beside production's",
+    )
     parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
     args = parser.parse_args(argv)
     args.tabs = [int(n) for n in args.tabs.split(",")]
+    others = [w for w in args.ws.split(",") if w]
+    if any(w not in OTHER_WS for w in others):
+        harness.refuse(f"--ws takes {', '.join(OTHER_WS)}")
+    if others and args.server != harness.PRODUCTION_SERVER:
+        harness.refuse("--ws runs deploy/web.sh with another WebSocket implementation")
 
     database_url, redis_url = harness.setup_django()
     args.database_url, args.redis_url = database_url, redis_url
@@ -258,23 +327,61 @@ def main(argv: list[str] | None = None) -> int:
     from messaging.models import Thread
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.idle + 256)), hard))
+    wanted = 4 * (args.idle + args.customers) + 256
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, wanted)), hard))
     print(f"bench.live · {harness.machine()} · server {args.server}")
     harness.reset(redis_url)
-    world = harness.build_world(customers=1)
+    world = harness.build_world(customers=1 + args.customers)
     harness.fill_thread(customer=world.customers[0], staff=world.staff, entries=60)
     harness.analyze()
     args.services = service_floor(redis_url)
     thread_id = Thread.objects.get(customer=world.customers[0]).pk
-    server = harness.start_server(
-        database_url, redis_url, server=args.server, EMAIL_NOTIFICATION_DELAY_SECONDS="120"
-    )
-    try:
-        rows = asyncio.run(run(args, server, world, thread_id))
-    finally:
-        server.stop()
+
+    if args.server == harness.PRODUCTION_SERVER:
+        columns = [(f"deploy/web.sh ({PRODUCTION_WS})", ())]
+        columns += [(f"deploy/web.sh --ws {w}", ("--ws", w)) for w in others]
+    else:
+        columns = [(args.server, ())]
+    results: list[dict[str, str]] = []
+    sessions = None
+    for column, (name, extra) in enumerate(columns):
+        args.offset = column * 10_000_000  # marks and send keys of their own on each server
+        print(f"running on {name}", flush=True)
+        server = harness.start_server(
+            database_url,
+            redis_url,
+            server=args.server,
+            args=extra,
+            EMAIL_NOTIFICATION_DELAY_SECONDS="120",
+        )
+        try:
+            if sessions is None:  # signed in once, through the first server: kept by Redis
+                sessions = _sign_in(server, world, args.customers)
+            results.append(asyncio.run(run(args, server, world, thread_id, sessions)))
+        finally:
+            server.stop()
+    rows = [["measure", *(name for name, _ in columns)]]
+    for label in results[0]:
+        rows.append([label, *(r.get(label, "") for r in results)])
     print(harness.table(rows))
     return 0
+
+
+def _sign_in(server, world, customers: int):
+    """(staff session, the fan-out customer's session, a Cookie header for each of the other
+    customers), each through the real magic link."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def sign_in(user):
+        return harness.signed_in_session(server.url, user)
+
+    with ThreadPoolExecutor(8) as pool:
+        idle = list(pool.map(sign_in, [c.user for c in world.customers[1 : 1 + customers]]))
+    return (
+        sign_in(world.staff),
+        sign_in(world.customers[0].user),
+        [_cookie_header(s) for s in idle],
+    )
 
 
 if __name__ == "__main__":
