@@ -56,3 +56,23 @@ def test_the_web_script_uses_a_websocket_implementation_uvicorn_does_not_depreca
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_arguments_to_the_web_script_reach_uvicorn_and_a_later_ws_wins(transactional_db):
+    # bench.live --ws websockets measures the deprecated implementation this way, beside
+    # production's: the same script, one more option (a later --ws wins in uvicorn).
+    env = {"SECRET_KEY": settings.SECRET_KEY}
+    db_url = database_url(connection.settings_dict)
+    with AsgiServer(database_url=db_url, env=env, server="deploy/web.sh") as server:
+        assert "--ws websockets-sansio" in _command_line(server.pid)
+        assert "UvicornDeprecationWarning" not in server.output(lines=400)
+    with AsgiServer(
+        database_url=db_url, env=env, server="deploy/web.sh", args=("--ws", "websockets")
+    ) as server:
+        assert _command_line(server.pid).endswith("--ws websockets")
+        assert "The `websockets` implementation is deprecated" in server.output(lines=400)
+
+
+def _command_line(pid: int) -> str:
+    # deploy/web.sh execs uvicorn: the server's process is uvicorn's.
+    return Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").replace(b"\0", b" ").decode()
