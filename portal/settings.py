@@ -189,13 +189,24 @@ CHANNEL_LAYER_BACKENDS = {
     "lists": "channels_redis.core.RedisChannelLayer",
 }
 CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
+
+
+def channel_layer_prefix(redis_url: str) -> str:
+    """The channel layer's names, one set per Redis database. Redis Pub/Sub channels belong to
+    the whole server, not to a database: two deployments (or a bench and a test run) on one
+    Redis server with different database numbers would otherwise hear each other's
+    broadcasts, whose entry ids then mean other entries here (bench.live found it: a frame
+    rendered from a foreign event was shared under an entry id this site used next)."""
+    return f"asgi{urlsplit(redis_url).path.strip('/') or '0'}:"
+
+
 if CHANNEL_LAYER not in CHANNEL_LAYER_BACKENDS:
     raise ImproperlyConfigured(f"CHANNEL_LAYER must be one of {sorted(CHANNEL_LAYER_BACKENDS)}")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": CHANNEL_LAYER_BACKENDS[CHANNEL_LAYER],
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": channel_layer_prefix(REDIS_URL)},
         }
     }
 else:

@@ -82,6 +82,10 @@ def _use_redis(old: str, new: str) -> None:
         hosts = layer.get("CONFIG", {}).get("hosts")
         if hosts:
             layer["CONFIG"]["hosts"] = [new if host == old else host for host in hosts]
+            if hosts != layer["CONFIG"]["hosts"] and "prefix" in layer["CONFIG"]:
+                from portal.settings import channel_layer_prefix
+
+                layer["CONFIG"]["prefix"] = channel_layer_prefix(new)
 
     def mentions_old(value) -> bool:
         if isinstance(value, str):

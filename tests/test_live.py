@@ -98,3 +98,38 @@ def test_broadcasts_from_synchronous_code_keep_one_redis_connection(thread, staf
     assert first, "the connection was closed after the broadcast"
     assert publishers() == first
     server.close()
+
+
+@pytest.mark.redis
+async def test_live_groups_of_two_redis_databases_never_hear_each_other(settings):
+    # Redis Pub/Sub ignores the database number: a site on another database of the same Redis
+    # server, sending to its own thread 1, must not reach this site's thread 1 sockets.
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    from portal.settings import channel_layer_prefix
+
+    here = settings.REDIS_URL
+    base, db = here.rsplit("/", 1)
+    elsewhere = f"{base}/{(int(db or 0) + 1) % 16}"  # nothing is stored: a publish only
+
+    def layer(url: str) -> RedisPubSubChannelLayer:
+        return RedisPubSubChannelLayer(hosts=[url], prefix=channel_layer_prefix(url))
+
+    listening, other_site, same_site = layer(here), layer(elsewhere), layer(here)
+    try:
+        channel = await listening.new_channel()
+        group = live.thread_group(1, "customer")
+        await listening.group_add(group, channel)
+        await asyncio.sleep(0.1)  # the subscription is in place
+        await other_site.group_send(group, {"type": "entry.appended", "seq": 7})
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(listening.receive(channel), timeout=0.5)
+        channel = await listening.new_channel()  # (a cancelled receive gives its channel up)
+        await listening.group_add(group, channel)
+        await asyncio.sleep(0.1)
+        await same_site.group_send(group, {"type": "entry.appended", "seq": 8})
+        received = await asyncio.wait_for(listening.receive(channel), timeout=5)
+        assert received["seq"] == 8
+    finally:
+        for each in (listening, other_site, same_site):
+            await each.flush()
