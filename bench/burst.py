@@ -223,6 +223,7 @@ async def run(args, server, world, staff_users, projects, threads) -> list[list[
                 args, server, http, number=number + args.warmup, senders=senders,
                 staff_sessions=staff_sessions, projects=projects, threads=threads,
             )  # fmt: skip
+            row[0] = f"burst {number}"
             if number < 1:  # the process's first renders, connections and templates
                 row[0] = "warm-up (not counted)"
             else:
