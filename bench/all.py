@@ -48,7 +48,11 @@ class Bench:
 BENCHES = [
     Bench("pages", ("--threads", "10,100000", "--projects", "10,10000"),
           quick=("--threads", "10,5000", "--projects", "10,100", "--requests", "50")),
-    Bench("sends", quick=("--messages", "300", "--live-messages", "100", "--memory", "500")),
+    Bench(
+        "sends",
+        quick=("--messages", "300", "--live-messages", "100", "--memory", "500",
+               "--socket-messages", "100"),
+    ),
     Bench("live", quick=("--messages", "100", "--idle", "300")),
     Bench("search", quick=("--entries", "20000", "--requests", "30")),
     Bench("inbound", quick=("--messages", "100")),

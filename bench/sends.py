@@ -2,7 +2,8 @@
 tabs, with several people sending at once, through the real server on PostgreSQL and Redis.
 
     SECRET_KEY=x .venv/bin/python -m bench.sends [--senders 8] [--messages 1000] [--tabs 20]
-                                                 [--memory 10000] [--profile DIR]
+                                                 [--memory 10000] [--socket-messages 300]
+                                                 [--profile DIR]
 
 Staff send as the chat modal does (htmx POST with a send key); each sender has its own
 signed-in session. Rows:
