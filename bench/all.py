@@ -55,7 +55,8 @@ class Bench:
 BENCHES = [
     Bench("pages", ("--threads", "10,100000", "--projects", "10,10000"),
           quick=("--threads", "10,5000", "--projects", "10,100", "--requests", "50")),
-    Bench("sends", quick=("--messages", "300", "--live-messages", "100", "--memory", "500")),
+    Bench("sends", quick=("--messages", "300", "--live-messages", "100", "--memory", "500",
+                          "--socket-messages", "100")),
     # Production's WebSocket implementation beside the deprecated one: the table behind
     # deploy/web.sh's --ws (issue 24, goal 5).
     Bench("live", ("--ws", "websockets"),

@@ -2,11 +2,18 @@
 tabs, with several people sending at once, through the real server on PostgreSQL and Redis.
 
     SECRET_KEY=x .venv/bin/python -m bench.sends [--senders 8] [--messages 1000] [--tabs 20]
-                                                 [--memory 10000] [--profile DIR]
+                                                 [--memory 10000] [--socket-messages 300]
+                                                 [--profile DIR]
 
 Staff send as the chat modal does (htmx POST with a send key); each sender has its own
 signed-in session. Rows:
 
+0. sockets open: the send the goal names, one staff member sending back to back with the
+   sockets the chat modal keeps open (their chat's /ws/staff/threads/<id>/, the project list's
+   /ws/staff/inbox/) and one customer tab of that thread (/ws/thread/) open; each POST waits
+   for its frame in the customer tab before the next. Server CPU per send (the sockets'
+   renders included) and its ratio to the bare view; --profile records it too
+   (DIR/sockets.txt).
 1. distinct threads: `--senders` senders, each into its own customer's thread, back to back,
    `--messages` in all: sends per second, POST latency p50/p99, server CPU per send and its
    ratio to the same run's bare Django view.
@@ -99,6 +106,9 @@ async def run(args, server, world, threads) -> list[list[str]]:
         own_threads = threads[:n]
         await _burst(senders, own_threads, n * 5)  # warm-up: connections, template caches
 
+        # 0. one sender with the chat modal's sockets and one customer tab open
+        rows += await _sockets_row(args, server, http, world, threads, staff[0], floor)
+
         # 1. distinct threads
         profiler = (
             harness.py_spy(server.pid, args.profile / "sends.txt", rate=250, mode="--gil")
@@ -149,8 +159,10 @@ async def run(args, server, world, threads) -> list[list[str]]:
         for i in range(args.tabs):
             thread_id = own_threads[i % n]
             if thread_id not in tabs_by_thread:
-                customer = world.customers[threads.index(thread_id)]
-                session = harness.signed_in_session(server.url, customer.user)
+                index = threads.index(thread_id)
+                session = world.customer_sessions.get(index) or harness.signed_in_session(
+                    server.url, world.customers[index].user
+                )
                 tabs_by_thread[thread_id] = Tabs(
                     http, server, _cookie_header(session), "/ws/thread/"
                 )
@@ -188,11 +200,84 @@ async def run(args, server, world, threads) -> list[list[str]]:
     return rows
 
 
+async def _sockets_row(args, server, http, world, threads, staff_session, floor) -> list:
+    from bench.live import _counters
+
+    thread_id = threads[0]
+    staff_cookie = _cookie_header(staff_session)
+    # Row 3 opens this customer's tabs with the same session (a sign-in link is used once).
+    customer = world.customer_sessions[0] = harness.signed_in_session(
+        server.url, world.customers[0].user
+    )
+    tab = Tabs(http, server, _cookie_header(customer), "/ws/thread/")
+    chat = Tabs(http, server, staff_cookie, f"/ws/staff/threads/{thread_id}/")
+    inbox = Tabs(http, server, staff_cookie, "/ws/staff/inbox/")
+    for sockets in (tab, chat, inbox):
+        await sockets.open(1)
+    await asyncio.sleep(0.5)
+    sender = Sender(http, server, staff_session, "sock")
+    marks = itertools.count(10_000_000)
+    latencies: list[float] = []
+    warmup = 20
+
+    async def one(i: int) -> None:
+        mark = next(marks)
+        started = await sender.send(thread_id, f"Send LB{mark}E {harness.body(i)}")
+        await tab.wait_for(mark, timeout=30)
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    for i in range(warmup):
+        await one(i)
+    latencies.clear()
+    profiler = (
+        harness.py_spy(server.pid, args.profile / "sockets.txt", rate=250, mode="--gil")
+        if args.profile
+        else None
+    )
+    cpu_before, counters_before = server.cpu_seconds(), _counters(args)
+    began = time.perf_counter()
+    for i in range(args.socket_messages):
+        await one(i)
+    wall = time.perf_counter() - began
+    await asyncio.sleep(0.2)  # the staff sockets' last renders
+    cpu = (server.cpu_seconds() - cpu_before) * 1000 / args.socket_messages
+    xacts, commands = (
+        (b - a) / args.socket_messages
+        for a, b in zip(counters_before, _counters(args), strict=True)
+    )
+    if profiler:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(timeout=60)
+    for sockets in (tab, chat, inbox):
+        await sockets.close()
+    return [
+        [
+            "1 sender, sockets open (chat, list, 1 customer tab): sends/s",
+            f"{args.socket_messages / wall:.0f}",
+            "",
+        ],
+        [
+            "  POST → customer frame p50 / p99",
+            f"{harness.percentile(latencies, 50):.1f} / {harness.percentile(latencies, 99):.1f} ms",
+            "",
+        ],
+        [
+            "  server CPU per send, sockets' work included",
+            f"{cpu:.2f} ms",
+            f"{cpu / floor.cpu_ms:.2f}",
+        ],
+        ["  transactions, Redis commands per send", f"{xacts:.1f}, {commands:.1f}", ""],
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--messages", type=int, default=1000, help="sends per throughput row")
     parser.add_argument("--tabs", type=int, default=20, help="customer tabs in the live row")
+    parser.add_argument(
+        "--socket-messages", type=int, default=300, help="sends in the sockets-open row"
+    )
     parser.add_argument("--live-messages", type=int, default=400)
     parser.add_argument("--memory", type=int, default=10000, help="sends for the memory row")
     parser.add_argument("--profile", type=Path, help="record the server with py-spy into DIR")
@@ -212,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     world.senders = [world.staff] + [
         StaffUserFactory(username=f"bench-staff-{i}", password=None) for i in range(1, args.senders)
     ]
+    world.customer_sessions = {}
     threads = [Thread.objects.get(customer=c).pk for c in world.customers]
     for customer in world.customers:
         harness.fill_thread(customer=customer, staff=world.staff, entries=60)

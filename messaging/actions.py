@@ -4,10 +4,10 @@ Every entry (portal reply, staff message, automated message, event card, call ma
 internal note) is appended here, and read marks are set here. Views, webhooks, tasks, the
 admin and the CRM ingest call these functions; nothing else creates an `Entry`.
 
-Each append runs in one transaction: lock the thread row, take the next sequence number,
-insert, bump the thread's counters. Side effects (live broadcasts, notification tasks) are
-registered with `transaction.on_commit` from here and nowhere else, so a rolled-back append
-leaves no trace outside the database.
+Each append runs in one transaction: one UPDATE … RETURNING locks the thread's row, takes
+the next sequence number and bumps the thread's counters; then the insert. Side effects
+(live broadcasts, notification tasks) are registered with `transaction.on_commit` from here
+and nowhere else, so a rolled-back append leaves no trace outside the database.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
-from django.db.models import F, Sum
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from messaging import extensions, keywords, live
@@ -109,7 +109,11 @@ class _NewEntry:
     attachments: tuple[NewAttachment, ...] = ()
 
 
-@transaction.atomic
+class _Replayed(Exception):  # noqa: N818 - not an error: the key's entry exists
+    def __init__(self, entry: Entry):
+        self.entry = entry
+
+
 def _append(
     *,
     thread: Thread,
@@ -120,15 +124,39 @@ def _append(
 ) -> tuple[Entry, bool]:
     """Append `new` to the thread; returns the entry and whether it was created now (False
     when the idempotency key had already been used: the existing entry comes back)."""
-    # The row lock serialises appends to one thread: sequence numbers are gap-free and
-    # increasing, and the idempotency check below cannot race with its own insert.
-    locked = Thread.objects.select_for_update().get(pk=thread.pk)
+    try:
+        entry = _append_new(
+            thread=thread, new=new, idempotency_key=idempotency_key, at=at, notify=notify
+        )
+    except _Replayed as replayed:
+        # The key was used already (a retried request, a webhook sent again): the append
+        # rolled back, its sequence number with it, and the existing entry is the answer.
+        return replayed.entry, False
+    return entry, True
+
+
+@transaction.atomic
+def _append_new(
+    *,
+    thread: Thread,
+    new: _NewEntry,
+    idempotency_key: str | None,
+    at: dt.datetime | None,
+    notify: bool,
+) -> Entry:
+    created_at = at or timezone.now()
+    # One statement locks the thread's row (appends to one thread take it in turn, so
+    # sequence numbers are gap-free and increasing), takes the next number and bumps the
+    # counters; everything below runs under that lock, and a refusal rolls it all back.
+    locked = _number(thread=thread, kind=new.kind, created_at=created_at)
+    seq = locked.last_seq
     if idempotency_key:
+        # Under the lock, so a key sent twice at once is found here by the second one.
         existing = Entry.objects.filter(
             thread=locked, author=new.author, idempotency_key=idempotency_key
         ).first()
         if existing is not None:
-            return existing, False
+            raise _Replayed(existing)
 
     if new.project is not None and new.project.customer_id != locked.customer_id:
         raise ValidationError("That project belongs to another customer.", code="wrong_project")
@@ -136,8 +164,6 @@ def _append(
     if new.kind in CUSTOMER_KINDS and new.attachments:
         _check_file_budget(thread=locked, new=new.attachments)
 
-    created_at = at or timezone.now()
-    seq = locked.last_seq + 1
     entry = Entry.objects.create(
         thread=locked,
         seq=seq,
@@ -160,15 +186,30 @@ def _append(
     )
     for new_attachment in new.attachments:
         _attach(entry, new_attachment)
-    counters = {"last_seq": seq, "last_entry_at": created_at}
-    if new.kind in MESSAGE_KINDS:
-        counters["last_message_kind"] = new.kind
-    for side in (Side.CUSTOMER, Side.STAFF):
-        if new.kind in INBOUND_KINDS[side]:
-            counters[f"{side}_inbound"] = F(f"{side}_inbound") + 1
-    Thread.objects.filter(pk=locked.pk).update(**counters)
     _after_append(entry, customer=thread.customer, notify=notify)
-    return entry, True
+    return entry
+
+
+def _number(*, thread: Thread, kind: str, created_at: dt.datetime) -> Thread:
+    """Lock the thread's row, take its next sequence number and bump its counters, in one
+    UPDATE … RETURNING; returns the thread as it now is (its `last_seq` the new entry's)."""
+    assignments = ["last_seq = last_seq + 1", "last_entry_at = %s"]
+    params: list = [created_at]
+    if kind in MESSAGE_KINDS:
+        assignments.append("last_message_kind = %s")
+        params.append(kind)
+    for side in (Side.CUSTOMER, Side.STAFF):
+        if kind in INBOUND_KINDS[side]:
+            assignments.append(f"{side}_inbound = {side}_inbound + 1")
+    table = connection.ops.quote_name(Thread._meta.db_table)
+    sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE id = %s RETURNING *"  # noqa: S608 - our own columns
+    rows = list(Thread.objects.raw(sql, [*params, thread.pk]))
+    if not rows:
+        raise Thread.DoesNotExist(f"No thread {thread.pk}")
+    locked = rows[0]
+    if Thread.customer.is_cached(thread):
+        locked.customer = thread.customer  # what the caller already loaded
+    return locked
 
 
 def _check_file_budget(*, thread: Thread, new: Sequence[NewAttachment]) -> None:

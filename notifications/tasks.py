@@ -24,6 +24,14 @@ def deliver(delivery_id: int) -> str | None:
     return sending.send_delivery(delivery_id=delivery_id)
 
 
+@shared_task(name=outbox.DELIVER_MANY_TASK, **TIME_LIMITS)
+def deliver_many(items: list[list]) -> None:
+    """Several deliveries queued in one message (one send's channels, a sweep)."""
+    outbox.deliver_many(
+        items, send=lambda delivery_id: sending.send_delivery(delivery_id=delivery_id)
+    )
+
+
 @shared_task(name="notifications.sweep", **TIME_LIMITS)
 def sweep_deliveries() -> dict:
     result = outbox.sweep_deliveries()

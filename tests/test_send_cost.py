@@ -23,10 +23,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(tra
 # Delivery rows (the email held for the email delay) and the rest of the request's writes.
 # Redis: the session (cached_db reads the cache), the rate limit (django-ratelimit's add,
 # then Django's incr: EXISTS and INCRBY), the frame published to the customer's, the staff's
-# and the staff inbox's groups, and two tasks queued: the SMS now, the held email with its
-# countdown (it is due within outbox.MAX_COUNTDOWN).
+# and the staff inbox's groups by one script (messaging.live), and one message queueing
+# both deliveries: the SMS now, the held email within outbox.MAX_COUNTDOWN (the worker
+# queues it at its time).
 SEND_TRANSACTIONS = 4
-SEND_REDIS_COMMANDS = 9
+SEND_REDIS_COMMANDS = 6
 
 
 def committed_transactions() -> int:

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 Status = Delivery.Status
 
 DELIVER_TASK = "notifications.deliver"
+DELIVER_MANY_TASK = "notifications.deliver_many"
 TEST_PUSH_TASK = "notifications.test_push"
 
 # A task is published only for work due within this long; later work waits as a row for the
@@ -63,26 +64,47 @@ def queue_on_commit(deliveries: list[Delivery]) -> None:
 
 
 def publish(due: list[tuple[int, dt.datetime]]) -> None:
-    """Queue a send task for each (delivery id, due time), skipping work not due soon."""
+    """Queue the send of each (delivery id, due time), skipping work not due soon: one
+    message to the broker however many there are (one Redis round trip for a send that
+    notifies on several channels). One delivery is one `deliver` task; several are one
+    `deliver_many` task, which sends the first due and queues the rest, each as its own task
+    at its own time (so a worker still sends them side by side)."""
     now = timezone.now()
-    for delivery_id, send_after in due:
-        if not _publishes(send_after, now):
-            continue  # the sweeper queues it when it is due
-        wait = max(dt.timedelta(0), send_after - now)
-        try:
-            run_task(DELIVER_TASK, delivery_id, countdown=wait.total_seconds() or None)
-        except KombuOperationalError:
-            # The broker is down. The entry is committed and the row is queued: the sweeper
-            # re-queues it once Redis is back. Sending a message must not fail on this.
-            logger.warning(
-                "could not queue delivery %s (broker unreachable); the sweeper will", delivery_id
-            )
-        except Exception:
-            # With eager tasks the task itself ran here and failed: its row stays claimed and
-            # the sweeper sends it again after the lease.
-            logger.exception(
-                "delivery %s failed to queue or to run; the sweeper will retry", delivery_id
-            )
+    publishing = [(pk, send_after) for pk, send_after in due if _publishes(send_after, now)]
+    if not publishing:
+        return  # the sweeper queues them when they are due
+    first_due = min(send_after for _, send_after in publishing)
+    wait = max(dt.timedelta(0), first_due - now).total_seconds() or None
+    ids = [pk for pk, _ in publishing]
+    try:
+        if len(publishing) == 1:
+            run_task(DELIVER_TASK, ids[0], countdown=wait)
+        else:
+            items = [[pk, send_after.timestamp()] for pk, send_after in publishing]
+            run_task(DELIVER_MANY_TASK, items, countdown=wait)
+    except KombuOperationalError:
+        # The broker is down. The entry is committed and the rows are queued: the sweeper
+        # re-queues them once Redis is back. Sending a message must not fail on this.
+        logger.warning("could not queue delivery %s (broker unreachable); the sweeper will", ids)
+    except Exception:
+        # With eager tasks the task itself ran here and failed: its row stays claimed and
+        # the sweeper sends it again after the lease.
+        logger.exception("deliveries %s failed to queue or to run; the sweeper will retry", ids)
+
+
+def deliver_many(items: list[list], *, send: Callable[[int], object]) -> None:
+    """The worker's half of a `deliver_many` message ((delivery id, due epoch seconds)
+    pairs): each other delivery queued as its own task at its own time, then the first one
+    due now sent here (`send`: the worker's send of one delivery)."""
+    # A second's grace: a countdown may wake its task a little early by this clock.
+    due_now = [pk for pk, at in items if at <= timezone.now().timestamp() + 1]
+    here = due_now[0] if due_now else None
+    later = [(pk, dt.datetime.fromtimestamp(at, tz=dt.UTC)) for pk, at in items if pk != here]
+    for delivery_id, send_after in later:
+        # A row whose task is lost here is re-queued by the sweeper, as any lost task.
+        publish([(delivery_id, send_after)])
+    if here is not None:
+        send(here)
 
 
 @dataclass(frozen=True)

@@ -130,3 +130,25 @@ def test_a_worker_killed_between_claim_and_send_is_redriven_by_the_sweeper(
     delivery = wait_for_status(delivery, S.SENT, timeout=30)
     assert [m.body for m in fake_twilio.messages] == ["Do not lose me"]
     assert delivery.attempts == 2
+
+
+def test_one_message_queues_a_sends_deliveries_and_the_worker_sends_each_at_its_time(
+    workers, worker_env, fake_twilio, customer, staff, settings
+):
+    # SMS now and the email after its short delay: one message to the broker (the request's
+    # one round trip); the worker sends the SMS and queues the email for its own time.
+    NotificationPreferences.objects.create(
+        customer=customer, time_zone=customer.time_zone, quiet_hours_enabled=False
+    )
+    settings.EMAIL_NOTIFICATION_DELAY_SECONDS = 2
+    worker_env["EMAIL_NOTIFICATION_DELAY_SECONDS"] = "2"
+    worker = workers()
+    thread = actions.ensure_thread(customer=customer)
+    entry = actions.post_staff_message(thread=thread, author=staff, body="Both ways")
+    sms, email = (
+        Delivery.objects.get(entry=entry, channel=channel) for channel in ("sms", "email")
+    )
+    wait_for_status(sms, S.SENT)
+    sent = wait_for_status(email, S.SENT)
+    assert sent.sent_at >= email.send_after
+    assert any("notifications.deliver_many" in line for line in worker.output)
