@@ -122,21 +122,25 @@ def _fast_password_hashes() -> None:
     hashers.get_hashers_by_algorithm.cache_clear()
 
 
-# The longest tests and modules (pytest --durations), longest first. Under xdist they start
-# first, so that the end of the run is short tests shared out, not one worker finishing a
-# long one while the other waits.
+# The longest tests and modules (pytest --durations of a `make test` run, docs/testing.md),
+# longest first. Under xdist they start first, so that the end of the run is short tests
+# shared out, not one worker finishing a long one while the other waits.
 SLOW_FIRST = (
-    "tests/reliability/test_r4_fuzzed_bodies.py",
-    "tests/reliability/test_r5_many_senders.py",
-    "tests/notifications/test_inbound_sms.py::test_random_signed_bodies",
-    "tests/notifications/test_inbound_email.py::test_two_thousand_mangled",
-    "tests/test_browser_skips.py",
-    "tests/deploy/test_shape.py",
-    "tests/reliability/test_r2_status_orders.py",
-    "tests/e2e/test_accessibility.py",
+    "tests/reliability/test_r4_fuzzed_bodies.py",  # four parts
+    "tests/e2e/test_accessibility.py::test_axe_finds_nothing_on_the_admins",
+    "tests/reliability/test_r10_codes.py",
     "tests/reliability/test_r7_cut_off_clients.py",
     "tests/crm_events/test_schemathesis.py",
+    "tests/reliability/test_r5_many_senders.py",
+    "tests/deploy/test_shape.py",
+    "tests/notifications/test_inbound_sms.py::test_random_signed_bodies",
+    "tests/notifications/test_inbound_email.py::test_two_thousand_mangled",
     "tests/reliability/test_r6_killed_and_rolled_back.py",
+    "tests/e2e/test_accessibility.py",
+    "tests/test_browser_skips.py",
+    "tests/reliability/test_r2_status_orders.py",
+    "tests/reliability/test_r10_sign_in_and_xss.py",
+    "tests/deploy/test_production_settings.py",
     "tests/crm_events/test_browser.py",
 )
 
