@@ -71,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         "--gil", action="store_true", help="py-spy samples CPU (--gil), not wall time (--idle)"
     )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the drain")
+    parser.add_argument(
+        "--worker-env", action="append", default=[], help="KEY=VALUE in the worker's environment"
+    )
+    parser.add_argument(
+        "--worker-arg", action="append", default=[], help="more of the worker's command line"
+    )
+    parser.add_argument("--log", type=Path, help="write the worker's log here")
     args = parser.parse_args(argv)
 
     from tests.fakes.postmark import FakePostmark
@@ -99,11 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     database_url, redis_url = harness.setup_django()
     from tests.servers import CeleryWorker
 
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "LOG_LEVEL": "INFO"}
+    env.update(item.split("=", 1) for item in args.worker_env)
     worker = CeleryWorker(
-        env={"DATABASE_URL": database_url, "REDIS_URL": redis_url, "LOG_LEVEL": "INFO"},
+        env=env,
         concurrency=args.concurrency,
         pool=args.pool,
         name="bench-deliveries",
+        args=tuple(args.worker_arg),
     )
     try:
         return _run(args, worker, twilio, postmark, push, redis_url)
@@ -163,6 +173,8 @@ def _run(args, worker, twilio, postmark, push, redis_url) -> int:
         profiler.send_signal(signal.SIGINT)
         profiler.wait(timeout=30)
     worker.stop()
+    if args.log:
+        args.log.write_text("".join(worker.output))
 
     task_s = sum(float(m.group(1)) for m in map(SUCCEEDED.search, worker.output) if m)
     requests = twilio.requests + postmark.requests + push.requests
