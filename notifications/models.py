@@ -223,6 +223,8 @@ class DeliveryQuerySet(models.QuerySet):
         status, token and attempts) in place of the table. None when the claim took nothing.
         The SELECT is compiled once per thread and shape (a delivery's claim ran two queries
         and compiled both: a fifth of a worker's CPU, bench.deliveries --gil)."""
+        if self.query.where:
+            raise ValueError("claim_loaded() takes a queryset with select_related only")
         connection = connections[self.db]
         table = connection.ops.quote_name(Delivery._meta.db_table)
         # The model's own table name; every value is a parameter.
