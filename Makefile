@@ -50,7 +50,7 @@ run: install
 # same beat schedule, on its period, in one process.
 worker: install
 	@if [ -n "$$REDIS_URL" ]; then \
-		DB_POOL=1 DB_POOL_MAX=16 $(BIN)/celery -A portal worker --pool threads --concurrency 64 --beat --schedule $(VENV)/celerybeat-schedule --loglevel INFO; \
+		DB_POOL=1 DB_POOL_MIN=8 DB_POOL_MAX=16 $(BIN)/celery -A portal worker --pool threads --concurrency 64 --beat --schedule $(VENV)/celerybeat-schedule --loglevel INFO; \
 	else \
 		$(BIN)/python manage.py periodic; \
 	fi

@@ -1,10 +1,10 @@
 """Celery tasks: each takes an id and calls one action.
 
-Every task is acknowledged late and rejected if its worker dies (settings: CELERY_TASK_ACKS_LATE,
-CELERY_TASK_REJECT_ON_WORKER_LOST), so a worker killed mid-task leaves it to be delivered again
-rather than lost. That alone is not enough with Redis (the broker redelivers only after its
-visibility timeout), so the Delivery row is the real record: the sweeper re-drives rows stuck
-in sending, and the claim makes every extra run of `deliver` a no-op.
+A task is only a prompt: the Delivery row is the real record. The Redis broker keeps no copy
+of a task a worker took (settings: CELERY_BROKER_TRANSPORT_OPTIONS, no ack emulation; a warm
+shutdown puts the worker's reserved tasks back), so a task lost with a killed worker is found
+again as its row: the sweeper re-drives rows stuck in sending and re-queues due rows whose
+task is overdue, and the claim makes every extra run of `deliver` a no-op.
 """
 
 from __future__ import annotations

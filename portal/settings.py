@@ -231,8 +231,16 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.5,
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Unacknowledged messages come back after this long. Tasks are never given countdowns
-    # anywhere near it (notifications.outbound.outbox.MAX_COUNTDOWN); later work waits as a row.
+    # No unacknowledged set in Redis: kombu's emulation of acks costs the worker's one
+    # consumer thread two Redis round trips a task (on record, on ack), and under 64 busy
+    # threads each waits for the GIL; that fed the pool 60 tasks a second (bench.deliveries,
+    # docs/performance.md "dlv"). What it bought is covered sooner: work that must not be lost
+    # is a row whose sweeper re-queues it within minutes (deliveries, inbound media, CRM
+    # webhooks, announcements), where an unacknowledged message came back after an hour; a
+    # warm shutdown still puts the worker's reserved tasks back on the queue; a sign-in
+    # link or code lost with a killed worker is asked for again (an hour late it was stale).
+    "ack_emulation": False,
+    # With ack emulation on, unacknowledged messages would come back after this long.
     "visibility_timeout": 3600,
     "socket_connect_timeout": 2,
     "socket_timeout": 5,

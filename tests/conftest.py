@@ -346,6 +346,7 @@ def fake_postmark(settings):
         for name, value in fake.settings().items():
             setattr(settings, name, value)
         yield fake
+    transports._anymail_connection.cache_clear()
 
 
 @pytest.fixture

@@ -256,7 +256,7 @@ WORKER_POOL = "threads"
 WORKER_CONCURRENCY = 64
 # Its threads share a pool, and give their connection back while a provider answers
 # (notifications.outbound.sending): a task holds one only for its own queries.
-WORKER_DATABASE = {"DB_POOL": "1", "DB_POOL_MAX": "16"}
+WORKER_DATABASE = {"DB_POOL": "1", "DB_POOL_MIN": "8", "DB_POOL_MAX": "16"}
 
 
 class CeleryWorker:
@@ -270,6 +270,7 @@ class CeleryWorker:
         pool: str = WORKER_POOL,
         beat: bool = False,
         name: str = "test",
+        args: tuple[str, ...] = (),
     ) -> None:
         # As docker-compose.yml runs workers: a pool of connections the threads share.
         worker_database = WORKER_DATABASE
@@ -277,6 +278,7 @@ class CeleryWorker:
         self.concurrency = concurrency
         self.pool = pool
         self.beat = beat
+        self.args = args  # more of the worker's command line (benches try its options)
         self.name = f"{name}-{uuid.uuid4().hex[:8]}"
         self.output: list[str] = []
         self.ready_at: float | None = None
@@ -288,6 +290,7 @@ class CeleryWorker:
             sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
             f"--pool={self.pool}", f"--concurrency={self.concurrency}", "--without-heartbeat",
             "--without-gossip", "--without-mingle", f"--hostname={self.name}@%h",
+            *self.args,
         ]  # fmt: skip
         if self.beat:
             schedule = Path(tempfile.gettempdir()) / f"celerybeat-{self.name}"

@@ -72,7 +72,8 @@ def send_delivery(*, delivery_id: int) -> str | None:
         logger.exception("delivery %s: unexpected error while sending", delivery_id)
         error = TransportError(f"Internal error ({type(exc).__name__})", permanent=False)
         status = _record_failure(claim, error)
-    live.broadcast_deliveries_changed_on_commit(claim.entries)  # open staff chats update
+    # Open staff chats update; the thread does not wait for the frame to go.
+    live.broadcast_deliveries_changed_on_commit(claim.entries, wait=False)
     return status
 
 
@@ -90,14 +91,14 @@ def claim_delivery(delivery_id: int) -> Claim | None:
     """Take the row for this worker, with everything sending it needs, or None."""
     now = timezone.now()
     token = uuid.uuid4()
-    if not Delivery.objects.filter(pk=delivery_id).claim(token=token, now=now):
-        return None
     delivery = Delivery.objects.select_related(
         "entry__thread__customer__business",
         "entry__thread__customer__notification_preferences",
         "entry__author",
         "staff_user",
-    ).get(pk=delivery_id)
+    ).claim_loaded(delivery_id, token=token, now=now)
+    if delivery is None:
+        return None
     entry = delivery.entry
     return Claim(delivery=delivery, token=token, now=now, entries=[(entry.thread_id, entry.seq)])
 

@@ -308,8 +308,16 @@ class EmailTransport:
     tracking webhooks carry that id), otherwise our own Message-ID."""
 
     def send(self, message: EmailMultiAlternatives) -> str:
-        connection = get_connection(fail_silently=False)
-        message.connection = connection
+        if settings.EMAIL_BACKEND.startswith("anymail."):
+            # One open anymail backend per thread: its requests session keeps the HTTP
+            # connection to the ESP, where a backend per send opened a session and a TCP
+            # connection per email. (SMTP's connection is not kept: a server that hangs up
+            # would leave it broken for every later send.)
+            message.connection = _anymail_connection(
+                settings.EMAIL_BACKEND, repr(getattr(settings, "ANYMAIL", None))
+            )
+        else:
+            message.connection = get_connection(fail_silently=False)
         try:
             message.send(fail_silently=False)
         except AnymailRecipientsRefused as exc:
@@ -478,6 +486,14 @@ def warm_up() -> None:
     for it (a fifth of the worker's CPU over 900 sends; docs/performance.md, "perf2")."""
     import pywebpush  # noqa: F401
     from twilio.rest.api.v2010.account import message  # noqa: F401
+
+
+@_per_thread_cache
+def _anymail_connection(backend: str, options: str):
+    """`options` is the ANYMAIL settings' repr: tests and settings changes make a new one."""
+    connection = get_connection(backend, fail_silently=False)
+    connection.open()  # open, so send_messages() leaves it open after each send
+    return connection
 
 
 def email_transport() -> EmailTransport:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
+from django.db import connection
 from django.template.loader import render_to_string
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from messaging import actions
@@ -129,3 +132,32 @@ def test_the_staff_chat_gives_each_entry_its_deliveries(staff_client, thread, st
     (shown,) = response.context["page"].entries
     assert shown.pk == entry.pk
     assert {d.channel for d in shown.deliveries.all()} == {"sms", "email"}
+
+
+def test_a_claim_returns_the_row_it_took_loaded_and_only_once(entry):
+    due = delivery(entry, "sms", S.QUEUED, attempts=2)
+    later = delivery(entry, "email", S.QUEUED, send_after=AT + dt.timedelta(hours=1))
+    rows = Delivery.objects.select_related("entry__thread__customer__business", "staff_user")
+    token = uuid.uuid4()
+
+    # One statement: the conditional UPDATE … RETURNING and the row with its relations.
+    with CaptureQueriesContext(connection) as queries:
+        claimed = rows.claim_loaded(due.pk, token=token, now=AT)
+    assert len(queries) == 1
+    assert (claimed.pk, claimed.status, claimed.claim_token, claimed.attempts) == (
+        due.pk, S.SENDING, token, 3,
+    )  # fmt: skip
+    assert claimed.claimed_at == AT
+    business = entry.thread.customer.business
+    with CaptureQueriesContext(connection) as queries:
+        assert claimed.entry.thread.customer.business == business
+        assert claimed.staff_user is None
+    assert len(queries) == 0  # loaded with the claim
+    due.refresh_from_db()
+    assert (due.status, due.claim_token, due.attempts) == (S.SENDING, token, 3)
+
+    # Taken already, or not due yet: nothing, and nothing changes.
+    assert rows.claim_loaded(due.pk, token=token, now=AT) is None
+    assert rows.claim_loaded(later.pk, token=token, now=AT) is None
+    later.refresh_from_db()
+    assert (later.status, later.attempts) == (S.QUEUED, 0)
