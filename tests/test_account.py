@@ -14,6 +14,7 @@ from django.test import Client
 
 from messaging import actions
 from messaging.models import Entry
+from notifications.models import NotificationPreferences
 from portal.models import SignedInDevice
 
 NEW = "+15555550199"
@@ -63,6 +64,12 @@ def test_sarah_changes_her_phone_and_the_next_staff_message_texts_the_new_number
     staff_client.force_login(staff)
     assert card.body in staff_client.get(f"/staff/chat/{thread.pk}/").content.decode()
 
+    # No quiet hours whatever the real clock says: the text goes now, to the new number.
+    prefs, _ = NotificationPreferences.objects.get_or_create(
+        customer=customer, defaults={"time_zone": customer.time_zone}
+    )
+    prefs.quiet_hours_enabled = False
+    prefs.save()
     fake_twilio.messages.clear()
     with committed():
         actions.post_staff_message(thread=thread, author=staff, body="Crew at 8 tomorrow.")
