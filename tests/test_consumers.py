@@ -160,8 +160,7 @@ async def test_read_frames_sent_while_a_mark_is_written_become_one_mark(customer
     @sync_to_async
     def replies() -> list[int]:
         return [
-            actions.post_customer_reply(customer=customer, body=f"Reply {i}").seq
-            for i in range(10)
+            actions.post_customer_reply(customer=customer, body=f"Reply {i}").seq for i in range(10)
         ]
 
     seqs = await replies()
