@@ -17,11 +17,14 @@ import asyncio
 import itertools
 import json
 import logging
+import threading
 import zoneinfo
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, quote
 
-from channels.db import DatabaseSyncToAsync, database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -122,12 +125,42 @@ def _start_rows(key: tuple, state: _RowRender) -> None:
     state.running = asyncio.ensure_future(run())
 
 
+_live_executor: ThreadPoolExecutor | None = None
+_live_executor_lock = threading.Lock()
+
+
+def live_executor() -> ThreadPoolExecutor:
+    """The threads that do every live socket's database work and rendering in this process
+    (settings.LIVE_THREADS)."""
+    global _live_executor
+    with _live_executor_lock:
+        if _live_executor is None:
+            _live_executor = ThreadPoolExecutor(
+                max_workers=max(1, settings.LIVE_THREADS), thread_name_prefix="live"
+            )
+        return _live_executor
+
+
+class _OffTheDatabaseThread(DatabaseSyncToAsync):
+    # The executor is made on first use, once settings are read.
+    def __init__(self, func):
+        super().__init__(func, thread_sensitive=False)
+
+    async def __call__(self, *args, **kwargs):
+        self._executor = live_executor()
+        return await super().__call__(*args, **kwargs)
+
+
 def off_the_database_thread(func):
-    """database_sync_to_async in the thread pool rather than Channels' one database thread:
-    for renders that only read, so that the list's rows do not queue behind every socket's
-    resume, read mark and entry render (each pool thread keeps its own connection, closed
-    when stale as Channels does)."""
-    return DatabaseSyncToAsync(func, thread_sensitive=False)
+    """database_sync_to_async in the live threads (`live_executor`) rather than Channels'
+    one database thread, for every call a socket makes. On that one thread, each customer
+    frame, resume and read mark of the process queued behind all the others, and the thread
+    got its turn at the GIL only among every request's thread: under ten customers sending
+    back to back, the sender's other tab got its frame 23 s late (bench.mixed). Each call is
+    whole in itself (its own queries, its own transaction when it writes), so it may run in
+    any thread; each thread keeps its own connection, closed around each call as Channels
+    does."""
+    return _OffTheDatabaseThread(func)
 
 
 MAX_FRAME_BYTES = 2048
@@ -212,8 +245,7 @@ class ThreadConsumer(GroupConsumer):
             await self.refuse(f"frame refused ({refused.reason})", code=refused.code)
             return
         if frame["type"] == "read":
-            if self.project is None and not await self._mark_read(frame["seq"]):
-                await self.refuse("read mark beyond the thread's end")
+            self._read_up_to(frame["seq"])
             return
         html = await self._resume(frame["seq"])
         if html is None:
@@ -221,6 +253,36 @@ class ThreadConsumer(GroupConsumer):
             return
         if html:
             await self.send(text_data=html)
+
+    # A page sends a read frame for each entry that arrives while the viewer looks, so a
+    # busy thread sends them faster than marks are written. Marks run one at a time per
+    # socket, off this socket's event handling (its frames keep coming meanwhile); marks that
+    # arrive while one is written become ONE mark, up to the highest, after it. A mark at or
+    # below one this socket already wrote changes nothing and is skipped.
+    marked_seq = 0
+    marking: asyncio.Task | None = None
+    mark_next: int | None = None
+
+    def _read_up_to(self, seq: int) -> None:
+        if self.project is not None or seq <= self.marked_seq:
+            return  # one project's view is not the whole thread; or nothing new
+        if self.marking is not None:
+            self.mark_next = max(self.mark_next or 0, seq)
+            return
+        self.marking = asyncio.ensure_future(self._write_marks(seq))
+
+    async def _write_marks(self, seq: int | None) -> None:
+        try:
+            while seq is not None:
+                if not await self._mark_read(seq):
+                    await self.refuse("read mark beyond the thread's end")
+                    return
+                self.marked_seq = max(self.marked_seq, seq)
+                seq, self.mark_next = self.mark_next, None
+                if seq is not None and seq <= self.marked_seq:
+                    seq = None
+        finally:
+            self.marking = None
 
     # -- group events ----------------------------------------------------------------------
 
@@ -304,7 +366,7 @@ class ThreadConsumer(GroupConsumer):
             return inner
         return f'<div hx-swap-oob="{swap}">{inner}</div>' if inner.strip() else ""
 
-    @database_sync_to_async
+    @off_the_database_thread
     def _render_new_entry(self, seq: int) -> str:
         visible = self._visible()
         # The entry and the one before it (for its day header), in one query.
@@ -318,7 +380,7 @@ class ThreadConsumer(GroupConsumer):
             ) != timezone.localdate(entry.created_at)
         return self._render_entries([entry], swap="beforeend:#timeline-entries")
 
-    @database_sync_to_async
+    @off_the_database_thread
     def _mark_read(self, seq: int) -> bool:
         thread = Thread.objects.get(pk=self.thread.pk)
         if seq > thread.last_seq:
@@ -326,7 +388,7 @@ class ThreadConsumer(GroupConsumer):
         actions.mark_read(thread=thread, side=self.audience, up_to_seq=seq)
         return True
 
-    @database_sync_to_async
+    @off_the_database_thread
     def _render_gap(self, after_seq: int, upto_seq: int) -> tuple[str, int]:
         """What the page lacks after `after_seq`, as appends: every committed entry up to the
         thread's last (broadcasts of later ones may be lost too), at least up to `upto_seq`,
@@ -343,7 +405,7 @@ class ThreadConsumer(GroupConsumer):
         last = max([upto_seq, *(entry.seq for entry in entries)])
         return self._render_entries(entries, swap="beforeend:#timeline-entries"), last
 
-    @database_sync_to_async
+    @off_the_database_thread
     def _resume(self, last_seq: int) -> str | None:
         thread = Thread.objects.only("last_seq").get(pk=self.thread.pk)
         if last_seq > thread.last_seq:
@@ -375,14 +437,14 @@ class ThreadConsumer(GroupConsumer):
             return f'<div id="timeline-entries" hx-swap-oob="innerHTML">{html}</div>'
         return self._render_entries(page.entries, swap="beforeend:#timeline-entries")
 
-    @database_sync_to_async
+    @off_the_database_thread
     def _render_changed(self, seqs: tuple[int, ...]) -> str:
         entries = list(self._visible().filter(seq__in=seqs).order_by("seq"))
         for entry in entries:
             entry.starts_day = False  # the day header already stands on the page
         return self._render_entries(entries, oob="outerHTML")
 
-    @database_sync_to_async
+    @off_the_database_thread
     def _render_receipts(self, from_seq: int, to_seq: int, reader_side: str) -> str:
         # Re-render the entries the other side has just read, so they gain "Seen …".
         entries = list(
@@ -402,7 +464,7 @@ class ThreadConsumer(GroupConsumer):
 class CustomerThreadConsumer(ThreadConsumer):
     audience = Side.CUSTOMER
 
-    @database_sync_to_async
+    @off_the_database_thread
     def _authorised_thread(self, user) -> Thread | None:
         if not user.is_authenticated:
             return None
@@ -423,7 +485,7 @@ class CustomerThreadConsumer(ThreadConsumer):
 class StaffThreadConsumer(ThreadConsumer):
     audience = Side.STAFF
 
-    @database_sync_to_async
+    @off_the_database_thread
     def _authorised_thread(self, user) -> Thread | None:
         if not (user.is_authenticated and user.is_active and user.is_staff):
             return None
@@ -449,7 +511,7 @@ class StaffInboxConsumer(GroupConsumer):
             logger.info("staff inbox websocket refused for %s", user)
             await self.close(code=POLICY_VIOLATION)
             return
-        self.zone = zoneinfo.ZoneInfo(await database_sync_to_async(staff_time_zone)())
+        self.zone = zoneinfo.ZoneInfo(await off_the_database_thread(staff_time_zone)())
         self.sent_rows: dict[int, int] = {}  # thread id: number of the last render sent
         self.row_tasks: dict[int, asyncio.Task] = {}  # rows on their way to this socket
         self.rows_again: set[int] = set()  # rows changed again while on their way

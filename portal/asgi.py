@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 
 import django
 from asgiref.sync import sync_to_async
@@ -23,13 +25,40 @@ class OneHopASGIHandler(ASGIHandler):
     empty page cost beyond a bare view. Here the chain is built synchronous, as under WSGI,
     and the whole request runs in the request's own thread (thread-sensitive, so database
     connections stay with it). Async views still work: Django runs them with async_to_sync.
+
+    The hop waits for its lane first (`lane_for`): requests that change something and
+    requests that only read each run at most so many at once (settings WEB_WRITE_THREADS,
+    WEB_READ_THREADS). Unbounded, every request got a thread of its own at once, and ten
+    customers sending back to back kept ten threads contending for the one GIL with the
+    staff list's GET and the live sockets' renders: the GET took seconds (bench.mixed).
+    Waiting here costs no CPU; the thread and its semantics are unchanged.
     """
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        async with lane_for(request.method):
+            return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Per event loop (a semaphore belongs to the loop it first waits on; tests run several).
+_lanes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def lane_for(method: str) -> asyncio.Semaphore:
+    """The semaphore that bounds how many requests like this one run at once."""
+    from django.conf import settings
+
+    loop = asyncio.get_running_loop()
+    lanes = _lanes.get(loop)
+    if lanes is None:
+        lanes = _lanes[loop] = {
+            True: asyncio.Semaphore(max(1, settings.WEB_READ_THREADS)),
+            False: asyncio.Semaphore(max(1, settings.WEB_WRITE_THREADS)),
+        }
+    return lanes[method in SAFE_METHODS]
 
 
 django_asgi_app = OneHopASGIHandler()

@@ -142,6 +142,17 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_POOL",
         "max_size": env.int("DB_POOL_MAX", default=20),
         "timeout": 10,
     }
+# How the one process shares its core (one GIL) between kinds of work (portal/asgi.py,
+# messaging/consumers.py; docs/performance.md, "Goal 1"): at most WEB_WRITE_THREADS requests
+# that change something (POST and the other unsafe methods) and WEB_READ_THREADS that only
+# read run at once; the rest wait their turn on the event loop instead of contending for the
+# GIL, so ten customers sending back to back cannot starve the staff list's GET. Live
+# sockets' database work and renders run in LIVE_THREADS threads of their own (not Channels'
+# single database thread, and not behind requests). Each running thread holds one database
+# connection: keep their sum under DB_POOL_MAX.
+WEB_WRITE_THREADS = env.int("WEB_WRITE_THREADS", default=3)
+WEB_READ_THREADS = env.int("WEB_READ_THREADS", default=4)
+LIVE_THREADS = env.int("LIVE_THREADS", default=4)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded default serves two people chatting (web requests and WebSocket read marks
     # at once): WAL lets readers and a writer work together, a writer waits for another

@@ -201,14 +201,30 @@ def _service_markers(request):
 @pytest.fixture(autouse=True)
 def _close_connections_of_sync_to_async_thread():
     """Async tests and consumers reach the ORM through sync_to_async, which (outside a
-    server) runs in asgiref's one shared thread: its connection would stay open after the
-    test, and at the end of the run PostgreSQL refuses to drop a test database that a session
-    still holds."""
+    server) runs in asgiref's one shared thread, and through the live sockets' threads: their
+    connections would stay open after the test, and at the end of the run PostgreSQL refuses
+    to drop a test database that a session still holds."""
     yield
+    import threading
+
     from asgiref.sync import SyncToAsync
     from django.db import connections
 
+    from messaging import consumers
+
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+    # The live sockets' threads (messaging.consumers.live_executor) too: one call in each,
+    # held at a barrier so that no thread takes two.
+    executor = consumers._live_executor
+    if executor is not None:
+        barrier = threading.Barrier(executor._max_workers)
+
+        def close_in_this_thread() -> None:
+            barrier.wait(timeout=10)
+            connections.close_all()
+
+        for future in [executor.submit(close_in_this_thread) for _ in range(barrier.parties)]:
+            future.result()
 
 
 @pytest.fixture(autouse=True)

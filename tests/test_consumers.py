@@ -152,6 +152,36 @@ async def test_a_read_frame_marks_read_and_tells_the_sender_seen(customer, threa
     await staff_socket.disconnect()
 
 
+async def test_read_frames_sent_while_a_mark_is_written_become_one_mark(customer, thread, staff):
+    # A page sends a read frame for each entry that arrives while its viewer looks: ten in a
+    # row write the first and then ONE more, up to the highest, not ten marks in turn.
+    from messaging.models import ReadMark
+
+    @sync_to_async
+    def replies() -> list[int]:
+        return [
+            actions.post_customer_reply(customer=customer, body=f"Reply {i}").seq for i in range(10)
+        ]
+
+    seqs = await replies()
+    staff_socket, _ = await _connect(f"/ws/staff/threads/{thread.pk}/", staff)
+    for seq in seqs:
+        await staff_socket.send_to(text_data=json.dumps({"type": "read", "seq": seq}))
+    for _ in range(100):
+        await thread.arefresh_from_db()
+        if thread.staff_read_seq == seqs[-1]:
+            break
+        await asyncio.sleep(0.05)
+    assert thread.staff_read_seq == seqs[-1] and thread.staff_unread == 0
+    marks = await ReadMark.objects.filter(thread=thread, side="staff").acount()
+    assert 1 <= marks <= 3, marks
+    # A mark at or below one already written changes nothing and writes nothing.
+    await staff_socket.send_to(text_data=json.dumps({"type": "read", "seq": seqs[0]}))
+    assert await staff_socket.receive_nothing(timeout=0.2)
+    assert await ReadMark.objects.filter(thread=thread, side="staff").acount() == marks
+    await staff_socket.disconnect()
+
+
 async def test_a_burst_into_one_thread_reaches_the_inbox_in_its_final_state(
     customer, thread, staff, project
 ):
