@@ -21,6 +21,10 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.servers import Caddy
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/porchlight_bench"
@@ -427,63 +431,6 @@ def table(rows: list[list[str]]) -> str:
 # -- several web processes behind Caddy ------------------------------------------------------
 
 
-class Caddy:
-    """Debian's caddy running deploy/Caddyfile (production's proxy: its body limits,
-    compression, round robin and WebSocket upgrades) over a list of upstreams, plain HTTP,
-    in its own process group (its CPU read like a server's)."""
-
-    def __init__(self, upstreams: list[str], home: Path, port: int) -> None:
-        executable = shutil.which("caddy")
-        if executable is None:
-            refuse("--web N needs Debian's caddy (apt-get install caddy)")
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.home = home
-        self.env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(home),
-            "XDG_DATA_HOME": str(home / "data"),
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "SITE_ADDRESS": self.url,
-            "UPSTREAMS": "list",
-            "WEB_UPSTREAMS": " ".join(upstreams),
-            "CADDY_ADMIN": "off",
-        }
-        self.command = [executable, "run", "--config", str(ROOT / "deploy" / "Caddyfile")]
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> Caddy:
-        import socket
-
-        with (self.home / "caddy.log").open("w") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - fixed arguments
-                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        refuse("caddy did not start:\n" + (self.home / "caddy.log").read_text()[-3000:])
-        return self
-
-    def cpu_seconds(self) -> float:
-        from tests.servers import group_cpu_seconds
-
-        assert self.process is not None
-        return group_cpu_seconds(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
-
-
 class Cluster:
     """`web` processes, each deploy/web.sh on a port of its own, and Caddy in front with
     deploy/Caddyfile: the shape of production with several web containers. Clients talk to
@@ -520,7 +467,7 @@ def start_cluster(database_url: str, redis_url: str, *, web: int = 2, **env) -> 
     proxy) and Caddy in front of them."""
     import tempfile
 
-    from tests.servers import free_port
+    from tests.servers import Caddy, ProcessFailed, free_port
 
     proxy_port = free_port()
     ports = [free_port() for _ in range(web)]
@@ -538,7 +485,14 @@ def start_cluster(database_url: str, redis_url: str, *, web: int = 2, **env) -> 
                 )  # fmt: skip
             )
         home = Path(tempfile.mkdtemp(prefix="porchlight-caddy-"))
-        caddy = Caddy([f"127.0.0.1:{port}" for port in ports], home, proxy_port).start()
+        executable = shutil.which("caddy")
+        if executable is None:
+            refuse("--web N needs Debian's caddy (apt-get install caddy)")
+        upstreams = [f"127.0.0.1:{port}" for port in ports]
+        try:
+            caddy = Caddy(executable, upstreams, home, proxy_port).start()
+        except ProcessFailed as failed:
+            refuse(str(failed))
     except BaseException:
         for server in servers:
             server.stop()

@@ -329,3 +329,63 @@ class CeleryWorker:
 
     def stop(self) -> None:
         _stop_group(self.process, graceful=True)
+
+
+class Caddy:
+    """Debian's caddy running deploy/Caddyfile (production's proxy: its body limits,
+    compression, round robin and WebSocket upgrades) over a list of upstreams, plain HTTP, in
+    its own process group (its CPU read like a server's). `executable` is
+    shutil.which("caddy"): each caller says in its own way that it is missing (a test skips
+    or fails, a bench refuses)."""
+
+    def __init__(
+        self, executable: str, upstreams: list[str], home: Path, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.home = home
+        self.env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "SITE_ADDRESS": self.url,
+            "UPSTREAMS": "list",
+            "WEB_UPSTREAMS": " ".join(upstreams),
+            "CADDY_ADMIN": "off",
+        }
+        self.command = [executable, "run", "--config", str(ROOT / "deploy" / "Caddyfile")]
+        self.log = home / "caddy.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Caddy:
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - fixed arguments
+                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise ProcessFailed("caddy did not start:\n" + self.log.read_text()[-3000:])
+
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        return group_cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def __enter__(self) -> Caddy:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -34,7 +33,14 @@ from messaging.models import Entry
 from notifications.models import NotificationPreferences
 from tests.conftest import _require
 from tests.e2e import conftest as e2e
-from tests.servers import UNLIMITED_RATES, AsgiServer, CeleryWorker, database_url, free_port
+from tests.servers import (
+    UNLIMITED_RATES,
+    AsgiServer,
+    Caddy,
+    CeleryWorker,
+    database_url,
+    free_port,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,50 +78,6 @@ def static_root(tmp_path_factory) -> Path:
     return root
 
 
-class Caddy:
-    """Debian's caddy running deploy/Caddyfile with a list of upstreams, plain HTTP."""
-
-    def __init__(self, upstreams: list[str], home: Path) -> None:
-        executable = shutil.which("caddy")
-        if executable is None:
-            _require("needs Debian's caddy (apt-get install caddy; .ci/run installs it)")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(home),
-            "XDG_DATA_HOME": str(home / "data"),
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "SITE_ADDRESS": self.url,
-            "UPSTREAMS": "list",
-            "WEB_UPSTREAMS": " ".join(upstreams),
-            "CADDY_ADMIN": "off",
-        }
-        self.command = [executable, "run", "--config", str(ROOT / "deploy" / "Caddyfile")]
-        self.log = home / "caddy.log"
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> Caddy:
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - fixed arguments
-                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        self.__exit__()
-        raise AssertionError("caddy did not start:\n" + self.log.read_text()[-3000:])
-
-    def __exit__(self, *exc) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def sarah(customer, project):
     # SMS only and no quiet hours, whatever the real clock says: one SMS per message.
@@ -138,7 +100,10 @@ def shape(fake_twilio, static_root, tmp_path, sarah, staff, thread):
     web_ports = [free_port(), free_port()]
     proxy_home = tmp_path / "caddy"
     proxy_home.mkdir()
-    caddy = Caddy([f"127.0.0.1:{port}" for port in web_ports], proxy_home)
+    executable = shutil.which("caddy") or _require(
+        "needs Debian's caddy (apt-get install caddy; .ci/run installs it)"
+    )
+    caddy = Caddy(executable, [f"127.0.0.1:{port}" for port in web_ports], proxy_home)
     env = {
         "SECRET_KEY": settings.SECRET_KEY,
         "REDIS_URL": broker,

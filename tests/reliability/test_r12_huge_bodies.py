@@ -29,7 +29,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from tests.images import peak_rss_mb, peak_rss_reset
-from tests.servers import UNLIMITED_RATES, AsgiServer, database_url
+from tests.servers import UNLIMITED_RATES, AsgiServer, Caddy, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TOTAL = 600 * 1024 * 1024
@@ -162,10 +162,9 @@ def test_r12_a_600_mb_body_is_refused_before_it_reaches_disk(tmp_path, figures):
 
 
 def _caddy_in_front(server: AsgiServer, tmp_path: Path):
-    if shutil.which("caddy") is None:
+    executable = shutil.which("caddy")
+    if executable is None:
         return None
-    from tests.deploy.test_shape import Caddy
-
     home = tmp_path / "caddy"
     home.mkdir()
-    return Caddy([f"127.0.0.1:{server.port}"], home)
+    return Caddy(executable, [f"127.0.0.1:{server.port}"], home)
