@@ -563,6 +563,7 @@ class StaffInboxConsumer(GroupConsumer):
     @off_the_database_thread
     def _render_rows(self, thread_id: int) -> tuple[str, ...]:
         from portal.queries import assignable_staff, staff_project_rows
+        from portal.rendering import render_project_rows
         from portal.templatetags.assignee import assignee_control_context
 
         rows = list(staff_project_rows().filter(customer__thread__pk=thread_id))
@@ -570,13 +571,9 @@ class StaffInboxConsumer(GroupConsumer):
             return ()
         staff_members = assignable_staff()
         with timezone.override(self.zone):
-            html = [
-                render_to_string(
-                    "portal/staff_projects.html#row",
-                    {"row": row, "oob": True, "staff_members": staff_members},
-                )
-                for row in rows
-            ]
+            # The same fragments as the list GET's: a row rendered here is a hit for the
+            # next reload of the page, and the reverse.
+            html = render_project_rows(rows, staff_members=staff_members, oob=True)
             # The chat modal's assignee control too, for whoever has this customer's chat
             # open (no one: htmx finds no target and drops it). A frame of its own: htmx
             # parses a frame of <tr>s as table content, where a <form> comes out empty.
@@ -585,7 +582,7 @@ class StaffInboxConsumer(GroupConsumer):
                 "portal/_assignee.html",
                 {**control, "staff_members": staff_members, "oob": True},
             )
-            return ("".join(html), chat_control)
+            return (html, chat_control)
 
 
 def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
