@@ -62,6 +62,8 @@ def render_project_rows(rows, *, staff_members, csrf_token=None, oob: bool = Fal
     """HTML of the staff list's `rows` (from portal.queries.staff_project_rows), in order:
     the page's, with `csrf_token` in each assignee control, or the inbox socket's
     (`oob`: an out-of-band swap each, no token, as before)."""
+    if not rows:
+        return mark_safe("")
     # What every row of this call shares: the viewer's zone and language (dates, the status
     # label), the URLs' prefix and the assignee choices.
     shared = repr(
@@ -72,8 +74,6 @@ def render_project_rows(rows, *, staff_members, csrf_token=None, oob: bool = Fal
             tuple(staff_members),
         )
     )
-    if not rows:
-        return mark_safe("")
     keys = [_key(row, shared=shared) for row in rows]
     cache = caches[CACHE_ALIAS]
     found = cache.get_many(keys)
