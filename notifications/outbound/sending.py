@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -120,7 +119,9 @@ def _claimed_preferences(customer: Customer) -> NotificationPreferences:
 def _record_sent(claim: Claim, provider_id: str, *, note: str = "") -> str:
     sent_at = timezone.now()
     try:
-        claim.rows.record_sent(provider_id=provider_id, sent_at=sent_at, note=note)
+        Delivery.objects.record_claim_sent(
+            claim.token, provider_id=provider_id, sent_at=sent_at, note=note
+        )
     except (OperationalError, InterfaceError):
         # The provider has it but the database is away: left in "sending", the row would be
         # re-driven after the lease and sent twice. The result waits in Redis for the sweeper,
@@ -295,13 +296,9 @@ def _claim_email_batch(claim: Claim) -> list[Delivery]:
     hours stay held: an urgent message's email does not carry them out early."""
     entry = claim.delivery.entry
     window_end = entry.created_at + dt.timedelta(seconds=settings.EMAIL_NOTIFICATION_DELAY_SECONDS)
-    joined = Delivery.objects.filter(
-        entry__thread_id=entry.thread_id,
-        channel=Channel.EMAIL,
-        audience=Audience.CUSTOMER,
-        entry__seq__gt=F("entry__thread__customer_read_seq"),
-        entry__created_at__lte=window_end,
-    ).claim(token=claim.token, now=claim.now, due_only=False)
+    joined = Delivery.objects.claim_unread_emails(
+        thread_id=entry.thread_id, written_by=window_end, token=claim.token, now=claim.now
+    )
     if not joined:
         # The usual case: the email carries its own message, loaded with the claim.
         return [claim.delivery]
