@@ -17,8 +17,9 @@ worker being ready to the last row leaving the queue; the share of the tasks' ti
 the provider call, from the fakes' clocks (1 − the providers' own service time, request in to
 reply out, / the sum of Celery's "succeeded in" of the deliver and deliver_many tasks), and
 from py-spy sampling the worker (the share of those tasks' samples outside a transport's
-send(), which counts the HTTP client as the provider); the worker's CPU per delivery (/proc); the load average when the drain ended. It
-also checks that every delivery reached its fake once.
+send(), which counts the HTTP client as the provider); the worker's CPU per delivery
+(/proc); the load average when the drain ended. It also checks that every delivery reached
+its fake once.
 """
 
 from __future__ import annotations
