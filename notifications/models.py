@@ -236,6 +236,11 @@ class DeliveryQuerySet(models.QuerySet):
         if self.query.where:
             raise ValueError("claim_loaded() takes a queryset with select_related only")
         connection = connections[self.db]
+        if connection.vendor != "postgresql":
+            # SQLite (`make run`'s default) has no UPDATE inside WITH: the claim, then the read.
+            if not self.filter(pk=pk).claim(token=token, now=now):
+                return None
+            return self.get(pk=pk)
         table = connection.ops.quote_name(Delivery._meta.db_table)
         # The model's own table name; every value is a parameter.
         claim = (
