@@ -30,8 +30,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import signal
 import statistics
 import time
+from pathlib import Path
 
 import aiohttp
 
@@ -211,6 +213,11 @@ async def fanout_row(
         "Referer": server.url + "/",
     }
     firsts, lasts, cpus = [], [], []
+    profiler = None
+    if args.profile:
+        # The fan-out's messages alone, not the sockets' opening (where the 0.6 ms a tab goes).
+        profiler = harness.py_spy(server.process.pid, args.profile, rate=500, mode="--gil")
+        await asyncio.sleep(1)  # py-spy attached
     for i in range(repeat):
         mark = args.offset + 999000 + i
         await asyncio.sleep(0.5)
@@ -224,6 +231,9 @@ async def fanout_row(
         cpus.append((server.cpu_seconds() - cpu_before) * 1000)
         firsts.append((min(arrivals) - started) * 1000)
         lasts.append((max(arrivals) - started) * 1000)
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(timeout=30)
     await tabs.close()
     median = statistics.median
     return median(firsts), median(lasts), median(cpus)
@@ -306,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fanouts", type=int, default=3, help="messages to the --idle tabs")
     parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy (--gil) the server during the fan-out's messages into this file "
+        "(collapsed stacks, for bench.profile_top); its cost is in the fan-out's figures",
+    )
+    parser.add_argument(
         "--ws",
         default="",
         help="also run every row with deploy/web.sh --ws IMPL (comma-separated: "
@@ -346,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     sessions = None
     for column, (name, extra) in enumerate(columns):
         args.offset = column * 10_000_000  # marks and send keys of their own on each server
+        if column:
+            args.profile = None  # --profile records production's column only
         print(f"running on {name}", flush=True)
         server = harness.start_server(
             database_url,
