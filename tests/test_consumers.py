@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -72,6 +73,29 @@ async def test_a_staff_message_reaches_the_customer_as_an_oob_append(customer, t
 def _post_in_committed_transaction(thread, staff, body):
     # transaction=True tests commit, so on_commit broadcasts fire as in production.
     return actions.post_staff_message(thread=thread, author=staff, body=body)
+
+
+async def test_a_frame_reaches_its_tab_while_channels_database_thread_is_busy(
+    customer, thread, staff
+):
+    # Channels' own dispatch sent every event of every socket through its one database thread
+    # first (to close stale connections): 1,000 tabs queued behind each other there, and
+    # behind whatever else held it. The sockets' own database work runs elsewhere.
+    communicator, _ = await _connect("/ws/thread/", customer.user)
+    await _resume(communicator)
+    assert await communicator.receive_nothing(timeout=0.3)  # nothing to resume; connected
+    release = threading.Event()
+    busy = asyncio.ensure_future(sync_to_async(release.wait, thread_sensitive=True)())
+    try:
+        await sync_to_async(_post_in_committed_transaction, thread_sensitive=False)(
+            thread, staff, "While the thread is busy"
+        )
+        frame = await communicator.receive_from(timeout=3)
+        assert "While the thread is busy" in frame
+    finally:
+        release.set()
+        await busy
+    await communicator.disconnect()
 
 
 async def test_internal_notes_reach_staff_sockets_only(customer, thread, staff):
