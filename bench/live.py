@@ -23,6 +23,10 @@ Every row runs on deploy/web.sh as production does (websockets' sans-I/O impleme
 `--ws websockets` (or wsproto) runs the same rows again, in the same run, on deploy/web.sh
 with `--ws websockets` appended (uvicorn takes the later one) and prints a column for each:
 the table that chose production's implementation (issue 24, goal 5).
+
+Every tab offers permessage-deflate, as browsers do; deploy/web.sh declines it.
+`--deflate-column` runs the rows once more with uvicorn's default (accepted): the table behind
+that choice. `--profile FILE` records the server with py-spy during the fan-out's messages.
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ def _cookie_header(session) -> str:
 class Tabs:
     """N open sockets of one signed-in person, each recording when each message arrived."""
 
+    # Offered in the handshake, as browsers do on every socket: permessage-deflate (window
+    # bits); the server decides whether to use it (deploy/web.sh does not).
+    compress = 15
+
     def __init__(self, http: aiohttp.ClientSession, server, cookie: str, path: str):
         self.http, self.server, self.cookie, self.path = http, server, cookie, path
         self.sockets: list = []
@@ -65,6 +73,7 @@ class Tabs:
                     headers={"Cookie": self.cookie, "Origin": self.server.url},
                     heartbeat=None,
                     max_msg_size=0,
+                    compress=self.compress,
                 )
                 self.sockets.append(ws)
                 self.tasks.append(asyncio.create_task(self._read(ws)))
@@ -327,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also run every row with deploy/web.sh --ws IMPL (comma-separated: "
         f"{', '.join(OTHER_WS)}), one column each beside production's",
     )
+    parser.add_argument(
+        "--deflate-column",
+        action="store_true",
+        help="also run every row on deploy/web.sh --ws-per-message-deflate true (uvicorn's "
+        "default), one column beside production's",
+    )
     parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
     args = parser.parse_args(argv)
     args.tabs = [int(n) for n in args.tabs.split(",")]
@@ -356,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.server == harness.PRODUCTION_SERVER:
         columns = [(f"deploy/web.sh ({PRODUCTION_WS})", ())]
         columns += [(f"deploy/web.sh --ws {w}", ("--ws", w)) for w in others]
+        if args.deflate_column:
+            flag = ("--ws-per-message-deflate", "true")
+            columns.append((f"deploy/web.sh {' '.join(flag)}", flag))
     else:
         columns = [(args.server, ())]
     results: list[dict[str, str]] = []
