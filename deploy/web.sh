@@ -10,9 +10,9 @@
 # whose uvicorn runs (default: `python` on PATH, the image's). WebSockets: websockets' sans-I/O
 # implementation, which uvicorn 0.35+ names as the successor of its deprecated `websockets`.
 # No permessage-deflate: browsers offer it on every socket, and uvicorn accepting it gave each
-# socket a zlib compressor and decompressor of its own (68.5 against 36.2 KB a socket of
-# 1,000) and compressed every frame once per socket (one message to 1,000 tabs: 160 against
-# 110 ms of CPU; bench.live --deflate-column). A live frame is a few KB of HTML.
+# socket a zlib compressor and decompressor of its own: 69-72 against 33-36 KB a socket of
+# 1,000 customers (bench.live --deflate-column), over issue 24's 45 KB. A live frame is a few
+# KB of HTML, compressed once per socket it goes to.
 set -eu
 if [ -n "${FORWARDED_ALLOW_IPS:-}" ]; then
   set -- --proxy-headers --forwarded-allow-ips "$FORWARDED_ALLOW_IPS" "$@"
