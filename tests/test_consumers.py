@@ -13,6 +13,7 @@ from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
+from django.db import connections
 from django.test import override_settings
 
 from messaging import actions, live
@@ -75,6 +76,13 @@ def _post_in_committed_transaction(thread, staff, body):
     return actions.post_staff_message(thread=thread, author=staff, body=body)
 
 
+def _post_from_another_thread(thread, staff, body):
+    try:
+        return _post_in_committed_transaction(thread, staff, body)
+    finally:
+        connections.close_all()  # the thread outlives the test; its connection must not
+
+
 async def test_a_frame_reaches_its_tab_while_channels_database_thread_is_busy(
     customer, thread, staff
 ):
@@ -87,7 +95,7 @@ async def test_a_frame_reaches_its_tab_while_channels_database_thread_is_busy(
     release = threading.Event()
     busy = asyncio.ensure_future(sync_to_async(release.wait, thread_sensitive=True)())
     try:
-        await sync_to_async(_post_in_committed_transaction, thread_sensitive=False)(
+        await sync_to_async(_post_from_another_thread, thread_sensitive=False)(
             thread, staff, "While the thread is busy"
         )
         frame = await communicator.receive_from(timeout=3)
