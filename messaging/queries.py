@@ -80,6 +80,13 @@ def load_attachments(entries: list[Entry]) -> list[Entry]:
     return entries
 
 
+def load_badges(entries: list[Entry]) -> list[Entry]:
+    """What staff timelines show under each entry (messaging.extensions' badges), in one
+    query per badge for the entries that lack it (an append's own rows are on its entry)."""
+    prefetch_related_objects(entries, *(badge.prefetch() for badge in extensions.staff_badges()))
+    return entries
+
+
 def reader_of(entry: Entry) -> Side | None:
     """The side whose reading an entry waits for (None: an entry nobody "reads", such as a
     note or a call marker)."""
