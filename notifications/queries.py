@@ -81,9 +81,11 @@ def attach_deliveries(entry, rows: list[Delivery]) -> None:
 def delivery_state(entry) -> tuple:
     """Everything the status line (notifications/_delivery_status.html) shows of an entry's
     deliveries: part of the key of its cached staff HTML (messaging.rendering)."""
+    # str(): rows just written hold their choices as enum members (attach_deliveries), rows
+    # loaded hold strings; the key must not tell them apart.
     return tuple(
-        (d.pk, d.channel, d.audience, d.staff_user_id, d.status, d.hold_reason, d.attempts,
-         d.last_error, d.send_after, d.sent_at, d.delivered_at)
+        (d.pk, str(d.channel), str(d.audience), d.staff_user_id, str(d.status),
+         str(d.hold_reason), d.attempts, d.last_error, d.send_after, d.sent_at, d.delivered_at)
         for d in entry.deliveries.all()
     )  # fmt: skip
 
