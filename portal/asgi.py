@@ -94,6 +94,7 @@ class OneHopASGIHandler(ASGIHandler):
         signals.request_started.send(sender=self.__class__, scope=request.scope)
         response = self.get_response(request)
         if not response.streaming:
+            response._handler_class = self.__class__  # request_finished's sender, as Django's
             response.close()  # request_finished; the content is already in memory
         return response
 

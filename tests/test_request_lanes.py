@@ -12,7 +12,7 @@ from channels.testing import HttpCommunicator
 from django.core.signals import request_finished, request_started
 from django.test import override_settings
 
-from portal.asgi import application, lane_for
+from portal.asgi import OneHopASGIHandler, application, lane_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,7 +54,8 @@ async def test_a_request_is_started_and_finished_in_its_own_hop_before_it_is_sen
     def started(**kwargs):
         signalled.append(("started", threading.get_ident()))
 
-    def finished(**kwargs):
+    def finished(sender, **kwargs):
+        assert sender is OneHopASGIHandler
         signalled.append(("finished", threading.get_ident()))
 
     scope = {
