@@ -59,12 +59,35 @@ def deliveries_prefetch() -> Prefetch:
     )
 
 
+def attach_deliveries(entry, rows: list[Delivery]) -> None:
+    """Put the rows an append just wrote on `entry` as if `deliveries_prefetch` had loaded
+    them, in its order: the sender's response renders the entry's status line from them
+    instead of asking the database for what this transaction wrote. A snapshot, as any
+    prefetch is: `entry.deliveries.all()` shows them as written, not as a worker moved them
+    on since (a fresh query does)."""
+    manager = entry.deliveries
+    loaded = manager.get_queryset()
+    # What Django's own prefetch_related_objects stores for a reverse foreign key.
+    loaded._result_cache = sorted(
+        rows,
+        key=lambda d: (CHANNEL_ORDER.get(d.channel, len(CHANNEL_ORDER)), d.audience,
+                       d.staff_user_id is None, d.staff_user_id or 0),
+    )  # fmt: skip
+    loaded._prefetch_done = True
+    entry._prefetched_objects_cache = {
+        **getattr(entry, "_prefetched_objects_cache", {}),
+        manager.field.remote_field.cache_name: loaded,
+    }
+
+
 def delivery_state(entry) -> tuple:
     """Everything the status line (notifications/_delivery_status.html) shows of an entry's
     deliveries: part of the key of its cached staff HTML (messaging.rendering)."""
+    # str(): rows just written hold their choices as enum members (attach_deliveries), rows
+    # loaded hold strings; the key must not tell them apart.
     return tuple(
-        (d.pk, d.channel, d.audience, d.staff_user_id, d.status, d.hold_reason, d.attempts,
-         d.last_error, d.send_after, d.sent_at, d.delivered_at)
+        (d.pk, str(d.channel), str(d.audience), d.staff_user_id, str(d.status),
+         str(d.hold_reason), d.attempts, d.last_error, d.send_after, d.sent_at, d.delivered_at)
         for d in entry.deliveries.all()
     )  # fmt: skip
 

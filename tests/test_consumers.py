@@ -463,3 +463,33 @@ async def test_a_projects_view_receives_only_that_projects_entries(
     await communicator.disconnect()
     await sync_to_async(thread.refresh_from_db)()
     assert thread.customer_unread == 2
+
+
+async def _frame_with(communicator, text: str) -> str:
+    # Other frames may come between (the deliveries' status lines, as their tasks run).
+    while text not in (frame := await communicator.receive_from(timeout=3)):
+        pass
+    return frame
+
+
+@override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}})
+async def test_a_new_entry_read_before_its_frame_is_rendered_shows_seen(customer, thread, staff):
+    # The frame of a new entry reads the other side's watermark with the entry: unread (as
+    # almost always), no look at the read marks; read already (here its broadcast is held
+    # back until the customer has read it), "Seen" from them.
+    staff_socket, _ = await _connect(f"/ws/staff/threads/{thread.pk}/", staff)
+    await _resume(staff_socket)
+    await sync_to_async(_post_in_committed_transaction)(thread, staff, "Unread words")
+    assert "Seen" not in await _frame_with(staff_socket, "Unread words")
+    layer = get_channel_layer()
+    group = live.thread_group(thread.pk, "staff")
+    (channel,) = layer.groups[group]
+    await layer.group_discard(group, channel)
+    read = await sync_to_async(_post_in_committed_transaction)(thread, staff, "Read words")
+    await sync_to_async(actions.mark_read)(thread=thread, side="customer", up_to_seq=read.seq)
+    await layer.group_add(group, channel)
+    event = {"type": "entry.appended", "thread_id": thread.pk, "entry_id": read.pk}
+    await layer.group_send(group, {**event, "seq": read.seq})
+    frame = await _frame_with(staff_socket, "Read words")
+    assert "Seen" in frame and "Unread words" not in frame
+    await staff_socket.disconnect()
