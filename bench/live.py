@@ -23,6 +23,10 @@ Every row runs on deploy/web.sh as production does (websockets' sans-I/O impleme
 `--ws websockets` (or wsproto) runs the same rows again, in the same run, on deploy/web.sh
 with `--ws websockets` appended (uvicorn takes the later one) and prints a column for each:
 the table that chose production's implementation (issue 24, goal 5).
+
+Every tab offers permessage-deflate, as browsers do; deploy/web.sh declines it.
+`--deflate-column` runs the rows once more with uvicorn's default (accepted): the table behind
+that choice. `--profile FILE` records the server with py-spy during the fan-out's messages.
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import signal
 import statistics
 import time
+from pathlib import Path
 
 import aiohttp
 
@@ -46,6 +52,10 @@ def _cookie_header(session) -> str:
 
 class Tabs:
     """N open sockets of one signed-in person, each recording when each message arrived."""
+
+    # Offered in the handshake, as browsers do on every socket: permessage-deflate (window
+    # bits); the server decides whether to use it (deploy/web.sh does not).
+    compress = 15
 
     def __init__(self, http: aiohttp.ClientSession, server, cookie: str, path: str):
         self.http, self.server, self.cookie, self.path = http, server, cookie, path
@@ -63,6 +73,7 @@ class Tabs:
                     headers={"Cookie": self.cookie, "Origin": self.server.url},
                     heartbeat=None,
                     max_msg_size=0,
+                    compress=self.compress,
                 )
                 self.sockets.append(ws)
                 self.tasks.append(asyncio.create_task(self._read(ws)))
@@ -211,6 +222,11 @@ async def fanout_row(
         "Referer": server.url + "/",
     }
     firsts, lasts, cpus = [], [], []
+    profiler = None
+    if args.profile:
+        # The fan-out's messages alone, not the sockets' opening (where the 0.6 ms a tab goes).
+        profiler = harness.py_spy(server.process.pid, args.profile, rate=500, mode="--gil")
+        await asyncio.sleep(1)  # py-spy attached
     for i in range(repeat):
         mark = args.offset + 999000 + i
         await asyncio.sleep(0.5)
@@ -224,6 +240,9 @@ async def fanout_row(
         cpus.append((server.cpu_seconds() - cpu_before) * 1000)
         firsts.append((min(arrivals) - started) * 1000)
         lasts.append((max(arrivals) - started) * 1000)
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(timeout=30)
     await tabs.close()
     median = statistics.median
     return median(firsts), median(lasts), median(cpus)
@@ -306,10 +325,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fanouts", type=int, default=3, help="messages to the --idle tabs")
     parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy (--gil) the server during the fan-out's messages into this file "
+        "(collapsed stacks, for bench.profile_top); its cost is in the fan-out's figures",
+    )
+    parser.add_argument(
         "--ws",
         default="",
         help="also run every row with deploy/web.sh --ws IMPL (comma-separated: "
         f"{', '.join(OTHER_WS)}), one column each beside production's",
+    )
+    parser.add_argument(
+        "--deflate-column",
+        action="store_true",
+        help="also run every row on deploy/web.sh --ws-per-message-deflate true (uvicorn's "
+        "default), one column beside production's",
     )
     parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
     args = parser.parse_args(argv)
@@ -340,12 +371,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.server == harness.PRODUCTION_SERVER:
         columns = [(f"deploy/web.sh ({PRODUCTION_WS})", ())]
         columns += [(f"deploy/web.sh --ws {w}", ("--ws", w)) for w in others]
+        if args.deflate_column:
+            flag = ("--ws-per-message-deflate", "true")
+            columns.append((f"deploy/web.sh {' '.join(flag)}", flag))
     else:
         columns = [(args.server, ())]
     results: list[dict[str, str]] = []
     sessions = None
     for column, (name, extra) in enumerate(columns):
         args.offset = column * 10_000_000  # marks and send keys of their own on each server
+        if column:
+            args.profile = None  # --profile records production's column only
         print(f"running on {name}", flush=True)
         server = harness.start_server(
             database_url,

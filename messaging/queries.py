@@ -80,6 +80,13 @@ def load_attachments(entries: list[Entry]) -> list[Entry]:
     return entries
 
 
+def load_badges(entries: list[Entry]) -> list[Entry]:
+    """What staff timelines show under each entry (messaging.extensions' badges), in one
+    query per badge for the entries that lack it (an append's own rows are on its entry)."""
+    prefetch_related_objects(entries, *(badge.prefetch() for badge in extensions.staff_badges()))
+    return entries
+
+
 def reader_of(entry: Entry) -> Side | None:
     """The side whose reading an entry waits for (None: an entry nobody "reads", such as a
     note or a call marker)."""
@@ -105,14 +112,23 @@ def seen_at(entry: Entry) -> dt.datetime | None:
 
 
 def load_seen(
-    entries: list[Entry], *, thread: Thread, audience: Side, current: bool = True
+    entries: list[Entry],
+    *,
+    thread: Thread,
+    audience: Side,
+    current: bool = True,
+    read_seq: int | None = None,
 ) -> list[Entry]:
     """Each entry's `seen_at` as `audience` is shown it: when the other side read the
     entries `audience` sent. One query, and none when nothing on the page can show "Seen";
     with `current` the thread's watermark is trusted to be fresh enough to tell (a page's
-    thread, just loaded; a socket's copy is not)."""
-    reader = Side.STAFF if audience == Side.CUSTOMER else Side.CUSTOMER
-    watermark = getattr(thread, f"{reader}_read_seq") if current else None
+    thread, just loaded; a socket's copy is not), and `read_seq` is that watermark read
+    with the entries themselves (`reader_side`)."""
+    reader = reader_side(audience)
+    if read_seq is not None:
+        watermark = read_seq
+    else:
+        watermark = getattr(thread, f"{reader}_read_seq") if current else None
     waiting = [
         e
         for e in entries
@@ -133,6 +149,11 @@ def load_seen(
         if at is not None:
             entry.seen_at = at
     return entries
+
+
+def reader_side(audience: Side) -> Side:
+    """The side whose reading `audience` is shown ("Seen" under what `audience` sent)."""
+    return Side.STAFF if audience == Side.CUSTOMER else Side.CUSTOMER
 
 
 def first_mark_reaching(marks: list[tuple[int, dt.datetime]], seq: int) -> dt.datetime | None:

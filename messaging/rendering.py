@@ -33,8 +33,10 @@ def _key(entry, *, audience: str, business, customer, zone: str, today: str, oob
         entry.pk,
         entry.thread_id,
         entry.seq,
-        entry.kind,
-        entry.channel,
+        # str(): an entry just created holds its choices as enum members, whose repr is not
+        # that of the strings a loaded one holds; the same entry must have the same key.
+        str(entry.kind),
+        str(entry.channel),
         entry.created_at.isoformat(),
         entry.body,
         entry.link_url,

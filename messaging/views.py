@@ -22,6 +22,7 @@ from django_htmx.http import reswap, retarget
 from messaging import actions, queries, transcripts
 from messaging.forms import EntriesPageForm, ReplyForm, SearchForm, StaffReplyForm, TranscriptForm
 from messaging.models import Side, Thread
+from messaging.rendering import render_entries
 from portal import throttles
 from portal.access import customer_required, staff_required
 from portal.models import Project
@@ -109,10 +110,20 @@ SLOW_DOWN = "You're sending messages very quickly. Wait a minute, then send this
 
 
 def _sent(request: HttpRequest, *, entry, form_class, context: dict) -> HttpResponse:
+    # The entry from the fragment cache, as the pages and sockets render it: a staff entry's
+    # status line from the Delivery rows the append wrote (already on it), not a query.
+    if context["audience"] == Side.STAFF:
+        queries.load_badges([entry])
+    html = render_entries(
+        [entry],
+        audience=context["audience"],
+        business=context["business"],
+        customer=context["customer"],
+    )
     return render(
         request,
         "messaging/_sent.html",
-        {**context, "entry": entry, "next_form": form_class.blank()},
+        {**context, "entry_html": html, "next_form": form_class.blank()},
     )
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import weakref
 
 import django
 from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.urls import set_script_prefix
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 django.setup(set_prefix=False)
@@ -37,9 +41,62 @@ class OneHopASGIHandler(ASGIHandler):
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
 
+    async def handle(self, scope, receive, send):
+        """Django 5.2's `handle`, with the request's signals inside its one hop: Django sends
+        request_started (resetting the query log, closing stale database connections) and,
+        through `response.close()`, request_finished in hops of their own, before and after
+        the request's. A response held whole in memory is closed in the hop, before it is
+        sent; a streaming one is closed after, as Django does."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await signals.request_started.asend(sender=self.__class__, scope=scope)
+            await self.send_response(error_response, send)
+            await sync_to_async(error_response.close)()
+            return
+        answer = asyncio.create_task(self._answer(request, send))
+        disconnect = asyncio.create_task(self.listen_for_disconnect(receive))
+        await asyncio.wait([disconnect, answer], return_when=asyncio.FIRST_COMPLETED)
+        # As Django: a client gone before the answer cancels the view; after it, nothing.
+        for task in (disconnect, answer):
+            if not task.done():
+                task.cancel()
+            try:
+                await task
+            except (RequestAborted, asyncio.CancelledError):
+                pass
+            except AssertionError:
+                body_file.close()
+                raise
+        response = None if answer.cancelled() else answer.result()
+        if response is None:
+            await signals.request_finished.asend(sender=self.__class__)
+        elif response.streaming:
+            await sync_to_async(response.close)()
+        body_file.close()
+
+    async def _answer(self, request, send):
+        response = await self.run_get_response(request)
+        with contextlib.suppress(asyncio.CancelledError):  # the client left while it was sent
+            await self.send_response(response, send)
+        return response
+
     async def get_response_async(self, request):
         async with lane_for(request.method):
-            return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+            return await sync_to_async(self._respond, thread_sensitive=True)(request)
+
+    def _respond(self, request):
+        signals.request_started.send(sender=self.__class__, scope=request.scope)
+        response = self.get_response(request)
+        if not response.streaming:
+            response._handler_class = self.__class__  # request_finished's sender, as Django's
+            response.close()  # request_finished; the content is already in memory
+        return response
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from messaging import actions
-from messaging.models import Entry, ReadMark, Side
-from messaging.queries import seen_at, timeline_page
+from messaging.models import Entry, ReadMark, Side, Thread
+from messaging.queries import load_seen, seen_at, timeline_page
 from tests.factories import ProjectFactory, StaffUserFactory
 
 
@@ -140,6 +140,25 @@ def test_each_entry_is_seen_at_the_first_read_that_reached_it(thread, customer, 
     assert [e.seen_at for e in page.entries] == [earlier, earlier, None, later]
     customer_page = timeline_page(thread=thread, audience=Side.CUSTOMER)
     assert [e.seen_at for e in customer_page.entries] == [None] * 4  # staff read nothing yet
+
+
+def test_seen_from_a_watermark_read_with_the_entries_asks_the_marks_only_when_it_reaches(
+    thread, staff, django_assert_num_queries
+):
+    # A socket's new entry (messaging.consumers) comes with the reader's watermark as it is
+    # now: below the entry, nothing can show "Seen" and the read marks are not asked.
+    first = actions.post_staff_message(thread=thread, author=staff, body="1")
+    second = actions.post_staff_message(thread=thread, author=staff, body="2")
+    actions.mark_read(thread=thread, side=Side.CUSTOMER, up_to_seq=first.seq)
+    stale = Thread.objects.get(pk=thread.pk)  # as a socket holds it: read nothing since
+    actions.mark_read(thread=thread, side=Side.CUSTOMER, up_to_seq=second.seq)
+    entries = list(Entry.objects.filter(thread=thread).order_by("seq"))
+    with django_assert_num_queries(0):
+        load_seen(entries[1:], thread=stale, audience=Side.STAFF, current=False, read_seq=1)
+    assert entries[1].seen_at is None
+    with django_assert_num_queries(1):
+        load_seen(entries, thread=stale, audience=Side.STAFF, current=False, read_seq=2)
+    assert all(entry.seen_at is not None for entry in entries)
 
 
 def test_reading_up_to_the_middle_counts_only_what_it_reached(thread, customer, staff):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,6 +13,7 @@ from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
+from django.db import connections
 from django.test import override_settings
 
 from messaging import actions, live
@@ -72,6 +74,36 @@ async def test_a_staff_message_reaches_the_customer_as_an_oob_append(customer, t
 def _post_in_committed_transaction(thread, staff, body):
     # transaction=True tests commit, so on_commit broadcasts fire as in production.
     return actions.post_staff_message(thread=thread, author=staff, body=body)
+
+
+def _post_from_another_thread(thread, staff, body):
+    try:
+        return _post_in_committed_transaction(thread, staff, body)
+    finally:
+        connections.close_all()  # the thread outlives the test; its connection must not
+
+
+async def test_a_frame_reaches_its_tab_while_channels_database_thread_is_busy(
+    customer, thread, staff
+):
+    # Channels' own dispatch sent every event of every socket through its one database thread
+    # first (to close stale connections): 1,000 tabs queued behind each other there, and
+    # behind whatever else held it. The sockets' own database work runs elsewhere.
+    communicator, _ = await _connect("/ws/thread/", customer.user)
+    await _resume(communicator)
+    assert await communicator.receive_nothing(timeout=0.3)  # nothing to resume; connected
+    release = threading.Event()
+    busy = asyncio.ensure_future(sync_to_async(release.wait, thread_sensitive=True)())
+    try:
+        await sync_to_async(_post_from_another_thread, thread_sensitive=False)(
+            thread, staff, "While the thread is busy"
+        )
+        frame = await communicator.receive_from(timeout=3)
+        assert "While the thread is busy" in frame
+    finally:
+        release.set()
+        await busy
+    await communicator.disconnect()
 
 
 async def test_internal_notes_reach_staff_sockets_only(customer, thread, staff):
@@ -431,3 +463,33 @@ async def test_a_projects_view_receives_only_that_projects_entries(
     await communicator.disconnect()
     await sync_to_async(thread.refresh_from_db)()
     assert thread.customer_unread == 2
+
+
+async def _frame_with(communicator, text: str) -> str:
+    # Other frames may come between (the deliveries' status lines, as their tasks run).
+    while text not in (frame := await communicator.receive_from(timeout=3)):
+        pass
+    return frame
+
+
+@override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}})
+async def test_a_new_entry_read_before_its_frame_is_rendered_shows_seen(customer, thread, staff):
+    # The frame of a new entry reads the other side's watermark with the entry: unread (as
+    # almost always), no look at the read marks; read already (here its broadcast is held
+    # back until the customer has read it), "Seen" from them.
+    staff_socket, _ = await _connect(f"/ws/staff/threads/{thread.pk}/", staff)
+    await _resume(staff_socket)
+    await sync_to_async(_post_in_committed_transaction)(thread, staff, "Unread words")
+    assert "Seen" not in await _frame_with(staff_socket, "Unread words")
+    layer = get_channel_layer()
+    group = live.thread_group(thread.pk, "staff")
+    (channel,) = layer.groups[group]
+    await layer.group_discard(group, channel)
+    read = await sync_to_async(_post_in_committed_transaction)(thread, staff, "Read words")
+    await sync_to_async(actions.mark_read)(thread=thread, side="customer", up_to_seq=read.seq)
+    await layer.group_add(group, channel)
+    event = {"type": "entry.appended", "thread_id": thread.pk, "entry_id": read.pk}
+    await layer.group_send(group, {**event, "seq": read.seq})
+    frame = await _frame_with(staff_socket, "Read words")
+    assert "Seen" in frame and "Unread words" not in frame
+    await staff_socket.disconnect()

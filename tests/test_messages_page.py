@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.test.signals import template_rendered
+from django.utils import timezone
 
 from messaging import actions
 from messaging.models import Entry, Side
-from messaging.queries import seen_at
+from messaging.queries import entries_for, seen_at
+from messaging.rendering import render_entries
+from portal.access import staff_time_zone
 
 
 def test_the_page_shows_the_thread_and_marks_it_read(customer_client, thread, staff):
@@ -271,3 +275,33 @@ def test_a_reply_about_another_customers_project_writes_nothing(
     )
     assert response.status_code == 404
     assert thread.entries.count() == before
+
+
+def test_the_chat_socket_finds_a_staff_send_already_rendered_by_its_response(staff_client, thread):
+    # The response renders the new entry into the fragment cache with the Delivery rows the
+    # append wrote (no query for them); the staff chat socket, loading the same entry from
+    # the database (messaging.consumers), computes the same key and renders nothing.
+    response = staff_client.post(
+        f"/staff/chat/{thread.pk}/send/", {"body": "Crew at 8", "key": "k1"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "Crew at 8" in response.content.decode()
+    entry = Entry.objects.get(body="Crew at 8")
+    assert entry.deliveries.exists()  # so the key holds their states
+    rendered = []
+
+    def record(sender, template, **kwargs):
+        rendered.append(template.name)
+
+    template_rendered.connect(record)
+    try:
+        with timezone.override(staff_time_zone()):
+            loaded = entries_for(thread=thread, audience=Side.STAFF).get(pk=entry.pk)
+            html = render_entries(
+                [loaded],
+                audience=Side.STAFF.value,
+                business=thread.customer.business,
+                customer=thread.customer,
+            )
+    finally:
+        template_rendered.disconnect(record)
+    assert "Crew at 8" in html and "messaging/_entry.html" not in rendered

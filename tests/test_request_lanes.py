@@ -5,12 +5,14 @@ lane before its thread runs."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from channels.testing import HttpCommunicator
+from django.core.signals import request_finished, request_started
 from django.test import override_settings
 
-from portal.asgi import application, lane_for
+from portal.asgi import OneHopASGIHandler, application, lane_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,3 +42,49 @@ async def test_a_request_waits_for_its_lane_and_the_other_lane_does_not():
             await post.get_response(timeout=0.5)
     finally:
         writes.release()
+
+
+async def test_a_request_is_started_and_finished_in_its_own_hop_before_it_is_sent():
+    # Django sends request_started and request_finished (query log reset, stale database
+    # connections closed) in hops to a thread of their own, before and after the request's;
+    # portal.asgi sends them in the request's hop, so an answer held in memory goes out
+    # already finished, and all three ran in one thread.
+    signalled: list[tuple[str, int]] = []
+
+    def started(**kwargs):
+        signalled.append(("started", threading.get_ident()))
+
+    def finished(sender, **kwargs):
+        assert sender is OneHopASGIHandler
+        signalled.append(("finished", threading.get_ident()))
+
+    scope = {
+        "type": "http", "method": "GET", "path": "/health/", "raw_path": b"/health/",
+        "query_string": b"", "headers": HOST, "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1234), "scheme": "http", "root_path": "",
+    }  # fmt: skip
+    messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
+    never = asyncio.Event()
+    sent: list[tuple[str, list]] = []
+
+    async def receive():
+        message = next(messages, None)
+        if message is None:
+            await never.wait()  # the client stays connected
+        return message
+
+    async def send(message):
+        sent.append((message["type"], list(signalled)))
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        await asyncio.wait_for(application(scope, receive, send), timeout=10)
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+    kind, by_then = sent[0]
+    assert kind == "http.response.start"
+    assert [name for name, _ in by_then] == ["started", "finished"]
+    assert by_then[0][1] == by_then[1][1]
+    assert [name for name, _ in signalled] == ["started", "finished"]  # once each

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from messaging.models import INBOUND_KINDS, Entry, Side
+from notifications import queries
 from notifications.models import (
     Delivery,
     NotificationPreferences,
@@ -56,10 +57,12 @@ def plan_deliveries(*, entry: Entry, customer: Customer) -> list[Delivery]:
     elif entry.kind == Entry.Kind.INTERNAL_NOTE:
         rows = _plan_for_mentions(entry=entry, now=now)
     else:
-        return []
+        rows = []
     if rows:
         Delivery.objects.bulk_create(rows)
         outbox.queue_on_commit([row for row in rows if row.status == Status.QUEUED])
+    # The sender's response shows these under the entry: no query for what was just written.
+    queries.attach_deliveries(entry, rows)
     return rows
 
 

@@ -9,11 +9,13 @@ import re
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from messaging import actions
 from messaging.models import Side
 from notifications.models import Delivery
-from notifications.outbound import outbox
+from notifications.outbound import outbox, sending
 from notifications.reply_addresses import STAFF_SIDE, parse_reply_address, reply_address
 from tests.factories import CustomerFactory
 from tests.notification_links import lands_on
@@ -22,6 +24,8 @@ UTC = dt.UTC
 DAYTIME = dt.datetime(2025, 5, 15, 14, 15, tzinfo=UTC)  # 10:15am in New York
 
 pytestmark = pytest.mark.django_db
+
+CLAIM_QUERIES = 1 if connection.vendor == "postgresql" else 2
 S = Delivery.Status
 
 
@@ -114,6 +118,39 @@ def test_messages_within_the_delay_go_as_one_email(fake_postmark, thread, staff,
 
     sweep_at(clock, committed, minutes=2)
     assert [e.text.count("Later thing") for e in fake_postmark.emails] == [0, 1]
+
+
+def test_an_email_costs_a_fixed_number_of_queries_alone_or_carrying_several(
+    fake_postmark, thread, staff, committed, clock
+):
+    # The worker sends dozens of these a second: every query is a round trip and a compile.
+    with committed():
+        alone = actions.post_staff_message(thread=thread, author=staff, body="Alone")
+    clock.shift(dt.timedelta(minutes=3))
+    delivery_id = email_of(alone).pk
+    with CaptureQueriesContext(connection) as queries:
+        assert sending.send_delivery(delivery_id=delivery_id) == S.SENT
+    # The claim with everything it sends from (one statement on PostgreSQL; the claim, then
+    # the read, on SQLite); other emails of the thread joined to it (none); the emails it
+    # replies to; the result.
+    assert len(queries) == 3 + CLAIM_QUERIES, "\n".join(q["sql"] for q in queries)
+
+    with committed():
+        first = actions.post_staff_message(thread=thread, author=staff, body="First of two")
+    clock.shift(dt.timedelta(seconds=30))
+    with committed():
+        second = actions.post_staff_message(thread=thread, author=staff, body="Second of two")
+    clock.shift(dt.timedelta(minutes=3))
+    delivery_id = email_of(first).pk
+    with CaptureQueriesContext(connection) as queries:
+        assert sending.send_delivery(delivery_id=delivery_id) == S.SENT
+    # The same, and the joined rows read once (their thread is the claim's).
+    assert len(queries) == 4 + CLAIM_QUERIES, "\n".join(q["sql"] for q in queries)
+    _, both = fake_postmark.emails
+    assert "First of two" in both.text and "Second of two" in both.text
+    link = re.search(r"View in Portal: http://127\.0\.0\.1:8000(/open/\S+/)", both.text)[1]
+    assert lands_on(link) == (thread.customer_id, second.pk, second.seq, "email")
+    assert both.headers["In-Reply-To"] == fake_postmark.emails[0].headers["Message-ID"]
 
 
 def test_each_email_of_a_thread_replies_to_emails_we_really_sent(

@@ -306,6 +306,7 @@ def test_each_worker_thread_keeps_its_own_twilio_client(fake_twilio):
     assert there[0] is not here[0] and isinstance(there[0], TwilioSms)
 
 
+@pytest.mark.postgres  # the pool is PostgreSQL's (settings: DB_POOL)
 @pytest.mark.django_db(transaction=True)
 def test_a_pooled_connection_goes_back_to_the_pool_while_twilio_answers(fake_twilio, thread, staff):
     # The worker's threads share a pool of fewer connections than threads: a send waiting on

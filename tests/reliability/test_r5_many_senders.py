@@ -56,6 +56,9 @@ class Page:
         self.communicator.scope["user"] = user
         self.seqs: set[int] = set()
         self.resumed: set[int] = set()
+        # Set by a "newest page" frame: the page then shows the newest entries, and the earlier
+        # ones load as the reader scrolls up (thread.js), so it holds a tail of the timeline.
+        self.replaced = False
 
     async def connect(self) -> None:
         connected, _ = await self.communicator.connect(timeout=10)
@@ -72,6 +75,7 @@ class Page:
         seqs = {int(s) for s in SEQ.findall(frame)}
         if REPLACE in frame:
             self.seqs = seqs
+            self.replaced = True
             return seqs
         if APPEND in frame:
             new = seqs - self.seqs
@@ -215,8 +219,16 @@ async def test_fifty_senders_make_exactly_a_thousand_entries_and_every_client_ag
     assert all(first == again for first, again in resubmits)  # each resubmit got its original
     for page in pages:
         side = Side.CUSTOMER if page.name.startswith("customer") else Side.STAFF
-        assert sorted(page.seqs) == visible[side], page.name
-    assert len({frozenset(page.seqs) for page in pages}) == 1  # all four identical
+        if page.replaced:
+            # Its first resume was answered after more than a page of sends (a loaded
+            # machine): the consumer replaced its timeline with the newest page, as designed.
+            # From there on it must hold every entry, with no gap.
+            tail = [seq for seq in visible[side] if seq >= min(page.seqs)]
+            assert sorted(page.seqs) == tail, page.name
+        else:
+            assert sorted(page.seqs) == visible[side], page.name
+    whole = [page for page in pages if not page.replaced]
+    assert len({frozenset(page.seqs) for page in whole}) <= 1  # all whole pages identical
 
     live = ", ".join(str(n) for n in live_counts.values())
     resumed = sum(len(page.resumed) for page in pages)
@@ -224,5 +236,10 @@ async def test_fifty_senders_make_exactly_a_thousand_entries_and_every_client_ag
         f"{SENDERS} senders x {PER_SENDER} + {len(resubmits)} resubmits -> {len(rows)} entries, "
         f"seq {seqs[0]}..{seqs[-1]} gap-free in insert order, 0 duplicates; "
         f"{len(pages)} clients held {live} live, {resumed} more on resume, "
-        f"ended identical ({len(pages[0].seqs)} each)"
+        f"ended identical ({max(len(page.seqs) for page in pages)} each"
+        + (
+            f"; {len(pages) - len(whole)} replaced by the newest page and whole from there)"
+            if len(whole) < len(pages)
+            else ")"
+        )
     )
