@@ -43,7 +43,9 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Customer {n}")
     user = factory.SubFactory(UserFactory)
     email = factory.LazyAttribute(lambda c: c.user.email)
-    phone = factory.Sequence(lambda n: f"+1555555{n % 10000:04d}")
+    # +1 555-554: no test spells a number there (the fixed ones, 555-0100 to 555-0999 and
+    # more, met this sequence once it had made a hundred customers).
+    phone = factory.Sequence(lambda n: f"+1555554{n % 10000:04d}")
     time_zone = "America/New_York"
 
 
