@@ -28,8 +28,10 @@ import argparse
 import asyncio
 import os
 import re
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import aiohttp
 
@@ -140,6 +142,11 @@ async def run(args, server, world, staff_users, project_of) -> list[list[str]]:
                 gets.append((time.perf_counter() - began) * 1000)
                 await asyncio.sleep(max(0.0, 1 - (time.perf_counter() - began)))
 
+        profiler = None
+        if args.profile and args.web == 1:
+            # The window alone, not the world's making or the sockets' opening.
+            profiler = harness.py_spy(server.process.pid, args.profile, rate=200, mode="--gil")
+            await asyncio.sleep(1)  # py-spy attached
         cpu_before, load_before = server.cpu_seconds(), os.getloadavg()[0]
         proxy_before = server.proxy_cpu_seconds() if args.web > 1 else 0.0
         each_before = [w.cpu_seconds() for w in getattr(server, "servers", [server])]
@@ -153,6 +160,9 @@ async def run(args, server, world, staff_users, project_of) -> list[list[str]]:
             w.cpu_seconds() - b
             for w, b in zip(getattr(server, "servers", [server]), each_before, strict=True)
         ]
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=30)
         await asyncio.sleep(args.drain)
 
         to_tab, tab_missing = [], 0
@@ -218,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=int, default=1000, help="idle customer tabs")
     parser.add_argument("--staff", type=int, default=5)
     parser.add_argument("--senders", type=int, default=10)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy (--gil) on the web process during the window, into this file (collapsed "
+        "stacks, for bench.profile_top); its cost is in the window's figures; --web 1 only",
+    )
     parser.add_argument("--drain", type=float, default=5, help="seconds to wait for last frames")
     parser.add_argument("--server", default=harness.PRODUCTION_SERVER, choices=harness.SERVERS)
     parser.add_argument(
