@@ -6,6 +6,7 @@ docs/performance.md has both."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import urllib.parse
@@ -13,6 +14,7 @@ import uuid
 
 import pytest
 import redis
+import time_machine
 from django.conf import settings
 from django.db import connection
 
@@ -142,12 +144,17 @@ def test_a_send_costs_a_fixed_number_of_transactions_and_redis_commands(
     prefs.save()
     # Sessions, caches and connections are warm after one send; the server's scripts after
     # two (the first send's rate limit only adds its counter, the second increments it, and
-    # on a fresh Redis that script is loaded first: two commands more).
-    _send(staff_client, thread, 0)
-    _send(staff_client, thread, 1)
-    others_reported()
+    # on a fresh Redis that script is loaded first: two commands more). The sends are made
+    # at one instant of a stopped clock: the limit's window is a whole minute, and a send
+    # in the next one would only add a new counter (one command less).
+    instant = dt.datetime.now(dt.UTC)
+    with time_machine.travel(instant, tick=False):
+        _send(staff_client, thread, 0)
+        _send(staff_client, thread, 1)
+    others_reported()  # on the real clock: it waits
     before = committed_transactions()
-    with RedisCommands(settings.REDIS_URL) as redis_commands:
+    stopped = time_machine.travel(instant, tick=False)
+    with stopped, RedisCommands(settings.REDIS_URL) as redis_commands:
         _send(staff_client, thread, 2)
     transactions = committed_transactions() - before - 3
     assert thread.entries.count() == 3
