@@ -11,10 +11,11 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def project_rows(context, rows):
-    """{% for row in rows %}{% partial row %}{% endfor %}, each row rendered once per state."""
+    """{% for row in rows %}{% partial row %}{% endfor %}, each row rendered once per state.
+    The page's rows only: the inbox socket's out-of-band rows come from StaffInboxConsumer,
+    which calls render_project_rows itself."""
     return render_project_rows(
         rows,
         staff_members=context.get("staff_members", ()),
         csrf_token=context.get("csrf_token"),
-        oob=bool(context.get("oob")),
     )
